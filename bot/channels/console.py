@@ -1,0 +1,91 @@
+"""A terminal chat on the same core: for editors without a token, and for scripts.
+
+Buttons are shown numbered; typing `:N` taps button N of the last reply.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+from bot.core.conversation import Button, Caller, Conversation, Reply
+from bot.core.richtext import Block, RichText
+
+CONSOLE_CHAT_ID = 0
+_TAP = re.compile(r"^:(\d{1,3})$")
+
+
+def render_block(block: Block) -> str:
+    parts = []
+    for span in block.spans:
+        if span.url and span.url != span.text:
+            parts.append(f"{span.text} <{span.url}>")
+        elif span.code and block.kind != "code":
+            parts.append(f"`{span.text}`")
+        else:
+            parts.append(span.text)
+    content = "".join(parts)
+    if block.kind == "heading":
+        return f"【{content}】"
+    if block.kind == "bullet":
+        return f"  • {content}"
+    if block.kind == "numbered":
+        return f"  {block.number}. {content}"
+    if block.kind == "quote":
+        return f"  | {content}"
+    if block.kind == "rule":
+        return "  ────"
+    return content
+
+
+def render_text(body: RichText) -> str:
+    return "\n".join(render_block(block) for block in body.blocks)
+
+
+def render_reply(reply: Reply, first_button: int = 1) -> tuple[str, list[Button]]:
+    lines = [render_text(reply.body)]
+    buttons = [button for row in reply.buttons for button in row]
+    labels = []
+    for number, button in enumerate(buttons, start=first_button):
+        target = f" <{button.url}>" if button.url else ""
+        labels.append(f"[{number}] {button.label}{target}")
+    if labels:
+        lines.append("  ".join(labels))
+    return "\n".join(lines), buttons
+
+
+def run_console(
+    conversation: Conversation,
+    stdin: TextIO,
+    stdout: TextIO,
+    language: str = "zh",
+    interactive: bool = False,
+) -> int:
+    """Read lines until end of input, printing each reply; returns the exit status."""
+    caller = Caller(channel="console", user_id=0, chat_id=CONSOLE_CHAT_ID, language=language)
+    buttons: list[Button] = []
+    while True:
+        if interactive:
+            stdout.write("> ")
+            stdout.flush()
+        line = stdin.readline()
+        if not line:
+            if interactive:
+                stdout.write("\n")
+            return 0
+        tap = _TAP.match(line.strip())
+        if tap:
+            index = int(tap.group(1)) - 1
+            if 0 <= index < len(buttons) and buttons[index].action:
+                replies = conversation.handle_action(caller, buttons[index].action or "")
+            else:
+                replies = [conversation.stale(caller)]
+        else:
+            replies = conversation.handle_text(caller, line)
+        if replies:
+            buttons = []
+        for reply in replies:
+            rendered, reply_buttons = render_reply(reply, first_button=len(buttons) + 1)
+            buttons.extend(reply_buttons)
+            stdout.write(rendered + "\n\n")
+        stdout.flush()

@@ -1,0 +1,148 @@
+"""The conversation core: (caller, text or button) in, replies out; no channel in sight.
+
+Features register their commands and button actions in a `Registry`; every channel
+(Telegram, console, later WeChat) routes through `Conversation` and builds its command
+menu from the same registry, so the menu can never list a command nobody handles.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.core.richtext import RichText, paragraph, rich
+from bot.core.texts import t
+
+log = logging.getLogger(__name__)
+
+#: Telegram's limit on callback data; every channel lives with the strictest one.
+MAX_ACTION_BYTES = 64
+_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(?P<args>.*))?$", re.DOTALL)
+_ACTION = re.compile(r"^[a-z]{1,8}(?::[A-Za-z0-9_.\-]{1,40}){0,4}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is talking, as far as the core cares."""
+
+    channel: str
+    user_id: int
+    chat_id: int
+    language: str = "zh"
+    chat_type: str = "private"
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button: either an action the core handles when tapped, or a URL to open."""
+
+    label: str
+    action: str | None = None
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.action is None) == (self.url is None):
+            raise ValueError("a button has exactly one of action or url")
+        if self.action is not None and len(self.action.encode()) > MAX_ACTION_BYTES:
+            raise ValueError(f"button action {self.action!r} exceeds {MAX_ACTION_BYTES} bytes")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message. `replaces_origin`: a button's answer that should replace the message
+    the button sits on (paging), where the channel can edit messages."""
+
+    body: RichText
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    replaces_origin: bool = False
+
+
+CommandHandler = Callable[[Caller, str], list[Reply]]
+ActionHandler = Callable[[Caller, list[str]], list[Reply] | None]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    description_key: str
+    handler: CommandHandler
+    argument_key: str | None = None
+    in_menu: bool = True
+
+    def description(self, language: str) -> str:
+        return t(language, self.description_key)
+
+    def usage(self, language: str) -> str:
+        argument = f" {t(language, self.argument_key)}" if self.argument_key else ""
+        return f"/{self.name}{argument}"
+
+
+@dataclass
+class Registry:
+    """The one table of commands and button actions, filled by each feature's register()."""
+
+    commands: dict[str, Command] = field(default_factory=dict)
+    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    text_handler: CommandHandler | None = None
+
+    def add_command(self, command: Command) -> None:
+        if command.name in self.commands:
+            raise ValueError(f"command /{command.name} registered twice")
+        self.commands[command.name] = command
+
+    def add_action(self, prefix: str, handler: ActionHandler) -> None:
+        if prefix in self.actions:
+            raise ValueError(f"action {prefix!r} registered twice")
+        self.actions[prefix] = handler
+
+    def menu(self) -> list[Command]:
+        return [command for command in self.commands.values() if command.in_menu]
+
+
+def clean_input(value: str, limit: int = 4096) -> str:
+    """Drop control and format characters a client may send; keep emoji and CJK."""
+    kept = (
+        ch
+        for ch in value[:limit]
+        if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co"}
+    )
+    return "".join(kept).strip()
+
+
+class Conversation:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def handle_text(self, caller: Caller, text: str) -> list[Reply]:
+        text = clean_input(text)
+        if not text:
+            return []
+        match = _COMMAND.match(text)
+        if match is None:
+            if self.registry.text_handler is None:
+                return []
+            return self.registry.text_handler(caller, text)
+        name = match.group("name").lower()
+        command = self.registry.commands.get(name)
+        if command is None:
+            return [Reply(rich(paragraph(t(caller.language, "unknown_command", name=name))))]
+        return command.handler(caller, (match.group("args") or "").strip())
+
+    def handle_action(self, caller: Caller, data: str) -> list[Reply]:
+        """A tapped button. Forged, stale or unknown data gets a polite answer."""
+        if not _ACTION.match(data or ""):
+            log.info("refused malformed action data %r from %s", data, caller.user_id)
+            return [self.stale(caller)]
+        prefix, *arguments = data.split(":")
+        handler = self.registry.actions.get(prefix)
+        replies = handler(caller, arguments) if handler else None
+        if replies is None:
+            return [self.stale(caller)]
+        return replies
+
+    @staticmethod
+    def stale(caller: Caller) -> Reply:
+        return Reply(rich(paragraph(t(caller.language, "stale_button"))))

@@ -1,0 +1,142 @@
+"""Reading: /start, /help, /latest, /classic, /review, /search and plain-text search."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import replace
+
+from bot.core.conversation import Caller, Command, Registry, Reply
+from bot.core.reviews import ReviewService
+from bot.core.richtext import paragraph, rich
+from bot.core.search import SearchService
+from bot.core.texts import t
+from bot.core.views import review_full, review_list
+
+PAGE_SIZE = 5
+MAX_LIST = 20
+SECTION_TITLES = {"latest": "section_latest", "classic": "section_classic"}
+
+
+class ReadingFeature:
+    def __init__(self, reviews: ReviewService, search: SearchService) -> None:
+        self.reviews = reviews
+        self.search_service = search
+        # Paging a search needs its query back, and a query does not fit in 64 bytes of
+        # button data; recent queries are remembered by a short digest. After a restart
+        # an old button answers "expired", which is harmless.
+        self._queries: OrderedDict[str, str] = OrderedDict()
+
+    def register(self, registry: Registry) -> None:
+        registry.add_command(Command("start", "cmd_start", self.start))
+        registry.add_command(Command("help", "cmd_help", self.help))
+        registry.add_command(Command("latest", "cmd_latest", self.latest))
+        registry.add_command(Command("classic", "cmd_classic", self.classic))
+        registry.add_command(Command("search", "cmd_search", self.search, "arg_search"))
+        registry.add_command(Command("review", "cmd_review", self.review, "arg_review"))
+        registry.text_handler = self.search
+        registry.add_action("r", self._read_action)
+        registry.add_action("p", self._page_action)
+        registry.add_action("s", self._search_page_action)
+        self._registry = registry
+
+    # commands
+
+    def start(self, caller: Caller, args: str) -> list[Reply]:
+        if args.startswith("r_"):
+            return self.review(caller, args.removeprefix("r_"))
+        return [Reply(rich(paragraph(t(caller.language, "welcome")))), *self.help(caller, "")]
+
+    def help(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        lines = [paragraph(t(language, "help_intro"))]
+        for command in self._registry.menu():
+            lines.append(paragraph(f"{command.usage(language)} — {command.description(language)}"))
+        lines.append(paragraph(t(language, "help_search_hint")))
+        return [Reply(rich(*lines))]
+
+    def latest(self, caller: Caller, args: str) -> list[Reply]:
+        size = PAGE_SIZE
+        if args.strip().isdigit():
+            size = max(1, min(MAX_LIST, int(args.strip())))
+        return [self._section_page(caller, "latest", 0, size)]
+
+    def classic(self, caller: Caller, args: str) -> list[Reply]:
+        return [self._section_page(caller, "classic", 0, PAGE_SIZE)]
+
+    def review(self, caller: Caller, args: str) -> list[Reply]:
+        reference = args.strip()
+        if not reference:
+            return [Reply(rich(paragraph(t(caller.language, "review_usage"))))]
+        found = self.reviews.find(reference)
+        if found is None:
+            return [
+                Reply(rich(paragraph(t(caller.language, "review_missing", ref=reference[:80]))))
+            ]
+        return [review_full(found, caller.language)]
+
+    def search(self, caller: Caller, args: str) -> list[Reply]:
+        if not args.strip():
+            return [Reply(rich(paragraph(t(caller.language, "empty_search"))))]
+        return [self._search_page(caller, args.strip(), 0)]
+
+    # pages
+
+    def _section_page(self, caller: Caller, section: str, offset: int, size: int) -> Reply:
+        page = self.reviews.page(section, size, offset)
+        language = caller.language
+        if page.total == 0:
+            return Reply(rich(paragraph(t(language, "list_empty"))))
+        title = t(
+            language,
+            "list_heading",
+            section=t(language, SECTION_TITLES[section]),
+            total=page.total,
+        )
+        return review_list(
+            title, page.items, offset, page.total, language, f"p:{section}:{size}", size
+        )
+
+    def _search_page(self, caller: Caller, query: str, offset: int) -> Reply:
+        page = self.search_service.search(query, PAGE_SIZE, offset)
+        shown = query[:60]
+        if page.total == 0:
+            return Reply(rich(paragraph(t(caller.language, "nothing_found", query=shown))))
+        token = self._remember(query)
+        title = t(caller.language, "search_results", query=shown, total=page.total)
+        return review_list(
+            title, page.items, offset, page.total, caller.language, f"s:{token}", PAGE_SIZE
+        )
+
+    def _remember(self, query: str) -> str:
+        token = hashlib.blake2s(query.encode(), digest_size=6).hexdigest()
+        self._queries[token] = query
+        self._queries.move_to_end(token)
+        while len(self._queries) > 10_000:
+            self._queries.popitem(last=False)
+        return token
+
+    # button actions: return None for anything stale or forged
+
+    def _read_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        if len(arguments) != 1 or not arguments[0].isdigit():
+            return None
+        found = self.reviews.find(arguments[0])
+        return [review_full(found, caller.language)] if found else None
+
+    def _page_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        if len(arguments) != 3 or arguments[0] not in SECTION_TITLES:
+            return None
+        section, size, offset = arguments
+        if not (size.isdigit() and offset.isdigit()) or not 1 <= int(size) <= MAX_LIST:
+            return None
+        page = self._section_page(caller, section, int(offset), int(size))
+        return [replace(page, replaces_origin=True)]
+
+    def _search_page_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        if len(arguments) != 2 or not arguments[1].isdigit():
+            return None
+        query = self._queries.get(arguments[0])
+        if query is None:
+            return None
+        return [replace(self._search_page(caller, query, int(arguments[1])), replaces_origin=True)]

@@ -1,0 +1,380 @@
+"""Reviews: the repository (queries, never commits) and the service (use cases, commits)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.sources import (
+    PaperDate,
+    ParsedReview,
+    ReviewFormatError,
+    derive_summary,
+    make_slug,
+    parse_arxiv_id,
+    read_source,
+    source_files,
+    to_front_matter,
+)
+from bot.db.models import Review, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """A review as every channel sees it: plain data, detached from the session."""
+
+    id: int
+    slug: str
+    title: str
+    arxiv_id: str | None
+    authors: str
+    paper_date: PaperDate | None
+    section: str
+    tags: tuple[str, ...]
+    summary: str
+    body: str
+    status: str
+    publish_at: dt.datetime | None
+    published_at: dt.datetime | None
+
+    @property
+    def arxiv_url(self) -> str | None:
+        return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else None
+
+    @classmethod
+    def of(cls, row: Review) -> ReviewView:
+        paper_date = (
+            PaperDate(row.paper_date, row.paper_date_precision or "day") if row.paper_date else None
+        )
+        return cls(
+            id=row.id,
+            slug=row.slug,
+            title=row.title,
+            arxiv_id=row.arxiv_id,
+            authors=row.authors,
+            paper_date=paper_date,
+            section=row.section,
+            tags=tuple(row.tags or ()),
+            summary=row.summary,
+            body=row.body,
+            status=row.status,
+            publish_at=row.publish_at,
+            published_at=row.published_at,
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[ReviewView, ...]
+    offset: int
+    total: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    action: str  # "added" | "updated" | "unchanged"
+    review: ReviewView
+
+
+@dataclass(frozen=True)
+class FileReport:
+    path: str
+    outcomes: tuple[ImportOutcome, ...] = ()
+    error: str | None = None
+
+
+# --- repository ----------------------------------------------------------------------
+
+
+class ReviewRepository:
+    """Queries over reviews. Never commits: the calling use case owns the transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, review_id: int) -> Review | None:
+        return self.session.get(Review, review_id)
+
+    def by_slug(self, slug: str) -> Review | None:
+        return self.session.scalar(select(Review).where(Review.slug == slug))
+
+    def by_arxiv_id(self, arxiv_id: str) -> Review | None:
+        return self.session.scalar(select(Review).where(Review.arxiv_id == arxiv_id))
+
+    def published(self, section: str | None, limit: int, offset: int) -> Sequence[Review]:
+        query = self._published_query(section).order_by(
+            Review.published_at.desc().nulls_last(),
+            Review.paper_date.desc().nulls_last(),
+            Review.id,
+        )
+        return self.session.scalars(query.limit(limit).offset(offset)).all()
+
+    def count_published(self, section: str | None) -> int:
+        query = self._published_query(section).with_only_columns(func.count(Review.id))
+        return int(self.session.scalar(query) or 0)
+
+    def all(self) -> Sequence[Review]:
+        return self.session.scalars(select(Review).order_by(Review.id)).all()
+
+    def count(self) -> int:
+        return int(self.session.scalar(select(func.count(Review.id))) or 0)
+
+    def slug_taken(self, slug: str, except_id: int | None = None) -> bool:
+        query = select(Review.id).where(Review.slug == slug)
+        if except_id is not None:
+            query = query.where(Review.id != except_id)
+        return self.session.scalar(query) is not None
+
+    def add(self, review: Review) -> None:
+        self.session.add(review)
+
+    @staticmethod
+    def _published_query(section: str | None) -> Any:
+        query = select(Review).where(Review.status == "published")
+        if section:
+            query = query.where(Review.section == section)
+        return query
+
+    def matching(self, terms: Iterable[str]) -> Sequence[Review]:
+        """Published reviews containing any of the terms somewhere (a coarse pre-filter)."""
+        conditions = []
+        for term in terms:
+            pattern = f"%{term}%"
+            for column in (Review.title, Review.authors, Review.summary, Review.body):
+                conditions.append(column.ilike(pattern))
+            conditions.append(Review.arxiv_id.ilike(pattern))
+        if not conditions:
+            return []
+        query = select(Review).where(Review.status == "published", or_(*conditions))
+        return self.session.scalars(query).all()
+
+
+# --- service -------------------------------------------------------------------------
+
+
+def content_hash(review: Review) -> str:
+    """A digest of what readers see, so a changed source is noticed and an equal one is not."""
+    payload = {
+        "slug": review.slug,
+        "title": review.title,
+        "arxiv_id": review.arxiv_id,
+        "authors": review.authors,
+        "paper_date": review.paper_date.isoformat() if review.paper_date else None,
+        "precision": review.paper_date_precision,
+        "section": review.section,
+        "tags": list(review.tags or []),
+        "summary": review.summary,
+        "body": review.body,
+    }
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+class ReviewService:
+    """Use cases over reviews; each public method is one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    # reading
+
+    def page(self, section: str | None, limit: int = 5, offset: int = 0) -> Page:
+        with self.sessions() as session:
+            repo = ReviewRepository(session)
+            rows = repo.published(section, limit, offset)
+            return Page(tuple(map(ReviewView.of, rows)), offset, repo.count_published(section))
+
+    def find(self, reference: str, published_only: bool = True) -> ReviewView | None:
+        """A review by numeric id, slug or arXiv id (with or without version or URL)."""
+        reference = reference.strip()
+        with self.sessions() as session:
+            repo = ReviewRepository(session)
+            row: Review | None = None
+            if reference.isdigit() and len(reference) < 10:
+                row = repo.get(int(reference))
+            if row is None:
+                row = repo.by_slug(reference.lower())
+            arxiv_id = parse_arxiv_id(reference)
+            if row is None and arxiv_id:
+                row = repo.by_arxiv_id(arxiv_id)
+            if row is None or (published_only and row.status != "published"):
+                return None
+            return ReviewView.of(row)
+
+    def all(self) -> list[ReviewView]:
+        with self.sessions() as session:
+            return [ReviewView.of(row) for row in ReviewRepository(session).all()]
+
+    def count(self) -> int:
+        with self.sessions() as session:
+            return ReviewRepository(session).count()
+
+    # importing
+
+    def import_files(self, paths: list[Path]) -> list[FileReport]:
+        """Import each file in its own transaction; a bad file imports nothing of itself."""
+        reports: list[FileReport] = []
+        for path in source_files(paths):
+            try:
+                parsed = read_source(path)
+            except ReviewFormatError as exc:
+                reports.append(FileReport(str(path), error=str(exc)))
+                continue
+            except OSError as exc:
+                reports.append(FileReport(str(path), error=f"{path}: {exc.strerror or exc}"))
+                continue
+            reports.append(FileReport(str(path), tuple(self.import_parsed(parsed))))
+        return reports
+
+    def import_parsed(self, parsed: list[ParsedReview]) -> list[ImportOutcome]:
+        with self.sessions.begin() as session:
+            repo = ReviewRepository(session)
+            # One timestamp for the whole batch: reviews published together sort by
+            # their order in the source, not by microseconds of import time.
+            now = utcnow()
+            outcomes = [self._upsert(repo, review, now) for review in parsed]
+            session.flush()
+            return [ImportOutcome(action, ReviewView.of(row)) for action, row in outcomes]
+
+    def _upsert(
+        self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime
+    ) -> tuple[str, Review]:
+        existing = None
+        if parsed.arxiv_id:
+            existing = repo.by_arxiv_id(parsed.arxiv_id)
+        if existing is None:
+            slug = parsed.slug or make_slug(parsed.title, parsed.arxiv_id)
+            candidate = repo.by_slug(slug)
+            if candidate is not None and (
+                not parsed.arxiv_id or candidate.arxiv_id in (None, parsed.arxiv_id)
+            ):
+                existing = candidate
+        if existing is None:
+            review = self._new_review(repo, parsed, now)
+            repo.add(review)
+            repo.session.flush()
+            return "added", review
+        changed = _apply(existing, parsed, repo, now)
+        if changed:
+            existing.content_hash = content_hash(existing)
+            existing.updated_at = now
+        return ("updated" if changed else "unchanged"), existing
+
+    def _new_review(self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime) -> Review:
+        slug = _unique_slug(repo, parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
+        status = parsed.status or "published"
+        review = Review(
+            slug=slug,
+            title=parsed.title,
+            arxiv_id=parsed.arxiv_id,
+            authors=parsed.authors or "",
+            paper_date=parsed.paper_date.value if parsed.paper_date else None,
+            paper_date_precision=parsed.paper_date.precision if parsed.paper_date else None,
+            section=parsed.section or "latest",
+            tags=parsed.tags or [],
+            body=parsed.body,
+            summary=parsed.summary if parsed.summary is not None else derive_summary(parsed.body),
+            status=status,
+            publish_at=parsed.publish_at,
+            published_at=parsed.published_at or (now if status == "published" else None),
+            created_at=now,
+            updated_at=now,
+        )
+        review.content_hash = content_hash(review)
+        return review
+
+    # exporting and seeding
+
+    def export(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for review in self.all():
+            path = directory / f"{review.slug}.md"
+            path.write_text(review_to_front_matter(review), encoding="utf-8")
+            written.append(path)
+        return written
+
+    def seed_if_empty(self, content_dir: Path) -> list[FileReport]:
+        """Fill an empty store from `content/`; a store with reviews is left alone."""
+        if self.count() > 0 or not content_dir.is_dir():
+            return []
+        reports = self.import_files([content_dir])
+        for report in reports:
+            if report.error:
+                log.error("seed file refused: %s", report.error)
+        log.info("seeded %d reviews from %s", sum(len(r.outcomes) for r in reports), content_dir)
+        return reports
+
+
+def _unique_slug(repo: ReviewRepository, slug: str, except_id: int | None = None) -> str:
+    candidate, counter = slug, 2
+    while repo.slug_taken(candidate, except_id):
+        candidate = f"{slug[:60]}-{counter}"
+        counter += 1
+    return candidate
+
+
+def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.datetime) -> bool:
+    """Copy what the source states onto the row; fields it does not state are kept."""
+    wanted: dict[str, Any] = {"title": parsed.title, "body": parsed.body}
+    if parsed.slug and parsed.slug != row.slug:
+        wanted["slug"] = _unique_slug(repo, parsed.slug, except_id=row.id)
+    if parsed.arxiv_id:
+        wanted["arxiv_id"] = parsed.arxiv_id
+    if parsed.authors is not None:
+        wanted["authors"] = parsed.authors
+    if parsed.paper_date is not None:
+        wanted["paper_date"] = parsed.paper_date.value
+        wanted["paper_date_precision"] = parsed.paper_date.precision
+    if parsed.section is not None:
+        wanted["section"] = parsed.section
+    if parsed.tags is not None:
+        wanted["tags"] = parsed.tags
+    if parsed.summary is not None:
+        wanted["summary"] = parsed.summary
+    elif row.summary in ("", derive_summary(row.body)):
+        # The summary was derived from the body, so it follows the body; an editor's
+        # own summary is kept when a source without one is imported.
+        wanted["summary"] = derive_summary(parsed.body)
+    for name in ("status", "publish_at", "published_at"):
+        if getattr(parsed, name) is not None:
+            wanted[name] = getattr(parsed, name)
+    if wanted.get("status") == "published" and row.published_at is None:
+        wanted.setdefault("published_at", now)
+    changed = False
+    for name, value in wanted.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+def review_to_front_matter(review: ReviewView) -> str:
+    fields: dict[str, Any] = {
+        "title": review.title,
+        "slug": review.slug,
+        "arxiv_id": review.arxiv_id,
+        "authors": review.authors or None,
+        "date": review.paper_date.iso() if review.paper_date else None,
+        "section": review.section,
+        "tags": list(review.tags),
+        "status": review.status,
+        "publish_at": review.publish_at.isoformat() if review.publish_at else None,
+        "published_at": review.published_at.isoformat() if review.published_at else None,
+        "summary": review.summary,
+    }
+    return to_front_matter(fields, review.body)

@@ -1,0 +1,204 @@
+"""Channel-neutral rich text: what the core says, before any channel formats it.
+
+The core never writes HTML or Markdown for a channel. It builds `RichText` (blocks of
+styled spans); each channel renders it (Telegram HTML, plain console text, ...), so
+escaping happens in exactly one place per channel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+BlockKind = Literal["heading", "paragraph", "bullet", "numbered", "quote", "rule", "code"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of text with one style."""
+
+    text: str
+    bold: bool = False
+    italic: bool = False
+    code: bool = False
+    url: str | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        return not (self.bold or self.italic or self.code or self.url)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-level unit; renderers never split inside a span's style."""
+
+    kind: BlockKind
+    spans: tuple[Span, ...] = ()
+    number: int | None = None
+
+    @property
+    def plain_text(self) -> str:
+        return "".join(span.text for span in self.spans)
+
+
+@dataclass(frozen=True)
+class RichText:
+    blocks: tuple[Block, ...] = field(default_factory=tuple)
+
+    def __add__(self, other: RichText) -> RichText:
+        return RichText(self.blocks + other.blocks)
+
+    @property
+    def plain_text(self) -> str:
+        return "\n".join(block.plain_text for block in self.blocks)
+
+
+# Small constructors so the core reads like the message it builds.
+
+
+def text(value: str) -> Span:
+    return Span(value)
+
+
+def bold(value: str) -> Span:
+    return Span(value, bold=True)
+
+
+def italic(value: str) -> Span:
+    return Span(value, italic=True)
+
+
+def code(value: str) -> Span:
+    return Span(value, code=True)
+
+
+def link(value: str, url: str) -> Span:
+    return Span(value, url=url)
+
+
+def paragraph(*spans: Span | str) -> Block:
+    return Block("paragraph", tuple(Span(s) if isinstance(s, str) else s for s in spans))
+
+
+def heading(*spans: Span | str) -> Block:
+    return Block("heading", tuple(Span(s) if isinstance(s, str) else s for s in spans))
+
+
+def bullet(*spans: Span | str) -> Block:
+    return Block("bullet", tuple(Span(s) if isinstance(s, str) else s for s in spans))
+
+
+def numbered(number: int, *spans: Span | str) -> Block:
+    spans_ = tuple(Span(s) if isinstance(s, str) else s for s in spans)
+    return Block("numbered", spans_, number=number)
+
+
+def rich(*blocks: Block) -> RichText:
+    return RichText(tuple(blocks))
+
+
+# --- Markdown (the subset the column writes) -> RichText -------------------------------
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
+_NUMBERED = re.compile(r"^\s*(\d{1,3})[.)、]\s+(.*)$")
+_RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
+_QUOTE = re.compile(r"^\s*>\s?(.*)$")
+_INLINE = re.compile(
+    r"(?P<code>`[^`\n]+`)"
+    r"|(?P<link>\[(?P<label>[^\]\n]+)\]\((?P<url>[^)\s]+)\))"
+    r"|(?P<bold>\*\*(?P<bold_text>.+?)\*\*)"
+    r"|(?P<italic>(?<![*\w])\*(?P<italic_text>[^*\n]+?)\*(?![*\w]))"
+    r"|(?P<autolink>https?://[^\s<>()\[\]]+)"
+)
+
+
+def parse_inline(source: str) -> tuple[Span, ...]:
+    """Inline Markdown: **bold**, *italic*, `code`, [label](url) and bare URLs."""
+    spans: list[Span] = []
+    position = 0
+    for match in _INLINE.finditer(source):
+        if match.start() > position:
+            spans.append(Span(source[position : match.start()]))
+        if match.group("code"):
+            spans.append(Span(match.group("code")[1:-1], code=True))
+        elif match.group("link"):
+            spans.append(Span(match.group("label"), url=match.group("url")))
+        elif match.group("bold"):
+            spans.extend(replace(s, bold=True) for s in parse_inline(match.group("bold_text")))
+        elif match.group("italic"):
+            inner = parse_inline(match.group("italic_text"))
+            spans.extend(replace(s, italic=True) for s in inner)
+        else:
+            url = match.group("autolink")
+            spans.append(Span(url, url=url))
+        position = match.end()
+    if position < len(source):
+        spans.append(Span(source[position:]))
+    return _merge_plain(spans)
+
+
+def _merge_plain(spans: list[Span]) -> tuple[Span, ...]:
+    merged: list[Span] = []
+    for span in spans:
+        if not span.text:
+            continue
+        if merged and merged[-1] == replace(span, text=merged[-1].text):
+            merged[-1] = replace(span, text=merged[-1].text + span.text)
+        else:
+            merged.append(span)
+    return tuple(merged)
+
+
+def markdown_to_rich(source: str) -> RichText:
+    """Block-level Markdown: headings, lists, quotes, rules, fenced code, paragraphs."""
+    blocks: list[Block] = []
+    paragraph_lines: list[str] = []
+    lines = source.splitlines()
+
+    def flush() -> None:
+        if paragraph_lines:
+            joined = "\n".join(line.strip() for line in paragraph_lines)
+            blocks.append(Block("paragraph", parse_inline(joined)))
+            paragraph_lines.clear()
+
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if line.strip().startswith("```"):
+            flush()
+            fenced: list[str] = []
+            while index < len(lines) and not lines[index].strip().startswith("```"):
+                fenced.append(lines[index])
+                index += 1
+            index += 1
+            blocks.append(Block("code", (Span("\n".join(fenced), code=True),)))
+        elif not line.strip():
+            flush()
+        elif _RULE.match(line):
+            flush()
+            blocks.append(Block("rule"))
+        elif heading_match := _HEADING.match(line):
+            flush()
+            blocks.append(Block("heading", parse_inline(heading_match.group(2))))
+        elif bullet_match := _BULLET.match(line):
+            flush()
+            blocks.append(Block("bullet", parse_inline(bullet_match.group(1))))
+        elif number_match := _NUMBERED.match(line):
+            flush()
+            spans = parse_inline(number_match.group(2))
+            blocks.append(Block("numbered", spans, number=int(number_match.group(1))))
+        elif quote_match := _QUOTE.match(line):
+            flush()
+            blocks.append(Block("quote", parse_inline(quote_match.group(1))))
+        else:
+            paragraph_lines.append(line)
+    flush()
+    return RichText(tuple(blocks))
+
+
+def plain_markdown(source: str) -> str:
+    """Markdown without its markup, for summaries and search."""
+    return markdown_to_rich(source).plain_text

@@ -1,0 +1,112 @@
+"""How reviews look in any channel: cards, full texts and paged lists as RichText."""
+
+from __future__ import annotations
+
+from bot.core.conversation import Button, Reply
+from bot.core.reviews import ReviewView
+from bot.core.richtext import (
+    Block,
+    RichText,
+    Span,
+    bold,
+    heading,
+    link,
+    markdown_to_rich,
+    numbered,
+    paragraph,
+    rich,
+    text,
+)
+from bot.core.sources import shorten
+from bot.core.texts import t
+
+
+def meta_blocks(review: ReviewView, language: str) -> list[Block]:
+    blocks: list[Block] = []
+    if review.authors:
+        blocks.append(paragraph(f"{t(language, 'authors')}：{review.authors}"))
+    details: list[Span] = []
+    if review.paper_date:
+        details.append(text(f"{t(language, 'date')}：{review.paper_date.display(language)}"))
+    if review.arxiv_url and review.arxiv_id:
+        if details:
+            details.append(text(" · "))
+        details.append(link(f"arXiv:{review.arxiv_id}", review.arxiv_url))
+    if details:
+        blocks.append(Block("paragraph", tuple(details)))
+    return blocks
+
+
+def tag_line(review: ReviewView) -> Block | None:
+    if not review.tags:
+        return None
+    return paragraph(" ".join(f"#{tag.replace(' ', '_')}" for tag in review.tags))
+
+
+def review_card(review: ReviewView, language: str) -> Reply:
+    """Title, authors, date, link, summary and tags, with a "read in full" button."""
+    blocks = [heading(bold(review.title)), *meta_blocks(review, language)]
+    if review.summary:
+        blocks.append(paragraph(review.summary))
+    if tags := tag_line(review):
+        blocks.append(tags)
+    buttons = [Button(t(language, "read_full"), action=f"r:{review.id}")]
+    if review.arxiv_url:
+        buttons.append(Button(t(language, "open_arxiv"), url=review.arxiv_url))
+    return Reply(rich(*blocks), (tuple(buttons),))
+
+
+def review_full(review: ReviewView, language: str) -> Reply:
+    """The whole review; channels split it into as many messages as they need."""
+    header = [heading(bold(review.title)), *meta_blocks(review, language)]
+    if tags := tag_line(review):
+        header.append(tags)
+    body = markdown_to_rich(review.body)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if review.arxiv_url:
+        buttons = ((Button(t(language, "open_arxiv"), url=review.arxiv_url),),)
+    return Reply(RichText(tuple(header)) + body, buttons)
+
+
+def review_list(
+    title: str,
+    reviews: tuple[ReviewView, ...],
+    offset: int,
+    total: int,
+    language: str,
+    page_action: str | None,
+    page_size: int,
+) -> Reply:
+    """A numbered page of reviews with a read button each and previous/next buttons.
+
+    `page_action` is the action prefix that turns into `<prefix>:<offset>` on the
+    paging buttons; None means the list is not paged.
+    """
+    blocks = [heading(bold(title))]
+    for index, review in enumerate(reviews, start=offset + 1):
+        spans = [bold(review.title)]
+        if review.paper_date:
+            spans.append(text(f" · {review.paper_date.display(language)}"))
+        blocks.append(numbered(index, *spans))
+        if review.summary:
+            blocks.append(paragraph(shorten(review.summary, 80)))
+    read_row = tuple(
+        Button(t(language, "read_n", n=index), action=f"r:{review.id}")
+        for index, review in enumerate(reviews, start=offset + 1)
+    )
+    rows = [read_row] if read_row else []
+    if page_action is not None:
+        paging = []
+        if offset > 0:
+            paging.append(
+                Button(
+                    t(language, "previous"), action=f"{page_action}:{max(0, offset - page_size)}"
+                )
+            )
+        if offset + len(reviews) < total:
+            paging.append(
+                Button(t(language, "next"), action=f"{page_action}:{offset + len(reviews)}")
+            )
+        if paging:
+            rows.append(tuple(paging))
+    return Reply(rich(*blocks), tuple(rows))

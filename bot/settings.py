@@ -1,0 +1,142 @@
+"""Application settings, read once at start-up from the environment and `.env`.
+
+Nothing in the project reads the environment anywhere else: the composition root
+(`bot.app`) builds a `Settings` and passes it (or the parts it needs) down.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: The repository's own `content/` folder; the default seed for an empty database.
+REPO_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+
+
+class SettingsError(Exception):
+    """Raised with one human-readable line that names the offending variable."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. `.env.example` documents each one with its default."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    telegram_bot_token: str = ""
+    telegram_api_base_url: str = DEFAULT_API_BASE_URL
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    content_dir: Path = REPO_CONTENT_DIR
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    push_cron: str = "0 9 * * mon"
+    arxiv_feed_url: str = "https://rss.arxiv.org/atom/{category}"
+    arxiv_categories: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["cs.CL", "cs.LG", "cs.AI"]
+    )
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("arxiv_categories", mode="before")
+    @classmethod
+    def _parse_categories(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {value!r} (use DEBUG, INFO, WARNING or ERROR)")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    @field_validator("arxiv_categories")
+    @classmethod
+    def _check_categories(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one arXiv category, e.g. cs.CL")
+        return value
+
+    @field_validator("push_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression like '0 9 * * mon' ({exc})") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or the embedded default: a SQLite file in DATA_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'paperbot.db').as_posix()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning validation errors into one clear line per variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"] if not isinstance(part, int)]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if location:
+            lines.append(f"Invalid {location[0].upper()}: {message}")
+        else:
+            lines.append(f"Invalid setting: {message}")
+    return "; ".join(lines)

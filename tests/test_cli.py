@@ -1,0 +1,112 @@
+"""The `paperbot` command line: real subprocesses on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from bot.cli import cli
+
+from conftest import DATA_DIR, REPO_DIR
+from test_console import run_cli
+
+
+def all_commands(group: click.Group, prefix: str = "paperbot") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        full = f"{prefix} {name}"
+        names.append(full)
+        if isinstance(command, click.Group):
+            names.extend(all_commands(command, full))
+    return names
+
+
+def test_every_cli_command_is_documented_in_the_readme() -> None:
+    readme = (REPO_DIR / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in all_commands(cli) if f"`{name}" not in readme]
+    assert missing == []
+
+
+def test_every_command_has_help_text() -> None:
+    for name, command in cli.commands.items():
+        assert command.help and len(command.help) > 20, name
+
+
+def test_import_twice_then_list_as_json(tmp_path: Path, seed_file: Path) -> None:
+    first = run_cli(["import", str(seed_file)], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("added ") == 5
+    second = run_cli(["import", str(seed_file)], tmp_path)
+    assert second.stdout.count("unchanged ") == 5
+    assert "5 reviews: 0 added, 0 updated, 5 unchanged" in second.stdout
+    listed = run_cli(["reviews", "--json"], tmp_path)
+    records = json.loads(listed.stdout)
+    assert len(records) == 5
+    assert set(records[0]) == {
+        "id",
+        "slug",
+        "title",
+        "arxiv_id",
+        "section",
+        "status",
+        "published_at",
+    }
+    table = run_cli(["reviews"], tmp_path)
+    assert "Attention Is All You Need" in table.stdout
+
+
+def test_import_reports_a_bad_file_and_fails(tmp_path: Path) -> None:
+    result = run_cli(
+        ["import", str(DATA_DIR / "front_matter_review.md"), str(DATA_DIR / "not_utf8.txt")],
+        tmp_path,
+    )
+    assert result.returncode == 1
+    assert f"error: {DATA_DIR / 'not_utf8.txt'}:3: not UTF-8 text" in result.stderr
+    assert "1 reviews: 1 added, 0 updated, 0 unchanged; 1 file(s) refused" in result.stdout
+
+
+def test_import_of_a_missing_file_says_so(tmp_path: Path) -> None:
+    result = run_cli(["import", str(tmp_path / "nope.md")], tmp_path)
+    assert result.returncode == 1
+    assert "No such file or directory" in result.stderr
+
+
+def test_export_writes_files_that_import_back(tmp_path: Path, seed_file: Path) -> None:
+    run_cli(["import", str(seed_file)], tmp_path)
+    exported = run_cli(["export", str(tmp_path / "out")], tmp_path)
+    assert "wrote 5 reviews" in exported.stdout
+    again = run_cli(["import", str(tmp_path / "out")], tmp_path)
+    assert "5 reviews: 0 added, 0 updated, 5 unchanged" in again.stdout
+
+
+def test_run_without_a_token_explains_in_one_line(tmp_path: Path) -> None:
+    result = run_cli(["run"], tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "TELEGRAM_BOT_TOKEN" in lines[0] and "BotFather" in lines[0]
+    assert "paperbot console" in lines[0]
+
+
+def test_an_invalid_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
+    result = run_cli(["console"], tmp_path, stdin="/latest\n", ADMIN_IDS="12,abc")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: Invalid ADMIN_IDS")
+
+
+def test_db_commands(tmp_path: Path) -> None:
+    upgraded = run_cli(["db", "upgrade"], tmp_path)
+    assert "database at revision 0001" in upgraded.stdout
+    current = run_cli(["db", "current"], tmp_path)
+    assert "current: 0001" in current.stdout
+    downgraded = run_cli(["db", "downgrade", "base"], tmp_path)
+    assert "database at revision base" in downgraded.stdout
+
+
+def test_env_file_is_read_from_the_working_directory(tmp_path: Path, seed_file: Path) -> None:
+    (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'from-env.db'}\n")
+    result = run_cli(["import", str(seed_file)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-env.db").is_file()

@@ -1,0 +1,72 @@
+"""Settings: defaults, parsing, and one clear line for each bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import DEFAULT_API_BASE_URL, SettingsError, load_settings
+
+from conftest import REPO_DIR
+
+
+def settings_from(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings(_env_file=None)
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(_env_file=None)
+    assert settings.telegram_api_base_url == DEFAULT_API_BASE_URL
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.push_cron == "0 9 * * mon"
+    assert settings.arxiv_categories == ["cs.CL", "cs.LG", "cs.AI"]
+    assert settings.effective_database_url == "sqlite:///data/paperbot.db"
+    assert settings.content_dir == REPO_DIR / "content"
+
+
+def test_lists_from_comma_separated_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_IDS", " 42, 1000000000001 ")
+    monkeypatch.setenv("ARXIV_CATEGORIES", "cs.CL")
+    settings = load_settings(_env_file=None)
+    assert settings.admin_ids == [42, 1000000000001]
+    assert settings.arxiv_categories == ["cs.CL"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ADMIN_IDS", "42,bob", "Invalid ADMIN_IDS"),
+        ("TIMEZONE", "Mars/Olympus", "Invalid TIMEZONE: unknown time zone 'Mars/Olympus'"),
+        ("PUSH_CRON", "every monday", "Invalid PUSH_CRON: not a crontab expression"),
+        ("LOG_LEVEL", "LOUD", "Invalid LOG_LEVEL"),
+        ("DATABASE_URL", "mysql://x", "Invalid DATABASE_URL"),
+        ("TELEGRAM_API_BASE_URL", "api.telegram.org", "Invalid TELEGRAM_API_BASE_URL"),
+        ("ARXIV_CATEGORIES", " , ", "Invalid ARXIV_CATEGORIES"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_env_example_documents_every_setting() -> None:
+    from bot.settings import Settings
+
+    example = (REPO_DIR / ".env.example").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in example, name
+
+
+def test_env_example_values_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = REPO_DIR / ".env.example"
+    settings = load_settings(_env_file=example)
+    assert settings.timezone == "Asia/Shanghai"
