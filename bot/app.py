@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.audit import AuditService
 from bot.core.conversation import Conversation, Registry
 from bot.core.features.reading import ReadingFeature
 from bot.core.reviews import ReviewService
@@ -26,6 +27,7 @@ class Core:
     sessions: sessionmaker[Session]
     reviews: ReviewService
     search: SearchService
+    audit: AuditService
     registry: Registry
     conversation: Conversation
 
@@ -56,6 +58,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     if seed:
         reviews.seed_if_empty(settings.content_dir)
     search = SearchService(sessions)
+    audit = AuditService(sessions)
     registry = Registry()
     ReadingFeature(reviews, search).register(registry)
     return Core(
@@ -64,6 +67,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         sessions=sessions,
         reviews=reviews,
         search=search,
+        audit=audit,
         registry=registry,
-        conversation=Conversation(registry),
+        conversation=Conversation(registry, audit, settings.admin_ids),
     )

@@ -6,6 +6,7 @@ every command, and a test checks that none is missing there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -72,7 +73,8 @@ def run() -> None:
 
 @cli.command()
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", help="Reply language.")
-def console(lang: str) -> None:
+@click.option("--admin", is_flag=True, help="Act as an editor (you have shell access already).")
+def console(lang: str, admin: bool) -> None:
     """Chat with the bot in the terminal, on the same database; no token needed.
 
     Reads one message per line (/latest, /classic, /search 对齐, plain text ...) until
@@ -84,7 +86,10 @@ def console(lang: str) -> None:
         interactive = sys.stdin.isatty()
         if interactive:
             click.echo("paperbot console: /help lists commands; Ctrl-D quits.")
-        sys.exit(run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive))
+        status = asyncio.run(
+            run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin)
+        )
+    sys.exit(status)
 
 
 @cli.group()
@@ -93,7 +98,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def db_upgrade(revision: str) -> None:
     """Migrate the database to REVISION (default: the latest)."""
     settings = _settings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import subprocess
@@ -28,7 +29,8 @@ SEED_TITLES_CLASSIC = [
 
 def chat(core: Core, *lines: str, language: str = "zh") -> str:
     output = io.StringIO()
-    status = run_console(core.conversation, io.StringIO("\n".join(lines) + "\n"), output, language)
+    source = io.StringIO("\n".join(lines) + "\n")
+    status = asyncio.run(run_console(core.conversation, source, output, language))
     assert status == 0
     return output.getvalue()
 
@@ -121,7 +123,7 @@ def test_bad_input_gets_a_clear_answer(seeded_core: Core, line: str, expected: s
 )
 def test_hostile_queries_never_raise(seeded_core: Core, query: str) -> None:
     caller = Caller(channel="console", user_id=1, chat_id=1)
-    replies = seeded_core.conversation.handle_text(caller, query)
+    replies = asyncio.run(seeded_core.conversation.handle_text(caller, query))
     assert replies, query[:20]
 
 
@@ -141,7 +143,7 @@ def test_hostile_queries_never_raise(seeded_core: Core, query: str) -> None:
 )
 def test_forged_or_stale_button_data_gets_a_polite_answer(seeded_core: Core, data: str) -> None:
     caller = Caller(channel="console", user_id=1, chat_id=1)
-    [reply] = seeded_core.conversation.handle_action(caller, data)
+    [reply] = asyncio.run(seeded_core.conversation.handle_action(caller, data))
     assert "这个按钮已失效" in reply.body.plain_text
 
 

@@ -5,6 +5,7 @@ Buttons are shown numbered; typing `:N` taps button N of the last reply.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TextIO
 
@@ -54,21 +55,28 @@ def render_reply(reply: Reply, first_button: int = 1) -> tuple[str, list[Button]
     return "\n".join(lines), buttons
 
 
-def run_console(
+async def run_console(
     conversation: Conversation,
     stdin: TextIO,
     stdout: TextIO,
     language: str = "zh",
     interactive: bool = False,
+    admin: bool = False,
 ) -> int:
-    """Read lines until end of input, printing each reply; returns the exit status."""
-    caller = Caller(channel="console", user_id=0, chat_id=CONSOLE_CHAT_ID, language=language)
+    """Read lines until end of input, printing each reply; returns the exit status.
+
+    `admin`: the operator at the terminal already has shell access to the bot, so
+    `paperbot console --admin` may use the editors' commands.
+    """
+    caller = Caller(
+        channel="console", user_id=0, chat_id=CONSOLE_CHAT_ID, language=language, trusted=admin
+    )
     buttons: list[Button] = []
     while True:
         if interactive:
             stdout.write("> ")
             stdout.flush()
-        line = stdin.readline()
+        line = await asyncio.to_thread(stdin.readline)
         if not line:
             if interactive:
                 stdout.write("\n")
@@ -77,11 +85,11 @@ def run_console(
         if tap:
             index = int(tap.group(1)) - 1
             if 0 <= index < len(buttons) and buttons[index].action:
-                replies = conversation.handle_action(caller, buttons[index].action or "")
+                replies = await conversation.handle_action(caller, buttons[index].action or "")
             else:
                 replies = [conversation.stale(caller)]
         else:
-            replies = conversation.handle_text(caller, line)
+            replies = await conversation.handle_text(caller, line)
         if replies:
             buttons = []
         for reply in replies:

@@ -7,12 +7,14 @@ menu from the same registry, so the menu can never list a command nobody handles
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field, replace
 
+from bot.core.audit import AuditService
 from bot.core.richtext import RichText, paragraph, rich
 from bot.core.texts import t
 
@@ -33,6 +35,10 @@ class Caller:
     chat_id: int
     language: str = "zh"
     chat_type: str = "private"
+    #: Set by a channel that authenticates out of band (the console: shell access).
+    trusted: bool = False
+    #: Set by `Conversation` from ADMIN_IDS (or `trusted`); handlers may read it.
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,15 @@ class Reply:
     replaces_origin: bool = False
 
 
-CommandHandler = Callable[[Caller, str], list[Reply]]
-ActionHandler = Callable[[Caller, list[str]], list[Reply] | None]
+#: Handlers may be plain functions or coroutines (those that wait on the network).
+CommandHandler = Callable[[Caller, str], list[Reply] | Awaitable[list[Reply]]]
+ActionHandler = Callable[[Caller, list[str]], list[Reply] | Awaitable[list[Reply] | None] | None]
+
+
+@dataclass(frozen=True)
+class Action:
+    handler: ActionHandler
+    admin_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,8 @@ class Command:
     handler: CommandHandler
     argument_key: str | None = None
     in_menu: bool = True
+    #: Editors only (ADMIN_IDS): others are told no, and the attempt is audited.
+    admin_only: bool = False
 
     def description(self, language: str) -> str:
         return t(language, self.description_key)
@@ -85,7 +100,7 @@ class Registry:
     """The one table of commands and button actions, filled by each feature's register()."""
 
     commands: dict[str, Command] = field(default_factory=dict)
-    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    actions: dict[str, Action] = field(default_factory=dict)
     text_handler: CommandHandler | None = None
 
     def add_command(self, command: Command) -> None:
@@ -93,13 +108,18 @@ class Registry:
             raise ValueError(f"command /{command.name} registered twice")
         self.commands[command.name] = command
 
-    def add_action(self, prefix: str, handler: ActionHandler) -> None:
+    def add_action(self, prefix: str, handler: ActionHandler, *, admin_only: bool = False) -> None:
         if prefix in self.actions:
             raise ValueError(f"action {prefix!r} registered twice")
-        self.actions[prefix] = handler
+        self.actions[prefix] = Action(handler, admin_only)
 
-    def menu(self) -> list[Command]:
-        return [command for command in self.commands.values() if command.in_menu]
+    def menu(self, *, admin: bool = False) -> list[Command]:
+        """Commands to list: readers' commands, plus the editors' ones for an admin."""
+        return [
+            command
+            for command in self.commands.values()
+            if command.in_menu and (admin or not command.admin_only)
+        ]
 
 
 def clean_input(value: str, limit: int = 4096) -> str:
@@ -112,11 +132,25 @@ def clean_input(value: str, limit: int = 4096) -> str:
     return "".join(kept).strip()
 
 
-class Conversation:
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+async def _resolve(result: object) -> object:
+    return await result if inspect.isawaitable(result) else result
 
-    def handle_text(self, caller: Caller, text: str) -> list[Reply]:
+
+class Conversation:
+    """Routes text and button taps to the registered handlers, enforcing admin rights."""
+
+    def __init__(
+        self, registry: Registry, audit: AuditService, admin_ids: Collection[int] = ()
+    ) -> None:
+        self.registry = registry
+        self.audit = audit
+        self.admin_ids = frozenset(admin_ids)
+
+    def identify(self, caller: Caller) -> Caller:
+        return replace(caller, is_admin=caller.trusted or caller.user_id in self.admin_ids)
+
+    async def handle_text(self, caller: Caller, text: str) -> list[Reply]:
+        caller = self.identify(caller)
         text = clean_input(text)
         if not text:
             return []
@@ -124,24 +158,51 @@ class Conversation:
         if match is None:
             if self.registry.text_handler is None:
                 return []
-            return self.registry.text_handler(caller, text)
+            return await self._call(self.registry.text_handler, caller, text)
         name = match.group("name").lower()
         command = self.registry.commands.get(name)
         if command is None:
             return [Reply(rich(paragraph(t(caller.language, "unknown_command", name=name))))]
-        return command.handler(caller, (match.group("args") or "").strip())
+        args = (match.group("args") or "").strip()
+        if command.admin_only and not self._admitted(caller, f"/{name}", args):
+            return [self.not_allowed(caller)]
+        return await self._call(command.handler, caller, args)
 
-    def handle_action(self, caller: Caller, data: str) -> list[Reply]:
+    async def handle_action(self, caller: Caller, data: str) -> list[Reply]:
         """A tapped button. Forged, stale or unknown data gets a polite answer."""
+        caller = self.identify(caller)
         if not _ACTION.match(data or ""):
             log.info("refused malformed action data %r from %s", data, caller.user_id)
             return [self.stale(caller)]
         prefix, *arguments = data.split(":")
-        handler = self.registry.actions.get(prefix)
-        replies = handler(caller, arguments) if handler else None
+        action = self.registry.actions.get(prefix)
+        if action is None:
+            return [self.stale(caller)]
+        if action.admin_only and not self._admitted(caller, f"button {prefix}", data):
+            return [self.not_allowed(caller)]
+        replies = await _resolve(action.handler(caller, arguments))
         if replies is None:
             return [self.stale(caller)]
+        assert isinstance(replies, list)
         return replies
+
+    async def _call(self, handler: CommandHandler, caller: Caller, args: str) -> list[Reply]:
+        replies = await _resolve(handler(caller, args))
+        assert isinstance(replies, list)
+        return replies
+
+    def _admitted(self, caller: Caller, action: str, detail: str) -> bool:
+        allowed = caller.is_admin
+        self.audit.record(
+            caller.channel, caller.user_id, action, allowed=allowed, detail=detail[:500]
+        )
+        if not allowed:
+            log.warning("refused %s to non-admin %s", action, caller.user_id)
+        return allowed
+
+    @staticmethod
+    def not_allowed(caller: Caller) -> Reply:
+        return Reply(rich(paragraph(t(caller.language, "not_allowed"))))
 
     @staticmethod
     def stale(caller: Caller) -> Reply:

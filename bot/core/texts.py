@@ -52,6 +52,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
     ),
+    "not_allowed": (
+        "抱歉，这个命令只对编辑开放。",
+        "Sorry, that command is for the editors only.",
+    ),
     "cmd_start": ("开始使用", "Start"),
     "cmd_help": ("帮助", "Help"),
     "cmd_latest": ("最新论文解读", "Latest reviews"),

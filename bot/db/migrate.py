@@ -20,7 +20,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
@@ -34,4 +34,5 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision(engine: Engine) -> str | None:
+    """The single latest revision (migrations are kept linear; a merge keeps them so)."""
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()

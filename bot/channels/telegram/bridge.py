@@ -62,14 +62,14 @@ class TelegramBridge:
         message = update.effective_message
         if message is None or not message.text:
             return
-        replies = self.conversation.handle_text(caller_of(update), message.text)
+        replies = await self.conversation.handle_text(caller_of(update), message.text)
         await send_replies(message, replies)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
             return
-        replies = self.conversation.handle_action(caller_of(update), query.data or "")
+        replies = await self.conversation.handle_action(caller_of(update), query.data or "")
         await query.answer()
         if not isinstance(query.message, Message):
             return  # the message is too old for Telegram to show us; nothing to edit

@@ -50,7 +50,7 @@ class ReadingFeature:
     def help(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
         lines = [paragraph(t(language, "help_intro"))]
-        for command in self._registry.menu():
+        for command in self._registry.menu(admin=caller.is_admin):
             lines.append(paragraph(f"{command.usage(language)} — {command.description(language)}"))
         lines.append(paragraph(t(language, "help_search_hint")))
         return [Reply(rich(*lines))]
