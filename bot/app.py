@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.audit import AuditService
 from bot.core.conversation import Conversation, Registry
 from bot.core.features.reading import ReadingFeature
+from bot.core.notify import Notifier
 from bot.core.reviews import ReviewService
 from bot.core.search import SearchService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.settings import Settings
+from scheduler.runner import ScheduledJob
 
 
 @dataclass
@@ -71,3 +73,9 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         registry=registry,
         conversation=Conversation(registry, audit, settings.admin_ids),
     )
+
+
+def scheduled_jobs(core: Core, notifier: Notifier) -> list[ScheduledJob]:
+    """Every job the running bot schedules; each is a plain async function's closure."""
+    jobs: list[ScheduledJob] = []
+    return jobs

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.app import Core
-from bot.channels.telegram.bridge import TelegramBridge, publish_commands
+from bot.app import Core, scheduled_jobs
+from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
+from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +24,20 @@ async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 def build_application(core: Core) -> Application:  # type: ignore[type-arg]
     settings = core.settings
 
+    scheduler: AsyncIOScheduler | None = None
+
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        await publish_commands(application, core.registry)
+        nonlocal scheduler
+        await publish_commands(application, core.registry, settings.admin_ids)
         me = await application.bot.get_me()
         log.info("bot @%s is up; %d reviews in the store", me.username, core.reviews.count())
+        jobs = scheduled_jobs(core, TelegramNotifier(application.bot))
+        scheduler = build_scheduler(jobs, settings.zone)
+        scheduler.start()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
         core.close()
 
     application = (

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
-from telegram import BotCommand, BotCommandScopeDefault, CallbackQuery, Message, Update
-from telegram.error import BadRequest
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -34,13 +43,33 @@ def caller_of(update: Update) -> Caller:
     )
 
 
-async def send_replies(message: Message, replies: list[Reply]) -> None:
-    """Send each reply as one or more messages, in order; buttons go on the last part."""
+async def send_to_chat(bot: Bot, chat_id: int, replies: list[Reply]) -> list[int]:
+    """Send each reply as one or more messages, in order; buttons go on the last part.
+
+    Returns the ids of the messages sent.
+    """
+    sent: list[int] = []
     for reply in replies:
         parts = render_messages(reply.body)
         for index, part in enumerate(parts):
             markup = keyboard(reply.buttons) if index == len(parts) - 1 else None
-            await message.get_bot().send_message(message.chat_id, part, reply_markup=markup)
+            message = await bot.send_message(chat_id, part, reply_markup=markup)
+            sent.append(message.message_id)
+    return sent
+
+
+async def send_replies(message: Message, replies: list[Reply]) -> None:
+    await send_to_chat(message.get_bot(), message.chat_id, replies)
+
+
+class TelegramNotifier:
+    """The core's `Notifier` on Telegram."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, replies: list[Reply]) -> None:
+        await send_to_chat(self.bot, chat_id, replies)
 
 
 class TelegramBridge:
@@ -93,13 +122,29 @@ class TelegramBridge:
         await send_replies(origin, rest)
 
 
-async def publish_commands(application: Application, registry: Registry) -> None:  # type: ignore[type-arg]
-    """The menu Telegram shows, per language, from the same table as the handlers."""
+async def publish_commands(
+    application: Application,  # type: ignore[type-arg]
+    registry: Registry,
+    admin_ids: Collection[int] = (),
+) -> None:
+    """The menu Telegram shows, per language, from the same table as the handlers.
+
+    Readers see the readers' commands; each editor's private chat also lists the
+    editors' commands.
+    """
     for language_code in (None, "zh", "en"):
         language = "en" if language_code == "en" else "zh"
-        commands = [
-            BotCommand(command.name, command.description(language)) for command in registry.menu()
-        ]
+        readers = [BotCommand(c.name, c.description(language)) for c in registry.menu()]
         await application.bot.set_my_commands(
-            commands, scope=BotCommandScopeDefault(), language_code=language_code
+            readers, scope=BotCommandScopeDefault(), language_code=language_code
         )
+        editors = [BotCommand(c.name, c.description(language)) for c in registry.menu(admin=True)]
+        if len(editors) == len(readers):
+            continue
+        for admin_id in admin_ids:
+            try:
+                await application.bot.set_my_commands(
+                    editors, scope=BotCommandScopeChat(admin_id), language_code=language_code
+                )
+            except TelegramError as exc:  # an editor who never opened the bot
+                log.warning("could not set the editor menu for %s: %s", admin_id, exc)
