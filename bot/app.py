@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.audit import AuditService
 from bot.core.conversation import Conversation, Registry
 from bot.core.features.reading import ReadingFeature
+from bot.core.features.subscription import SubscriptionFeature
 from bot.core.notify import Notifier
 from bot.core.reviews import ReviewService
 from bot.core.search import SearchService
+from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.settings import Settings
@@ -31,6 +33,8 @@ class Core:
     search: SearchService
     audit: AuditService
     registry: Registry
+    subscriptions: SubscriptionService
+    reading: ReadingFeature
     conversation: Conversation
 
     def close(self) -> None:
@@ -61,8 +65,12 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         reviews.seed_if_empty(settings.content_dir)
     search = SearchService(sessions)
     audit = AuditService(sessions)
+    subscriptions = SubscriptionService(sessions)
     registry = Registry()
-    ReadingFeature(reviews, search).register(registry)
+    reading = ReadingFeature(reviews, search)
+    # Registration order is menu order: start first, the reading commands next.
+    SubscriptionFeature(subscriptions, reviews, reading).register(registry)
+    reading.register(registry)
     return Core(
         settings=settings,
         engine=engine,
@@ -71,7 +79,9 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         search=search,
         audit=audit,
         registry=registry,
-        conversation=Conversation(registry, audit, settings.admin_ids),
+        subscriptions=subscriptions,
+        reading=reading,
+        conversation=Conversation(registry, audit, settings.admin_ids, subscriptions.language_of),
     )
 
 

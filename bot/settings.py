@@ -40,6 +40,8 @@ class Settings(BaseSettings):
 
     telegram_bot_token: str = ""
     telegram_api_base_url: str = DEFAULT_API_BASE_URL
+    #: Updates handled at once (different chats overlap; one chat's are answered in order).
+    telegram_concurrent_updates: int = Field(default=16, ge=1, le=256)
     data_dir: Path = Path("data")
     database_url: str = ""
     content_dir: Path = REPO_CONTENT_DIR

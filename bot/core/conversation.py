@@ -39,6 +39,15 @@ class Caller:
     trusted: bool = False
     #: Set by `Conversation` from ADMIN_IDS (or `trusted`); handlers may read it.
     is_admin: bool = False
+    #: In a group: asks the channel whether this user administers the chat. Only
+    #: awaited by commands that change the chat's subscription.
+    chat_admin_check: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
+
+    async def can_manage_chat(self) -> bool:
+        """Private chats manage themselves; in groups only the group's admins may."""
+        if self.chat_type == "private":
+            return True
+        return self.chat_admin_check is not None and await self.chat_admin_check()
 
 
 @dataclass(frozen=True)
@@ -140,14 +149,27 @@ class Conversation:
     """Routes text and button taps to the registered handlers, enforcing admin rights."""
 
     def __init__(
-        self, registry: Registry, audit: AuditService, admin_ids: Collection[int] = ()
+        self,
+        registry: Registry,
+        audit: AuditService,
+        admin_ids: Collection[int] = (),
+        language_preference: Callable[[str, int], str | None] | None = None,
     ) -> None:
         self.registry = registry
         self.audit = audit
         self.admin_ids = frozenset(admin_ids)
+        self.language_preference = language_preference
 
     def identify(self, caller: Caller) -> Caller:
-        return replace(caller, is_admin=caller.trusted or caller.user_id in self.admin_ids)
+        """Who the caller is to us: editor or not, and the language the chat chose."""
+        chosen = None
+        if self.language_preference is not None:
+            chosen = self.language_preference(caller.channel, caller.chat_id)
+        return replace(
+            caller,
+            is_admin=caller.trusted or caller.user_id in self.admin_ids,
+            language=chosen or caller.language,
+        )
 
     async def handle_text(self, caller: Caller, text: str) -> list[Reply]:
         caller = self.identify(caller)

@@ -215,6 +215,21 @@ class ReviewService:
                 return None
             return ReviewView.of(row)
 
+    def tag_counts(self) -> list[tuple[str, int]]:
+        """Tags of published reviews with how many reviews carry each, most used first."""
+        counts: dict[str, int] = {}
+        with self.sessions() as session:
+            query = select(Review.tags).where(Review.status == "published")
+            for tags in session.scalars(query):
+                for tag in tags or ():
+                    counts[tag] = counts.get(tag, 0) + 1
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def section_counts(self) -> dict[str, int]:
+        with self.sessions() as session:
+            repo = ReviewRepository(session)
+            return {section: repo.count_published(section) for section in ("latest", "classic")}
+
     def all(self) -> list[ReviewView]:
         with self.sessions() as session:
             return [ReviewView.of(row) for row in ReviewRepository(session).all()]

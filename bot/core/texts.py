@@ -56,6 +56,72 @@ TEXTS: dict[str, tuple[str, str]] = {
         "抱歉，这个命令只对编辑开放。",
         "Sorry, that command is for the editors only.",
     ),
+    "subscribed_new": (
+        "订阅成功！新发布的解读会每周推送给你。"
+        "发送 /topics 选择感兴趣的主题，/settings 调整语言和推送格式。",
+        "Subscribed! New reviews arrive every week. Send /topics to choose topics and "
+        "/settings for language and format.",
+    ),
+    "subscribed_already": ("你已经订阅了，无需重复订阅。", "You are already subscribed."),
+    "subscribed_resumed": (
+        "欢迎回来，订阅已恢复。之后发布的解读会照常推送给你。",
+        "Welcome back: your subscription is active again.",
+    ),
+    "unsubscribed": (
+        "已退订，不会再收到推送。随时发送 /subscribe 重新订阅。",
+        "Unsubscribed: no more pushes. Send /subscribe to come back any time.",
+    ),
+    "not_subscribed": (
+        "你目前没有订阅。发送 /subscribe 订阅每周推送。",
+        "You are not subscribed. Send /subscribe for the weekly push.",
+    ),
+    "group_admins_only": (
+        "只有群管理员可以更改本群的订阅和设置。",
+        "Only this group's admins can change its subscription and settings.",
+    ),
+    "group_start": (
+        "群管理员发送 /subscribe 即可让本群每周收到新解读。",
+        "A group admin can send /subscribe to get new reviews here every week.",
+    ),
+    "topics_intro": (
+        "选择想要推送的主题（点按切换）。一个都不选＝全部推送。",
+        "Choose the topics you want pushed (tap to toggle). None selected = everything.",
+    ),
+    "topics_current_all": ("当前：全部主题", "Now: all topics"),
+    "topics_current": ("当前：{topics}", "Now: {topics}"),
+    "topics_all_button": ("全部主题", "All topics"),
+    "topics_none": (
+        "还没有带标签的解读，暂时无法按主题筛选。",
+        "No tagged reviews yet, so there is nothing to choose from.",
+    ),
+    "settings_title": ("设置", "Settings"),
+    "settings_language": ("语言：{value}", "Language: {value}"),
+    "settings_format": ("推送格式：{value}", "Push format: {value}"),
+    "settings_status": ("订阅状态：{value}", "Subscription: {value}"),
+    "format_digest": ("摘要（每篇一张卡片）", "digest (a card per review)"),
+    "format_full": ("全文", "full text"),
+    "status_active": ("已订阅", "subscribed"),
+    "status_unsubscribed": ("未订阅", "not subscribed"),
+    "status_blocked": ("已屏蔽", "blocked"),
+    "language_zh": ("中文", "中文"),
+    "language_en": ("English", "English"),
+    "button_digest": ("推送摘要", "Digest"),
+    "button_full": ("推送全文", "Full text"),
+    "about": (
+        "「论文解读」定期解读大语言模型（LLM）领域的重要研究论文，"
+        "帮助读者了解前沿技术进展和研究趋势。",
+        "论文解读 reviews important research papers on large language models (LLMs), "
+        "in Chinese, to help readers follow the field.",
+    ),
+    "about_stats": (
+        "目前共有 {total} 篇解读：最新论文解读 {latest} 篇，经典论文回顾 {classic} 篇。",
+        "{total} reviews so far: {latest} latest, {classic} classic.",
+    ),
+    "cmd_subscribe": ("订阅每周推送", "Subscribe to the weekly push"),
+    "cmd_unsubscribe": ("退订", "Unsubscribe"),
+    "cmd_topics": ("选择推送主题", "Choose pushed topics"),
+    "cmd_settings": ("语言与推送格式", "Language and push format"),
+    "cmd_about": ("关于本栏目", "About the column"),
     "cmd_start": ("开始使用", "Start"),
     "cmd_help": ("帮助", "Help"),
     "cmd_latest": ("最新论文解读", "Latest reviews"),

@@ -11,6 +11,9 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.app import Core, scheduled_jobs
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
+from bot.channels.telegram.inline import InlineSearch
+from bot.channels.telegram.membership import MembershipHandlers
+from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -51,11 +54,16 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Replies are not broadcasts: no overall cap, but group limits and 429 retries.
+        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
+        .concurrent_updates(PerChatUpdateProcessor(settings.telegram_concurrent_updates))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
     )
+    # Membership first: its updates are not text, but it must see them all.
+    MembershipHandlers(core.subscriptions).register(application)
+    InlineSearch(core.reading, core.conversation).register(application)
     TelegramBridge(core.conversation).register(application, core.registry)
     application.add_error_handler(log_error)
     return application

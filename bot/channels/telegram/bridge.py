@@ -31,15 +31,31 @@ from bot.core.texts import language_of
 log = logging.getLogger(__name__)
 
 
-def caller_of(update: Update) -> Caller:
+ADMIN_STATUSES = {"creator", "administrator"}
+
+
+def caller_of(update: Update, bot: Bot) -> Caller:
+    """The core's view of who sent an update, with a lazy group-admin check."""
     user = update.effective_user
     chat = update.effective_chat
+    message = update.effective_message
+    chat_id = chat.id if chat else 0
+    user_id = user.id if user else 0
+
+    async def is_chat_admin() -> bool:
+        # An anonymous group admin writes as the group itself.
+        if message is not None and message.sender_chat and message.sender_chat.id == chat_id:
+            return True
+        member = await bot.get_chat_member(chat_id, user_id)
+        return member.status in ADMIN_STATUSES
+
     return Caller(
         channel="telegram",
-        user_id=user.id if user else 0,
-        chat_id=chat.id if chat else 0,
+        user_id=user_id,
+        chat_id=chat_id,
         language=language_of(user.language_code if user else None),
         chat_type=chat.type if chat else "private",
+        chat_admin_check=is_chat_admin,
     )
 
 
@@ -80,25 +96,33 @@ class TelegramBridge:
 
     def register(self, application: Application, registry: Registry) -> None:  # type: ignore[type-arg]
         names = list(registry.commands)
-        application.add_handler(CommandHandler(names, self.on_text))
-        application.add_handler(CallbackQueryHandler(self.on_button))
-        # Plain text is a search; an unknown /command gets a helpful answer.
+        # Edited messages are ignored: answering an edit again would repeat ourselves.
         application.add_handler(
-            MessageHandler(filters.TEXT & ~filters.UpdateType.EDITED, self.on_text)
+            CommandHandler(names, self.on_text, filters=filters.UpdateType.MESSAGE)
+        )
+        application.add_handler(CallbackQueryHandler(self.on_button))
+        # In private chats plain text is a search and an unknown /command gets a helpful
+        # answer; in groups the bot speaks only when called by one of its commands.
+        application.add_handler(
+            MessageHandler(
+                filters.TEXT & filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE,
+                self.on_text,
+            )
         )
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not message.text:
             return
-        replies = await self.conversation.handle_text(caller_of(update), message.text)
+        replies = await self.conversation.handle_text(caller_of(update, context.bot), message.text)
         await send_replies(message, replies)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
             return
-        replies = await self.conversation.handle_action(caller_of(update), query.data or "")
+        caller = caller_of(update, context.bot)
+        replies = await self.conversation.handle_action(caller, query.data or "")
         await query.answer()
         if not isinstance(query.message, Message):
             return  # the message is too old for Telegram to show us; nothing to edit

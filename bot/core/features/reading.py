@@ -7,11 +7,11 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from bot.core.conversation import Caller, Command, Registry, Reply
-from bot.core.reviews import ReviewService
+from bot.core.reviews import ReviewService, ReviewView
 from bot.core.richtext import paragraph, rich
 from bot.core.search import SearchService
 from bot.core.texts import t
-from bot.core.views import review_full, review_list
+from bot.core.views import review_card, review_full, review_list
 
 PAGE_SIZE = 5
 MAX_LIST = 20
@@ -28,7 +28,6 @@ class ReadingFeature:
         self._queries: OrderedDict[str, str] = OrderedDict()
 
     def register(self, registry: Registry) -> None:
-        registry.add_command(Command("start", "cmd_start", self.start))
         registry.add_command(Command("help", "cmd_help", self.help))
         registry.add_command(Command("latest", "cmd_latest", self.latest))
         registry.add_command(Command("classic", "cmd_classic", self.classic))
@@ -41,11 +40,6 @@ class ReadingFeature:
         self._registry = registry
 
     # commands
-
-    def start(self, caller: Caller, args: str) -> list[Reply]:
-        if args.startswith("r_"):
-            return self.review(caller, args.removeprefix("r_"))
-        return [Reply(rich(paragraph(t(caller.language, "welcome")))), *self.help(caller, "")]
 
     def help(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
@@ -79,6 +73,24 @@ class ReadingFeature:
         if not args.strip():
             return [Reply(rich(paragraph(t(caller.language, "empty_search"))))]
         return [self._search_page(caller, args.strip(), 0)]
+
+    def share_cards(
+        self, query: str, language: str, limit: int, offset: int = 0
+    ) -> tuple[list[tuple[ReviewView, Reply]], int | None]:
+        """Review cards for sharing (inline mode): matches, or the newest for no query.
+
+        Returns the cards and the next offset, or None when there are no more.
+        """
+        query = query.strip()
+        if query:
+            found = self.search_service.search(query, limit, offset)
+            items, total = found.items, found.total
+        else:
+            page = self.reviews.page(None, limit, offset)
+            items, total = page.items, page.total
+        cards = [(review, review_card(review, language)) for review in items]
+        more = offset + len(items) < total
+        return cards, (offset + len(items) if more else None)
 
     # pages
 

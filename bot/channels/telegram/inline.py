@@ -1,0 +1,79 @@
+"""Inline mode: `@bot <query>` in any chat offers matching reviews as shareable cards."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.ext import Application, ContextTypes, InlineQueryHandler
+
+from bot.channels.telegram.bridge import caller_of
+from bot.channels.telegram.render import render_messages
+from bot.core.conversation import Conversation, Reply
+from bot.core.features.reading import ReadingFeature
+from bot.core.reviews import ReviewView
+from bot.core.texts import t
+
+log = logging.getLogger(__name__)
+
+RESULTS_PER_PAGE = 10
+MAX_OFFSET = 1000
+
+
+class InlineSearch:
+    def __init__(self, reading: ReadingFeature, conversation: Conversation) -> None:
+        self.reading = reading
+        self.conversation = conversation
+
+    def register(self, application: Application) -> None:  # type: ignore[type-arg]
+        application.add_handler(InlineQueryHandler(self.on_inline_query))
+
+    async def on_inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        inline = update.inline_query
+        if inline is None:
+            return
+        caller = self.conversation.identify(caller_of(update, context.bot))
+        offset = int(inline.offset) if inline.offset.isdigit() else 0
+        offset = min(offset, MAX_OFFSET)
+        cards, next_offset = self.reading.share_cards(
+            inline.query[:200], caller.language, RESULTS_PER_PAGE, offset
+        )
+        username = context.bot.username
+        results = [self._article(review, body, caller.language, username) for review, body in cards]
+        await inline.answer(
+            results,
+            cache_time=60,
+            is_personal=False,
+            next_offset=str(next_offset) if next_offset is not None else "",
+        )
+
+    @staticmethod
+    def _article(
+        review: ReviewView, card: Reply, language: str, bot_username: str
+    ) -> InlineQueryResultArticle:
+        # A shared card lives in someone else's chat: its "read in full" button is a
+        # deep link that opens the review in a private chat with the bot.
+        buttons = [
+            InlineKeyboardButton(
+                t(language, "read_full"),
+                url=f"https://t.me/{bot_username}?start=r_{review.slug}",
+            )
+        ]
+        if review.arxiv_url:
+            buttons.append(InlineKeyboardButton(t(language, "open_arxiv"), url=review.arxiv_url))
+        return InlineQueryResultArticle(
+            id=str(review.id),
+            title=review.title[:200],
+            description=(review.summary or review.authors)[:200],
+            input_message_content=InputTextMessageContent(
+                render_messages(card.body)[0], parse_mode=ParseMode.HTML
+            ),
+            reply_markup=InlineKeyboardMarkup([buttons]),
+        )

@@ -1,0 +1,205 @@
+"""Subscription: /start, /subscribe, /unsubscribe, /topics, /settings and /about."""
+
+from __future__ import annotations
+
+import hashlib
+
+from bot.core.conversation import Button, Caller, Command, Registry, Reply
+from bot.core.features.reading import ReadingFeature
+from bot.core.reviews import ReviewService
+from bot.core.richtext import bold, heading, paragraph, rich
+from bot.core.subscriptions import LANGUAGES, PUSH_FORMATS, SubscriptionService
+from bot.core.texts import t
+
+MAX_TOPIC_BUTTONS = 24
+
+
+def topic_token(tag: str) -> str:
+    """A short, button-safe stand-in for a tag (tags may be Chinese; button data is ASCII)."""
+    return hashlib.blake2s(tag.encode(), digest_size=4).hexdigest()
+
+
+class SubscriptionFeature:
+    def __init__(
+        self, subscriptions: SubscriptionService, reviews: ReviewService, reading: ReadingFeature
+    ) -> None:
+        self.subscriptions = subscriptions
+        self.reviews = reviews
+        self.reading = reading
+
+    def register(self, registry: Registry) -> None:
+        registry.add_command(Command("start", "cmd_start", self.start))
+        registry.add_command(Command("subscribe", "cmd_subscribe", self.subscribe))
+        registry.add_command(Command("unsubscribe", "cmd_unsubscribe", self.unsubscribe))
+        registry.add_command(Command("topics", "cmd_topics", self.topics))
+        registry.add_command(Command("settings", "cmd_settings", self.settings))
+        registry.add_command(Command("about", "cmd_about", self.about))
+        registry.add_action("tp", self._topic_action)
+        registry.add_action("set", self._settings_action)
+
+    # commands
+
+    async def start(self, caller: Caller, args: str) -> list[Reply]:
+        """Subscribes (private chats, or a group admin) and greets; `r_<slug>` opens a review."""
+        replies: list[Reply] = []
+        if args.startswith("r_"):
+            replies.extend(self.reading.review(caller, args.removeprefix("r_")))
+        if await caller.can_manage_chat():
+            outcome = self.subscriptions.subscribe(
+                caller.channel, caller.chat_id, caller.chat_type, caller.language
+            )
+            if outcome.change == "resumed":
+                replies.append(_say(caller, "subscribed_resumed"))
+            elif outcome.change == "new" and not replies:
+                replies.append(_say(caller, "welcome"))
+                replies.append(_say(caller, "subscribed_new"))
+        elif caller.chat_type != "private":
+            replies.append(_say(caller, "group_start"))
+        if not args:
+            if not replies:
+                replies.append(_say(caller, "welcome"))
+            replies.extend(self.reading.help(caller, ""))
+        return replies
+
+    async def subscribe(self, caller: Caller, args: str) -> list[Reply]:
+        if not await caller.can_manage_chat():
+            return [_say(caller, "group_admins_only")]
+        outcome = self.subscriptions.subscribe(
+            caller.channel, caller.chat_id, caller.chat_type, caller.language
+        )
+        key = {"new": "subscribed_new", "resumed": "subscribed_resumed"}.get(
+            outcome.change, "subscribed_already"
+        )
+        return [_say(caller, key)]
+
+    async def unsubscribe(self, caller: Caller, args: str) -> list[Reply]:
+        if not await caller.can_manage_chat():
+            return [_say(caller, "group_admins_only")]
+        ended = self.subscriptions.unsubscribe(caller.channel, caller.chat_id)
+        return [_say(caller, "unsubscribed" if ended else "not_subscribed")]
+
+    async def topics(self, caller: Caller, args: str) -> list[Reply]:
+        if not await caller.can_manage_chat():
+            return [_say(caller, "group_admins_only")]
+        return [self._topics_reply(caller)]
+
+    async def settings(self, caller: Caller, args: str) -> list[Reply]:
+        if not await caller.can_manage_chat():
+            return [_say(caller, "group_admins_only")]
+        return [self._settings_reply(caller)]
+
+    def about(self, caller: Caller, args: str) -> list[Reply]:
+        counts = self.reviews.section_counts()
+        stats = t(
+            caller.language,
+            "about_stats",
+            total=sum(counts.values()),
+            latest=counts["latest"],
+            classic=counts["classic"],
+        )
+        return [Reply(rich(paragraph(t(caller.language, "about")), paragraph(stats)))]
+
+    # views
+
+    def _topics_reply(self, caller: Caller) -> Reply:
+        language = caller.language
+        tags = [tag for tag, _ in self.reviews.tag_counts()][:MAX_TOPIC_BUTTONS]
+        if not tags:
+            return _say(caller, "topics_none")
+        current = self.subscriptions.get(caller.channel, caller.chat_id)
+        chosen = set(current.topics) if current else set()
+        summary = (
+            t(language, "topics_current", topics="、".join(sorted(chosen)))
+            if chosen
+            else t(language, "topics_current_all")
+        )
+        buttons = [
+            Button(("✅ " if tag in chosen else "▫️ ") + tag, action=f"tp:{topic_token(tag)}")
+            for tag in tags
+        ]
+        rows = [tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3)]
+        rows.append((Button(t(language, "topics_all_button"), action="tp:all"),))
+        body = rich(paragraph(t(language, "topics_intro")), paragraph(summary))
+        return Reply(body, tuple(rows), replaces_origin=True)
+
+    def _settings_reply(self, caller: Caller) -> Reply:
+        language = caller.language
+        current = self.subscriptions.get(caller.channel, caller.chat_id)
+        status = current.status if current else "unsubscribed"
+        push_format = current.push_format if current else "digest"
+        body = rich(
+            heading(bold(t(language, "settings_title"))),
+            paragraph(t(language, "settings_status", value=t(language, f"status_{status}"))),
+            paragraph(t(language, "settings_language", value=t(language, f"language_{language}"))),
+            paragraph(t(language, "settings_format", value=t(language, f"format_{push_format}"))),
+        )
+        rows = (
+            tuple(
+                Button(
+                    ("✅ " if code == language else "") + t(language, f"language_{code}"),
+                    action=f"set:lang:{code}",
+                )
+                for code in LANGUAGES
+            ),
+            tuple(
+                Button(
+                    ("✅ " if fmt == push_format else "") + t(language, f"button_{fmt}"),
+                    action=f"set:fmt:{fmt}",
+                )
+                for fmt in PUSH_FORMATS
+            ),
+        )
+        return Reply(body, rows, replaces_origin=True)
+
+    # button actions
+
+    async def _topic_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        if len(arguments) != 1:
+            return None
+        if not await caller.can_manage_chat():
+            return [_say(caller, "group_admins_only")]
+        if arguments[0] == "all":
+            topics: list[str] = []
+        else:
+            by_token = {topic_token(tag): tag for tag, _ in self.reviews.tag_counts()}
+            tag = by_token.get(arguments[0])
+            if tag is None:
+                return None
+            current = self.subscriptions.get(caller.channel, caller.chat_id)
+            chosen = set(current.topics) if current else set()
+            chosen.symmetric_difference_update({tag})
+            topics = sorted(chosen)
+        self.subscriptions.update_preferences(
+            caller.channel, caller.chat_id, topics=topics, chat_type=caller.chat_type
+        )
+        return [self._topics_reply(caller)]
+
+    async def _settings_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        if len(arguments) != 2:
+            return None
+        kind, value = arguments
+        if not (
+            (kind == "lang" and value in LANGUAGES) or (kind == "fmt" and value in PUSH_FORMATS)
+        ):
+            return None
+        if not await caller.can_manage_chat():
+            return [_say(caller, "group_admins_only")]
+        view = self.subscriptions.update_preferences(
+            caller.channel,
+            caller.chat_id,
+            language=value if kind == "lang" else None,
+            push_format=value if kind == "fmt" else None,
+            chat_type=caller.chat_type,
+        )
+        updated = Caller(
+            channel=caller.channel,
+            user_id=caller.user_id,
+            chat_id=caller.chat_id,
+            language=view.language,
+            chat_type=caller.chat_type,
+        )
+        return [self._settings_reply(updated)]
+
+
+def _say(caller: Caller, key: str) -> Reply:
+    return Reply(rich(paragraph(t(caller.language, key))))

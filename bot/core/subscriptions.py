@@ -1,0 +1,226 @@
+"""Subscribers: who gets the weekly push, in which language, format and topics.
+
+A row exists for every chat that ever subscribed; its status says whether it is
+`active`, chose to `unsubscribe`, or `blocked` the bot (or was kicked from a group).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import Subscriber, utcnow
+
+PUSH_FORMATS = ("digest", "full")
+LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class SubscriberView:
+    id: int
+    channel: str
+    chat_id: int
+    chat_type: str
+    language: str
+    topics: tuple[str, ...]
+    push_format: str
+    status: str
+    subscribed_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Subscriber) -> SubscriberView:
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            chat_id=row.chat_id,
+            chat_type=row.chat_type,
+            language=row.language,
+            topics=tuple(row.topics or ()),
+            push_format=row.push_format,
+            status=row.status,
+            subscribed_at=row.subscribed_at,
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class SubscriberRepository:
+    """Queries over subscribers; never commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, channel: str, chat_id: int) -> Subscriber | None:
+        query = select(Subscriber).where(
+            Subscriber.channel == channel, Subscriber.chat_id == chat_id
+        )
+        return self.session.scalar(query)
+
+    def add(self, subscriber: Subscriber) -> None:
+        self.session.add(subscriber)
+
+    def delete(self, subscriber: Subscriber) -> None:
+        self.session.delete(subscriber)
+
+    def counts_by_status(self) -> dict[str, int]:
+        query = select(Subscriber.status, func.count(Subscriber.id)).group_by(Subscriber.status)
+        return {status: int(count) for status, count in self.session.execute(query).all()}
+
+    def active(self, channel: str | None = None) -> Sequence[Subscriber]:
+        query = select(Subscriber).where(Subscriber.status == "active")
+        if channel:
+            query = query.where(Subscriber.channel == channel)
+        return self.session.scalars(query.order_by(Subscriber.id)).all()
+
+
+@dataclass(frozen=True)
+class SubscribeOutcome:
+    subscriber: SubscriberView
+    #: "new", "resumed" (was unsubscribed or blocked) or "already"
+    change: str
+
+
+class SubscriptionService:
+    """Use cases over subscribers; each method is one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def get(self, channel: str, chat_id: int) -> SubscriberView | None:
+        with self.sessions() as session:
+            row = SubscriberRepository(session).find(channel, chat_id)
+            return SubscriberView.of(row) if row else None
+
+    def language_of(self, channel: str, chat_id: int) -> str | None:
+        """The language a chat chose in /settings, if it chose one."""
+        found = self.get(channel, chat_id)
+        return found.language if found else None
+
+    def subscribe(
+        self, channel: str, chat_id: int, chat_type: str = "private", language: str = "zh"
+    ) -> SubscribeOutcome:
+        now = utcnow()
+        with self.sessions.begin() as session:
+            repo = SubscriberRepository(session)
+            row = repo.find(channel, chat_id)
+            if row is None:
+                row = Subscriber(
+                    channel=channel,
+                    chat_id=chat_id,
+                    chat_type=chat_type,
+                    language=language if language in LANGUAGES else "zh",
+                    topics=[],
+                    push_format="digest",
+                    status="active",
+                    subscribed_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                repo.add(row)
+                session.flush()
+                return SubscribeOutcome(SubscriberView.of(row), "new")
+            if row.status == "active":
+                return SubscribeOutcome(SubscriberView.of(row), "already")
+            # Pushes start from now: a returning reader is not flooded with the
+            # reviews published while they were away (they can browse /latest).
+            row.status, row.subscribed_at, row.updated_at = "active", now, now
+            row.unsubscribed_at = None
+            row.chat_type = chat_type
+            return SubscribeOutcome(SubscriberView.of(row), "resumed")
+
+    def unsubscribe(self, channel: str, chat_id: int) -> bool:
+        """True when a subscription was ended; False when there was none to end."""
+        with self.sessions.begin() as session:
+            row = SubscriberRepository(session).find(channel, chat_id)
+            if row is None or row.status != "active":
+                return False
+            now = utcnow()
+            row.status, row.unsubscribed_at, row.updated_at = "unsubscribed", now, now
+            return True
+
+    def update_preferences(
+        self,
+        channel: str,
+        chat_id: int,
+        *,
+        language: str | None = None,
+        push_format: str | None = None,
+        topics: list[str] | None = None,
+        chat_type: str = "private",
+    ) -> SubscriberView:
+        """Change settings; a chat without a row gets one (not subscribed) to hold them."""
+        if language is not None and language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}")
+        if push_format is not None and push_format not in PUSH_FORMATS:
+            raise ValueError(f"unknown push format {push_format!r}")
+        now = utcnow()
+        with self.sessions.begin() as session:
+            repo = SubscriberRepository(session)
+            row = repo.find(channel, chat_id)
+            if row is None:
+                row = Subscriber(
+                    channel=channel,
+                    chat_id=chat_id,
+                    chat_type=chat_type,
+                    language=language or "zh",
+                    topics=[],
+                    push_format="digest",
+                    status="unsubscribed",
+                    subscribed_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                repo.add(row)
+            if language is not None:
+                row.language = language
+            if push_format is not None:
+                row.push_format = push_format
+            if topics is not None:
+                row.topics = sorted(set(topics))
+            row.updated_at = now
+            session.flush()
+            return SubscriberView.of(row)
+
+    # membership changes reported by the channel
+
+    def chat_blocked(self, channel: str, chat_id: int) -> bool:
+        """The reader blocked the bot (or the group removed it): stop pushing to them."""
+        with self.sessions.begin() as session:
+            row = SubscriberRepository(session).find(channel, chat_id)
+            if row is None or row.status != "active":
+                return False
+            row.status, row.updated_at = "blocked", utcnow()
+            return True
+
+    def chat_returned(self, channel: str, chat_id: int) -> bool:
+        """A reader who had blocked the bot came back: their subscription resumes."""
+        with self.sessions.begin() as session:
+            row = SubscriberRepository(session).find(channel, chat_id)
+            if row is None or row.status != "blocked":
+                return False
+            row.status, row.updated_at = "active", utcnow()
+            return True
+
+    def chat_migrated(self, channel: str, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup with a new id; the subscription moves with it."""
+        with self.sessions.begin() as session:
+            repo = SubscriberRepository(session)
+            row = repo.find(channel, old_chat_id)
+            if row is None:
+                return False
+            existing = repo.find(channel, new_chat_id)
+            if existing is not None:
+                repo.delete(existing)
+                session.flush()
+            row.chat_id, row.chat_type, row.updated_at = new_chat_id, "supergroup", utcnow()
+            return True
+
+    def counts_by_status(self) -> dict[str, int]:
+        with self.sessions() as session:
+            return SubscriberRepository(session).counts_by_status()
