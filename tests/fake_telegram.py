@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import inspect
 import itertools
@@ -41,7 +42,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -101,23 +102,39 @@ MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 #: Update types delivered when ``allowed_updates`` was never set or set to ``[]``.
 DEFAULT_UPDATE_TYPES = frozenset(
     {
-        "message", "edited_message", "channel_post", "edited_channel_post", "inline_query",
-        "chosen_inline_result", "callback_query", "shipping_query", "pre_checkout_query", "poll",
-        "poll_answer", "my_chat_member", "chat_join_request", "chat_boost", "removed_chat_boost",
-        "business_connection", "business_message", "edited_business_message",
-        "deleted_business_messages", "purchased_paid_media",
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "purchased_paid_media",
     }
 )
-ALL_UPDATE_TYPES = DEFAULT_UPDATE_TYPES | {"chat_member", "message_reaction",
-                                           "message_reaction_count"}
+ALL_UPDATE_TYPES = DEFAULT_UPDATE_TYPES | {
+    "chat_member",
+    "message_reaction",
+    "message_reaction_count",
+}
 
 _NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are "
-    "exactly the same as a current content and reply markup of the message"
+    "message is not modified: specified new message content and reply markup are exactly the "
+    "same as a current content and reply markup of the message"
 )
-_QUERY_INVALID = (
-    "Bad Request: query is too old and response timeout expired or query ID is invalid"
-)
+_QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 _CONFLICT_POLL = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is "
     "running"
@@ -144,27 +161,58 @@ _STATUS_TEXT = {
 }
 _CHAT_ACTIONS = frozenset(
     {
-        "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-        "upload_document", "choose_sticker", "find_location", "record_video_note",
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
         "upload_video_note",
     }
 )
 _COMMAND_SCOPES = frozenset(
     {
-        "default", "all_private_chats", "all_group_chats", "all_chat_administrators", "chat",
-        "chat_administrators", "chat_member",
+        "default",
+        "all_private_chats",
+        "all_group_chats",
+        "all_chat_administrators",
+        "chat",
+        "chat_administrators",
+        "chat_member",
     }
 )
 _INLINE_RESULT_TYPES = frozenset(
     {
-        "article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document", "location",
-        "venue", "contact", "game", "sticker",
+        "article",
+        "photo",
+        "gif",
+        "mpeg4_gif",
+        "video",
+        "audio",
+        "voice",
+        "document",
+        "location",
+        "venue",
+        "contact",
+        "game",
+        "sticker",
     }
 )
 _BUTTON_ACTIONS = (
-    "url", "callback_data", "web_app", "login_url", "switch_inline_query",
-    "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "copy_text",
-    "callback_game", "pay",
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
 )
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 _LANG_RE = re.compile(r"[a-z]{2}")
@@ -173,40 +221,90 @@ _INT_RE = re.compile(r"-?\d+")
 # Parameters PTB sends JSON-encoded (as strings in a form body); decoded once on arrival.
 _JSON_FIELDS = frozenset(
     {
-        "reply_markup", "entities", "caption_entities", "results", "commands", "scope",
-        "allowed_updates", "link_preview_options", "reply_parameters", "button", "media",
-        "input_message_content", "explanation_entities", "options", "permissions", "menu_button",
-        "rights", "prices", "message_ids", "reaction",
+        "reply_markup",
+        "entities",
+        "caption_entities",
+        "results",
+        "commands",
+        "scope",
+        "allowed_updates",
+        "link_preview_options",
+        "reply_parameters",
+        "button",
+        "media",
+        "input_message_content",
+        "explanation_entities",
+        "options",
+        "permissions",
+        "menu_button",
+        "rights",
+        "prices",
+        "message_ids",
+        "reaction",
     }
 )
 _INT_FIELDS = frozenset(
     {
-        "chat_id", "message_id", "user_id", "offset", "limit", "timeout", "cache_time",
-        "message_thread_id", "reply_to_message_id", "from_chat_id", "until_date",
+        "chat_id",
+        "message_id",
+        "user_id",
+        "offset",
+        "limit",
+        "timeout",
+        "cache_time",
+        "message_thread_id",
+        "reply_to_message_id",
+        "from_chat_id",
+        "until_date",
         "max_connections",
     }
 )
 _BOOL_FIELDS = frozenset(
     {
-        "disable_notification", "protect_content", "show_alert", "is_personal",
-        "drop_pending_updates", "allow_sending_without_reply", "disable_web_page_preview",
-        "disable_content_type_detection", "only_if_banned", "allow_paid_broadcast",
+        "disable_notification",
+        "protect_content",
+        "show_alert",
+        "is_personal",
+        "drop_pending_updates",
+        "allow_sending_without_reply",
+        "disable_web_page_preview",
+        "disable_content_type_detection",
+        "only_if_banned",
+        "allow_paid_broadcast",
     }
 )
 
 #: Methods that count against the flood limits when ``enforce_rate_limits`` is on.
 DEFAULT_RATE_LIMITED_METHODS = frozenset(
     {
-        "sendMessage", "sendDocument", "sendPhoto", "sendAudio", "sendVideo", "sendAnimation",
-        "sendVoice", "sendVideoNote", "sendMediaGroup", "sendLocation", "sendVenue",
-        "sendContact", "sendPoll", "sendDice", "sendSticker", "copyMessage", "forwardMessage",
+        "sendMessage",
+        "sendDocument",
+        "sendPhoto",
+        "sendAudio",
+        "sendVideo",
+        "sendAnimation",
+        "sendVoice",
+        "sendVideoNote",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendVenue",
+        "sendContact",
+        "sendPoll",
+        "sendDice",
+        "sendSticker",
+        "copyMessage",
+        "forwardMessage",
     }
 )
 # Methods whose target chat is subject to block / kick / migration failures.
 _SENDING_METHODS = frozenset(
     {
-        "sendMessage", "sendDocument", "sendChatAction", "editMessageText",
-        "editMessageReplyMarkup", "deleteMessage",
+        "sendMessage",
+        "sendDocument",
+        "sendChatAction",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "deleteMessage",
     }
 )
 
@@ -234,14 +332,36 @@ _ENTITY_RE = re.compile(r"&(#x[0-9a-fA-F]*|#[0-9]*|[a-zA-Z]*)")
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _ALLOWED_TAGS = frozenset(
     {
-        "a", "b", "strong", "i", "em", "s", "strike", "del", "u", "ins", "tg-spoiler",
-        "tg-emoji", "span", "pre", "code", "blockquote",
+        "a",
+        "b",
+        "strong",
+        "i",
+        "em",
+        "s",
+        "strike",
+        "del",
+        "u",
+        "ins",
+        "tg-spoiler",
+        "tg-emoji",
+        "span",
+        "pre",
+        "code",
+        "blockquote",
     }
 )
 _SIMPLE_ENTITY_TYPES = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-    "tg-spoiler": "spoiler", "span": "spoiler",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
 }
 
 
@@ -325,9 +445,7 @@ def _skip_ws(text: str, i: int, n: int) -> int:
     return i
 
 
-def _parse_start_tag(
-    text: str, begin: int, strict: bool
-) -> tuple[str, str, bool, int]:
+def _parse_start_tag(text: str, begin: int, strict: bool) -> tuple[str, str, bool, int]:
     """Parse ``<name attr=...>`` starting at ``begin``; return (name, argument, expandable, end).
 
     ``end`` is the index just after ``>``.  Follows TDLib's scanner, including its error texts.
@@ -337,7 +455,7 @@ def _parse_start_tag(
     if match is None:
         raise EntityParseError(f"Unclosed start tag at byte offset {_byte_offset(text, begin)}")
     i = match.start()
-    tag = text[begin + 1:i].lower()
+    tag = text[begin + 1 : i].lower()
     where = f"at byte offset {_byte_offset(text, begin)}"
     if tag not in _ALLOWED_TAGS:
         raise EntityParseError(f'Unsupported start tag "{tag}" {where}')
@@ -437,8 +555,12 @@ def _make_entity(tag: _OpenTag, offset: int, length: int) -> JSONDict:
     if tag.name == "tg-emoji":
         if not _INT_RE.fullmatch(tag.argument) or int(tag.argument) == 0:
             raise EntityParseError("Invalid custom emoji identifier specified")
-        return {"type": "custom_emoji", "offset": offset, "length": length,
-                "custom_emoji_id": tag.argument}
+        return {
+            "type": "custom_emoji",
+            "offset": offset,
+            "length": length,
+            "custom_emoji_id": tag.argument,
+        }
     if tag.name == "blockquote":
         kind = "expandable_blockquote" if tag.expandable else "blockquote"
         return {"type": kind, "offset": offset, "length": length}
@@ -494,14 +616,14 @@ def parse_html(html: str, *, strict: bool = True) -> ParsedText:
                 raise EntityParseError(f"Unexpected end tag at byte offset {_byte_offset(html, i)}")
             name_match = _NAME_END_RE.search(html, i + 2)
             j = name_match.start() if name_match is not None else n
-            end_name = html[i + 2:j].lower()
+            end_name = html[i + 2 : j].lower()
             j = _skip_ws(html, j, n)
             if j >= n or html[j] != ">":
                 raise EntityParseError(f"Unclosed end tag at byte offset {_byte_offset(html, i)}")
             top = stack[-1]
             if end_name and end_name != top.name:
                 raise EntityParseError(
-                    f'Unmatched end tag at byte offset {_byte_offset(html, i)}, expected '
+                    f"Unmatched end tag at byte offset {_byte_offset(html, i)}, expected "
                     f'"</{top.name}>", found "</{end_name}>"'
                 )
             if utf16 > top.utf16_start:
@@ -512,9 +634,8 @@ def parse_html(html: str, *, strict: bool = True) -> ParsedText:
         tag, argument, expandable, pos = _parse_start_tag(html, i, strict)
         stack.append(_OpenTag(tag, argument, utf16, out_len, expandable))
     if stack:
-        raise EntityParseError(
-            f"Can't find end tag corresponding to start tag {stack[-1].name}"
-        )
+        raise EntityParseError(f"Can't find end tag corresponding to start tag {stack[-1].name}")
+    _finish_entities(entities)
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return ParsedText("".join(out), entities, utf16)
 
@@ -529,8 +650,13 @@ def _close_entity(entities: list[JSONDict], tag: _OpenTag, utf16_end: int) -> No
         last["type"] = "pre"
         last["language"] = last.pop("_language")
         return
-    if tag.name == "code" and same_range and last is not None and last["type"] == "pre" \
-            and tag.argument:
+    if (
+        tag.name == "code"
+        and same_range
+        and last is not None
+        and last["type"] == "pre"
+        and tag.argument
+    ):
         last["language"] = tag.argument
         return
     entity = _make_entity(tag, offset, length)
@@ -649,7 +775,7 @@ def _bad(description: str) -> ApiError:
     return ApiError(400, f"Bad Request: {description}")
 
 
-class _Abandoned(Exception):
+class _AbandonedError(Exception):
     """The client went away (e.g. PTB cancelled a long poll); nobody sees a response."""
 
 
@@ -749,8 +875,11 @@ def make_chat(
 ) -> JSONDict:
     """Any ``Chat``: type inferred from the id sign unless given (private/group/supergroup)."""
     if chat_type is None:
-        chat_type = "private" if chat_id > 0 else (
-            "supergroup" if chat_id <= -1_000_000_000_000 else "group")
+        chat_type = (
+            "private"
+            if chat_id > 0
+            else ("supergroup" if chat_id <= -1_000_000_000_000 else "group")
+        )
     chat: JSONDict = {"id": chat_id, "type": chat_type}
     if chat_type == "private":
         chat["first_name"] = first_name
@@ -826,7 +955,7 @@ def callback_update(
             "id": query_id or str(4_000_000_000_000_000 + next(_ids)),
             "from": dict(user),
             "message": copy.deepcopy(dict(message)),
-            "chat_instance": str(abs(hash((chat_id, "instance"))) % 10**18),
+            "chat_instance": str(abs(chat_id) * 1_000_003 % 10**18),
             "data": data,
         }
     }
@@ -853,19 +982,39 @@ def inline_query_update(
 
 
 _ADMIN_RIGHTS: JSONDict = {
-    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
-    "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
-    "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
-    "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
     "can_pin_messages": True,
 }
 _RESTRICTED_RIGHTS: JSONDict = {
-    "is_member": True, "can_change_info": False, "can_invite_users": False,
-    "can_pin_messages": False, "can_send_messages": True, "can_send_polls": False,
-    "can_send_other_messages": False, "can_add_web_page_previews": False,
-    "can_manage_topics": False, "can_send_audios": False, "can_send_documents": False,
-    "can_send_photos": False, "can_send_videos": False, "can_send_video_notes": False,
-    "can_send_voice_notes": False, "can_edit_tag": False, "until_date": 0,
+    "is_member": True,
+    "can_change_info": False,
+    "can_invite_users": False,
+    "can_pin_messages": False,
+    "can_send_messages": True,
+    "can_send_polls": False,
+    "can_send_other_messages": False,
+    "can_add_web_page_previews": False,
+    "can_manage_topics": False,
+    "can_send_audios": False,
+    "can_send_documents": False,
+    "can_send_photos": False,
+    "can_send_videos": False,
+    "can_send_video_notes": False,
+    "can_send_voice_notes": False,
+    "can_edit_tag": False,
+    "can_react_to_messages": True,
+    "until_date": 0,
 }
 
 
@@ -1040,6 +1189,7 @@ class FakeTelegramServer:
         self._next_update_id = first_update_id
         self._allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
         self._poll_generation = 0
+        self._waiting_pollers = 0
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -1131,7 +1281,7 @@ class FakeTelegramServer:
         self._loop = loop
         try:
             loop.run_until_complete(self._setup())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
+        except BaseException as exc:  # reported to start() and re-raised there
             errors.append(exc)
             ready.set()
             loop.close()
@@ -1276,8 +1426,9 @@ class FakeTelegramServer:
             message = self._messages.get(chat_id, {}).get(message_id)
             return copy.deepcopy(message) if message is not None else None
 
-    def commands(self, scope: Mapping[str, Any] | None = None, language_code: str = "") -> (
-            list[JSONDict]):
+    def commands(
+        self, scope: Mapping[str, Any] | None = None, language_code: str = ""
+    ) -> list[JSONDict]:
         """Commands stored by setMyCommands for (scope, language_code)."""
         with self._lock:
             return copy.deepcopy(self._commands.get((_scope_key(scope), language_code), []))
@@ -1299,8 +1450,11 @@ class FakeTelegramServer:
 
     def kick_from_chat(self, chat_id: int | str) -> None:
         """Sends to the group/supergroup/channel get 403 "bot was kicked from the ... chat"."""
-        kind = "channel" if isinstance(chat_id, str) else (
-            "supergroup" if chat_id <= -1_000_000_000_000 else "group")
+        kind = (
+            "channel"
+            if isinstance(chat_id, str)
+            else ("supergroup" if chat_id <= -1_000_000_000_000 else "group")
+        )
         self._set_forbidden(chat_id, f"Forbidden: bot was kicked from the {kind} chat")
 
     def unblock_user(self, chat_id: int | str) -> None:
@@ -1333,8 +1487,9 @@ class FakeTelegramServer:
         """
         if status == 429 and retry_after is None:
             retry_after = 1
-        injection = _Injection(status, retry_after, description,
-                               dict(parameters) if parameters else None, count)
+        injection = _Injection(
+            status, retry_after, description, dict(parameters) if parameters else None, count
+        )
         with self._lock:
             self._injections.setdefault(method, deque()).append(injection)
 
@@ -1343,7 +1498,8 @@ class FakeTelegramServer:
         normally (to provoke client-side timeouts)."""
         with self._lock:
             self._injections.setdefault(method, deque()).append(
-                _Injection(None, None, None, None, count, delay=seconds))
+                _Injection(None, None, None, None, count, delay=seconds)
+            )
 
     def set_admins(
         self,
@@ -1417,20 +1573,25 @@ class FakeTelegramServer:
     def _wake_pollers(self) -> None:
         loop, event = self._loop, self._updates_event
         if loop is not None and event is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # loop already closed during shutdown
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # loop closed during shutdown
-                pass
 
     def _register_update(self, update: JSONDict) -> None:
         kind = _update_type(update)
         payload = update.get(kind)
         if not isinstance(payload, dict):
             return
-        if kind in ("message", "edited_message", "channel_post", "edited_channel_post",
-                    "business_message", "edited_business_message"):
-            self._register_message(payload, new=kind in ("message", "channel_post",
-                                                         "business_message"))
+        if kind in (
+            "message",
+            "edited_message",
+            "channel_post",
+            "edited_channel_post",
+            "business_message",
+            "edited_business_message",
+        ):
+            self._register_message(
+                payload, new=kind in ("message", "channel_post", "business_message")
+            )
         elif kind == "callback_query":
             self._remember_user(payload.get("from"))
             self._open_queries[str(payload["id"])] = "callback"
@@ -1472,6 +1633,11 @@ class FakeTelegramServer:
             self._chats[chat["id"]] = dict(chat)
             if chat.get("username"):
                 self._usernames[str(chat["username"]).lower()] = chat["id"]
+
+    @property
+    def waiting_pollers(self) -> int:
+        """getUpdates requests currently parked in a long poll (lets tests sync without sleeps)."""
+        return self._waiting_pollers
 
     @property
     def pending_updates(self) -> int:
@@ -1562,10 +1728,10 @@ class FakeTelegramServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith("/file/bot"):
-            return self._serve_file(path[len("/file/bot"):])
+            return self._serve_file(path[len("/file/bot") :])
         if not path.startswith("/bot"):
             return _error_response(ApiError(404, "Not Found"))
-        token, sep, method_name = path[len("/bot"):].partition("/")
+        token, sep, method_name = path[len("/bot") :].partition("/")
         with self._lock:
             if token not in self._tokens:
                 self._tokens.append(token)
@@ -1589,25 +1755,80 @@ class FakeTelegramServer:
             if inspect.isawaitable(result):
                 result = await result
         except ApiError as error:
-            self._record(Call(method, params, False, error.status, error.description, timestamp,
-                              error.injected, None, error.parameters, started, request.method,
-                              files))
+            self._record(
+                Call(
+                    method,
+                    params,
+                    False,
+                    error.status,
+                    error.description,
+                    timestamp,
+                    error.injected,
+                    None,
+                    error.parameters,
+                    started,
+                    request.method,
+                    files,
+                )
+            )
             return _error_response(error)
-        except _Abandoned:
+        except _AbandonedError:
             return web.Response(status=499)
         except asyncio.CancelledError:
             if method != "getUpdates":
-                self._record(Call(method, params, False, 499, "client closed the connection",
-                                  timestamp, False, None, None, started, request.method, files))
+                self._record(
+                    Call(
+                        method,
+                        params,
+                        False,
+                        499,
+                        "client closed the connection",
+                        timestamp,
+                        False,
+                        None,
+                        None,
+                        started,
+                        request.method,
+                        files,
+                    )
+                )
             raise
         except Exception as exc:  # a bug in the fake itself: make it loud, not silent
             _LOG.exception("fake Telegram server failed on %s", method)
-            error = ApiError(500, f"Internal Server Error: fake server bug: {exc!r}")
-            self._record(Call(method, params, False, 500, error.description, timestamp, False,
-                              None, None, started, request.method, files))
-            return _error_response(error)
-        self._record(Call(method, params, True, None, None, timestamp, False, result, None,
-                          started, request.method, files))
+            bug = ApiError(500, f"Internal Server Error: fake server bug: {exc!r}")
+            self._record(
+                Call(
+                    method,
+                    params,
+                    False,
+                    500,
+                    bug.description,
+                    timestamp,
+                    False,
+                    None,
+                    None,
+                    started,
+                    request.method,
+                    files,
+                )
+            )
+            return _error_response(bug)
+        self._record(
+            Call(
+                method,
+                params,
+                True,
+                None,
+                None,
+                timestamp,
+                False,
+                result,
+                None,
+                started,
+                request.method,
+                files,
+            )
+        )
         body = json.dumps({"ok": True, "result": result}, separators=(",", ":"))
         return web.Response(body=body.encode(), content_type="application/json")
 
@@ -1636,12 +1857,15 @@ class FakeTelegramServer:
                 form = await request.post()
                 for key, value in form.items():
                     if isinstance(value, web.FileField):
-                        files[key] = UploadedFile(key, value.filename, value.content_type,
-                                                  value.file.read())
+                        files[key] = UploadedFile(
+                            key, value.filename, value.content_type, value.file.read()
+                        )
                     else:
                         raw[key] = value
             else:
                 await request.read()
+        for name, part in files.items():  # keep Call.params readable, bytes live in Call.files
+            raw.setdefault(name, f"<upload {part.filename!r}, {len(part.data)} bytes>")
         return _normalize_params(raw), files
 
     async def _apply_injection(self, method: str) -> None:
@@ -1670,8 +1894,7 @@ class FakeTelegramServer:
         else:
             description = injection.description or _STATUS_TEXT.get(status, "Error")
         html_body = _NGINX_502 if status in (502, 504) and injection.description is None else None
-        raise ApiError(status, description, parameters or None, injected=True,
-                       html_body=html_body)
+        raise ApiError(status, description, parameters or None, injected=True, html_body=html_body)
 
     def _serve_file(self, rest: str) -> web.Response:
         _token, _, file_path = rest.partition("/")
@@ -1681,8 +1904,9 @@ class FakeTelegramServer:
                 self._downloads.append(file_path)
         if stored is None:
             return _error_response(ApiError(404, "Not Found"))
-        return web.Response(body=stored.data,
-                            content_type=stored.mime_type or "application/octet-stream")
+        return web.Response(
+            body=stored.data, content_type=stored.mime_type or "application/octet-stream"
+        )
 
     # ----------------------------------------------------------------------------- helpers
     def _chat_id(self, params: Mapping[str, Any], name: str = "chat_id") -> int:
@@ -1703,8 +1927,12 @@ class FakeTelegramServer:
                 if chat_id is None:
                     chat_id = -1_009_000_000_000 - len(self._usernames)
                     self._usernames[username] = chat_id
-                    self._chats[chat_id] = {"id": chat_id, "type": "channel",
-                                            "title": value[1:], "username": value[1:]}
+                    self._chats[chat_id] = {
+                        "id": chat_id,
+                        "type": "channel",
+                        "title": value[1:],
+                        "username": value[1:],
+                    }
                 return chat_id
         raise _bad("chat not found")
 
@@ -1712,8 +1940,12 @@ class FakeTelegramServer:
         """Injected chat states: migrated (always), blocked/deactivated/kicked (sending)."""
         new_id = self._migrated.get(chat_id)
         if new_id is not None:
-            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                           {"migrate_to_chat_id": new_id}, injected=True)
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": new_id},
+                injected=True,
+            )
         if sending or chat_id < 0:
             description = self._forbidden.get(chat_id)
             if description is None:
@@ -1729,8 +1961,11 @@ class FakeTelegramServer:
             return dict(known)
         if chat_id > 0:
             user = self._users.get(chat_id)
-            return private_chat(user) if user else {"id": chat_id, "type": "private",
-                                                    "first_name": f"User {chat_id}"}
+            return (
+                private_chat(user)
+                if user
+                else {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
+            )
         return make_group(chat_id, f"Group {chat_id}")
 
     def _check_rate(self, method: str, chat_id: int) -> None:
@@ -1756,8 +1991,7 @@ class FakeTelegramServer:
         if waits:
             self._rate_limit_hits += 1
             retry = max(1, math.ceil(max(waits)))
-            raise ApiError(429, f"Too Many Requests: retry after {retry}",
-                           {"retry_after": retry})
+            raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         window.append(now)
         chat_window.append(now)
 
@@ -1782,7 +2016,8 @@ class FakeTelegramServer:
             entities: list[JSONDict] = []
             if explicit is not None:
                 if not isinstance(explicit, list) or not all(
-                        isinstance(e, dict) and "type" in e for e in explicit):
+                    isinstance(e, dict) and "type" in e for e in explicit
+                ):
                     raise _bad(f"can't parse {entities_key} JSON object")
                 entities = [dict(e) for e in explicit]
             parsed = ParsedText(raw, entities, utf16_len(raw))
@@ -1791,10 +2026,11 @@ class FakeTelegramServer:
                 parsed = parse_html(raw, strict=self.strict_html)
             except EntityParseError as exc:
                 raise _bad(f"can't parse entities: {exc}") from None
-            _finish_entities(parsed.entities)
         elif mode_str.lower() in ("markdown", "markdownv2"):
-            raise _bad(f"can't parse entities: the fake Telegram server does not validate "
-                       f"parse_mode {mode_str}; use HTML")
+            raise _bad(
+                f"can't parse entities: the fake Telegram server does not validate "
+                f"parse_mode {mode_str}; use HTML"
+            )
         else:
             raise _bad(f"unsupported parse_mode {mode_str}")
         trimmed = _trim(parsed)
@@ -1803,8 +2039,10 @@ class FakeTelegramServer:
         if parsed.utf16_length > limit:
             raise _bad(too_long)
         if len(trimmed.entities) > MAX_ENTITIES:
-            raise _bad(f"too many message entities: {len(trimmed.entities)} > {MAX_ENTITIES}; "
-                       "Telegram would silently drop the formatting after the 100th entity")
+            raise _bad(
+                f"too many message entities: {len(trimmed.entities)} > {MAX_ENTITIES}; "
+                "Telegram would silently drop the formatting after the 100th entity"
+            )
         return trimmed, raw, mode_str
 
     def _reply_markup(self, params: Mapping[str, Any], *, inline_only: bool) -> JSONDict | None:
@@ -1821,15 +2059,18 @@ class FakeTelegramServer:
         if "keyboard" in markup:
             rows = markup["keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise _bad('field "keyboard" of the ReplyKeyboardMarkup must be an Array of '
-                           'Arrays')
+                raise _bad('field "keyboard" of the ReplyKeyboardMarkup must be an Array of Arrays')
             for row in rows:
                 for button in row:
-                    text = button if isinstance(button, str) else (
-                        button.get("text") if isinstance(button, dict) else None)
+                    text = (
+                        button
+                        if isinstance(button, str)
+                        else (button.get("text") if isinstance(button, dict) else None)
+                    )
                     if not isinstance(text, str) or not text:
-                        raise _bad("can't parse keyboard button: Field \"text\" must be of type "
-                                   "String")
+                        raise _bad(
+                            'can\'t parse keyboard button: Field "text" must be of type String'
+                        )
             return markup
         if markup.get("remove_keyboard") is True or markup.get("force_reply") is True:
             return markup
@@ -1951,10 +2192,12 @@ class FakeTelegramServer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
+            self._waiting_pollers += 1
             try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), remaining)
+            finally:
+                self._waiting_pollers -= 1
 
     async def _superseded(self, request: web.Request) -> None:
         """Another getUpdates arrived.  If our client is gone (PTB cancelled the poll), stay
@@ -1962,7 +2205,7 @@ class FakeTelegramServer:
         for _ in range(30):
             transport = request.transport
             if transport is None or transport.is_closing():
-                raise _Abandoned()
+                raise _AbandonedError()
             await asyncio.sleep(0.01)
         raise ApiError(409, _CONFLICT_POLL)
 
@@ -2006,8 +2249,11 @@ class FakeTelegramServer:
 
     def _m_get_webhook_info(self, ctx: _Ctx) -> JSONDict:
         with self._lock:
-            return {"url": self._webhook_url, "has_custom_certificate": False,
-                    "pending_update_count": len(self._pending)}
+            return {
+                "url": self._webhook_url,
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._pending),
+            }
 
     def _scope_and_language(self, params: Mapping[str, Any]) -> tuple[str, str]:
         scope = params.get("scope")
@@ -2037,8 +2283,11 @@ class FakeTelegramServer:
             description = command.get("description")
             if not isinstance(name, str) or not _COMMAND_RE.fullmatch(name):
                 raise _bad("BOT_COMMAND_INVALID")
-            if not isinstance(description, str) or not description.strip() or \
-                    utf16_len(description) > MAX_COMMAND_DESCRIPTION_LENGTH:
+            if (
+                not isinstance(description, str)
+                or not description.strip()
+                or utf16_len(description) > MAX_COMMAND_DESCRIPTION_LENGTH
+            ):
                 raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
             cleaned.append({"command": name, "description": description})
         key = self._scope_and_language(ctx.params)
@@ -2066,15 +2315,17 @@ class FakeTelegramServer:
             value = _json_text(value)
         if utf16_len(value) > limit:
             raise _bad(f"{name.replace('_', ' ')} is too long")
-        _scope, language = self._scope_and_language({"language_code": ctx.params.get(
-            "language_code")})
+        _scope, language = self._scope_and_language(
+            {"language_code": ctx.params.get("language_code")}
+        )
         with self._lock:
             self._descriptions[(kind, language)] = value
         return True
 
     def _get_text_setting(self, ctx: _Ctx, kind: str, name: str) -> JSONDict:
-        _scope, language = self._scope_and_language({"language_code": ctx.params.get(
-            "language_code")})
+        _scope, language = self._scope_and_language(
+            {"language_code": ctx.params.get("language_code")}
+        )
         with self._lock:
             return {name: self._descriptions.get((kind, language), "")}
 
@@ -2085,8 +2336,9 @@ class FakeTelegramServer:
         return self._get_text_setting(ctx, "description", "description")
 
     def _m_set_my_short_description(self, ctx: _Ctx) -> bool:
-        return self._set_text_setting(ctx, "short", "short_description",
-                                      MAX_SHORT_DESCRIPTION_LENGTH)
+        return self._set_text_setting(
+            ctx, "short", "short_description", MAX_SHORT_DESCRIPTION_LENGTH
+        )
 
     def _m_get_my_short_description(self, ctx: _Ctx) -> JSONDict:
         return self._get_text_setting(ctx, "short", "short_description")
@@ -2102,8 +2354,14 @@ class FakeTelegramServer:
         params = ctx.params
         chat_id = self._chat_id(params)
         parsed, raw, mode = self._formatted(
-            params, "text", "parse_mode", "entities", limit=MAX_MESSAGE_LENGTH,
-            too_long="message is too long", empty="message text is empty")
+            params,
+            "text",
+            "parse_mode",
+            "entities",
+            limit=MAX_MESSAGE_LENGTH,
+            too_long="message is too long",
+            empty="message text is empty",
+        )
         markup = self._reply_markup(params, inline_only=False)
         reply_to = self._reply_to(params, chat_id)
         with self._cond:
@@ -2117,20 +2375,48 @@ class FakeTelegramServer:
             if markup is not None and "inline_keyboard" in markup:
                 fields["reply_markup"] = markup
             message = self._new_message(chat_id, fields)
-            self._sent.append(SentMessage(ctx.method, chat_id, message["message_id"], parsed.text,
-                                          raw, mode, parsed.entities, markup, time.time()))
+            self._sent.append(
+                SentMessage(
+                    ctx.method,
+                    chat_id,
+                    message["message_id"],
+                    parsed.text,
+                    raw,
+                    mode,
+                    parsed.entities,
+                    markup,
+                    time.time(),
+                )
+            )
         return message
 
     def _m_edit_message_text(self, ctx: _Ctx) -> JSONDict | bool:
         params = ctx.params
         parsed, raw, mode = self._formatted(
-            params, "text", "parse_mode", "entities", limit=MAX_MESSAGE_LENGTH,
-            too_long="message is too long", empty="message text is empty")
+            params,
+            "text",
+            "parse_mode",
+            "entities",
+            limit=MAX_MESSAGE_LENGTH,
+            too_long="message is too long",
+            empty="message text is empty",
+        )
         markup = self._reply_markup(params, inline_only=True)
         if params.get("inline_message_id"):
             with self._lock:
-                self._sent.append(SentMessage(ctx.method, None, None, parsed.text, raw, mode,
-                                              parsed.entities, markup, time.time()))
+                self._sent.append(
+                    SentMessage(
+                        ctx.method,
+                        None,
+                        None,
+                        parsed.text,
+                        raw,
+                        mode,
+                        parsed.entities,
+                        markup,
+                        time.time(),
+                    )
+                )
             return True
         chat_id, message = self._stored_for_edit(params, "message to edit not found")
         with self._cond:
@@ -2138,12 +2424,13 @@ class FakeTelegramServer:
                 raise _bad("message can't be edited")
             if "text" not in message:
                 raise _bad("there is no text in the message to edit")
-            if (message["text"] == parsed.text
-                    and message.get("entities", []) == parsed.entities
-                    and message.get("reply_markup") == markup):
-                raise _bad(_NOT_MODIFIED[len("Bad Request: "):])
-            edited = {k: v for k, v in message.items()
-                      if k not in ("entities", "reply_markup")}
+            if (
+                message["text"] == parsed.text
+                and message.get("entities", []) == parsed.entities
+                and message.get("reply_markup") == markup
+            ):
+                raise _bad(_NOT_MODIFIED)
+            edited = {k: v for k, v in message.items() if k not in ("entities", "reply_markup")}
             edited["text"] = parsed.text
             edited["edit_date"] = _now()
             if parsed.entities:
@@ -2151,9 +2438,19 @@ class FakeTelegramServer:
             if markup is not None:
                 edited["reply_markup"] = markup
             self._messages[chat_id][message["message_id"]] = edited
-            self._sent.append(SentMessage(ctx.method, chat_id, message["message_id"],
-                                          parsed.text, raw, mode, parsed.entities, markup,
-                                          time.time()))
+            self._sent.append(
+                SentMessage(
+                    ctx.method,
+                    chat_id,
+                    message["message_id"],
+                    parsed.text,
+                    raw,
+                    mode,
+                    parsed.entities,
+                    markup,
+                    time.time(),
+                )
+            )
         return edited
 
     def _m_edit_message_reply_markup(self, ctx: _Ctx) -> JSONDict | bool:
@@ -2166,7 +2463,7 @@ class FakeTelegramServer:
             if message.get("from", {}).get("id") != self.bot_id:
                 raise _bad("message can't be edited")
             if message.get("reply_markup") == markup:
-                raise _bad(_NOT_MODIFIED[len("Bad Request: "):])
+                raise _bad(_NOT_MODIFIED)
             edited = {k: v for k, v in message.items() if k != "reply_markup"}
             edited["edit_date"] = _now()
             if markup is not None:
@@ -2183,7 +2480,7 @@ class FakeTelegramServer:
     def _take_query(self, query_id: Any, kind: str) -> None:
         with self._lock:
             if query_id is None or self._open_queries.get(str(query_id)) != kind:
-                raise _bad(_QUERY_INVALID[len("Bad Request: "):])
+                raise _bad(_QUERY_INVALID)
             del self._open_queries[str(query_id)]
 
     def _m_answer_callback_query(self, ctx: _Ctx) -> bool:
@@ -2212,29 +2509,44 @@ class FakeTelegramServer:
             if kind not in _INLINE_RESULT_TYPES:
                 raise _bad(f'unsupported inline query result type "{kind}"')
             result_id = result.get("id")
-            if not isinstance(result_id, str) or not result_id or \
-                    len(result_id.encode("utf-8")) > MAX_INLINE_RESULT_ID_BYTES:
+            if (
+                not isinstance(result_id, str)
+                or not result_id
+                or len(result_id.encode("utf-8")) > MAX_INLINE_RESULT_ID_BYTES
+            ):
                 raise _bad("RESULT_ID_INVALID")
             if result_id in seen:
                 raise _bad("RESULT_ID_DUPLICATE")
             seen.add(result_id)
             if kind == "article":
                 if not isinstance(result.get("title"), str) or not result["title"]:
-                    raise _bad("can't parse InlineQueryResultArticle: Field \"title\" must be of "
-                               "type String")
+                    raise _bad(
+                        'can\'t parse InlineQueryResultArticle: Field "title" must be of '
+                        "type String"
+                    )
                 if not isinstance(result.get("input_message_content"), dict):
-                    raise _bad("can't parse InlineQueryResultArticle: Field "
-                               "\"input_message_content\" must be of type Object")
+                    raise _bad(
+                        "can't parse InlineQueryResultArticle: Field "
+                        '"input_message_content" must be of type Object'
+                    )
             content = result.get("input_message_content")
             if isinstance(content, dict) and "message_text" in content:
-                self._formatted(content, "message_text", "parse_mode", "entities",
-                                limit=MAX_MESSAGE_LENGTH, too_long="message is too long",
-                                empty="message text is empty")
+                self._formatted(
+                    content,
+                    "message_text",
+                    "parse_mode",
+                    "entities",
+                    limit=MAX_MESSAGE_LENGTH,
+                    too_long="message is too long",
+                    empty="message text is empty",
+                )
             if "reply_markup" in result:
                 self._reply_markup({"reply_markup": result["reply_markup"]}, inline_only=True)
         next_offset = params.get("next_offset")
-        if next_offset is not None and \
-                len(str(next_offset).encode("utf-8")) > MAX_INLINE_NEXT_OFFSET_BYTES:
+        if (
+            next_offset is not None
+            and len(str(next_offset).encode("utf-8")) > MAX_INLINE_NEXT_OFFSET_BYTES
+        ):
             raise _bad("NEXT_OFFSET_INVALID")
         self._take_query(params.get("inline_query_id"), "inline")
         return True
@@ -2257,8 +2569,11 @@ class FakeTelegramServer:
             "accent_color_id": 0,
             "max_reaction_count": 11,
             "accepted_gift_types": {
-                "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-                "premium_subscription": False, "gifts_from_channels": False,
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
             },
         }
 
@@ -2269,8 +2584,11 @@ class FakeTelegramServer:
             raise _bad("user_id is empty")
         with self._lock:
             self._check_chat(chat_id, sending=False)
-            user = self.bot_user if user_id == self.bot_id else (
-                self._users.get(user_id) or make_user(user_id, f"User {user_id}", None))
+            user = (
+                self.bot_user
+                if user_id == self.bot_id
+                else (self._users.get(user_id) or make_user(user_id, f"User {user_id}", None))
+            )
             status = self._member_status.get((chat_id, user_id))
             if status is None:
                 owner = self._owners.get(chat_id)
@@ -2292,26 +2610,33 @@ class FakeTelegramServer:
             owner = self._owners.get(chat_id)
             if owner is not None:
                 members.append(_chat_member(owner, "creator"))
-            members.extend(_chat_member(a, "administrator") for a in self._admins.get(chat_id, [])
-                           if owner is None or a["id"] != owner["id"])
+            members.extend(
+                _chat_member(a, "administrator")
+                for a in self._admins.get(chat_id, [])
+                if owner is None or a["id"] != owner["id"]
+            )
         return members
 
     def _m_send_document(self, ctx: _Ctx) -> JSONDict:
         params = ctx.params
         chat_id = self._chat_id(params)
         parsed, _raw, _mode = self._formatted(
-            params, "caption", "parse_mode", "caption_entities", limit=MAX_CAPTION_LENGTH,
-            too_long="message caption is too long", empty=None)
+            params,
+            "caption",
+            "parse_mode",
+            "caption_entities",
+            limit=MAX_CAPTION_LENGTH,
+            too_long="message caption is too long",
+            empty=None,
+        )
         markup = self._reply_markup(params, inline_only=False)
         reply_to = self._reply_to(params, chat_id)
         document = params.get("document")
         upload: UploadedFile | None = ctx.files.get("document")
         if isinstance(document, str) and document.startswith("attach://"):
-            upload = ctx.files.get(document[len("attach://"):])
+            upload = ctx.files.get(document[len("attach://") :])
             if upload is None:
                 raise _bad("wrong file identifier/HTTP URL specified")
-        for name, part in ctx.files.items():
-            params.setdefault(name, f"<upload {part.filename!r}, {len(part.data)} bytes>")
         with self._cond:
             if upload is not None:
                 if not upload.data:
@@ -2346,8 +2671,12 @@ class FakeTelegramServer:
             raise _bad("invalid file_id")
         if len(stored.data) > MAX_DOWNLOAD_BYTES:
             raise _bad("file is too big")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.data), "file_path": stored.file_path}
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.file_path,
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -2395,8 +2724,11 @@ def _as_user(value: Mapping[str, Any] | int) -> JSONDict:
 
 
 def _document_json(stored: _StoredFile) -> JSONDict:
-    document: JSONDict = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                          "file_size": len(stored.data)}
+    document: JSONDict = {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": len(stored.data),
+    }
     if stored.file_name:
         document["file_name"] = stored.file_name
     if stored.mime_type:
@@ -2416,33 +2748,40 @@ def _valid_button_url(url: Any) -> bool:
 def _validate_inline_keyboard(rows: Any) -> None:
     """Check buttons like Telegram: one action each, 1-64 byte callback_data, valid URLs."""
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise _bad('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of '
-                   'Arrays')
+        raise _bad('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays')
     total = 0
     for row in rows:
         for button in row:
             total += 1
             if not isinstance(button, dict):
-                raise _bad("can't parse inline keyboard button: InlineKeyboardButton must be an "
-                           "Object")
+                raise _bad(
+                    "can't parse inline keyboard button: InlineKeyboardButton must be an Object"
+                )
             text = button.get("text")
             if not isinstance(text, str):
-                raise _bad("can't parse inline keyboard button: Field \"text\" must be of type "
-                           "String")
+                raise _bad(
+                    'can\'t parse inline keyboard button: Field "text" must be of type String'
+                )
             if not text.strip():
                 raise _bad("BUTTON_TEXT_INVALID")
             actions = [key for key in _BUTTON_ACTIONS if button.get(key) is not None]
             if not actions:
-                raise _bad("can't parse inline keyboard button: Text buttons are unallowed in "
-                           "the inline keyboard")
+                raise _bad(
+                    "can't parse inline keyboard button: Text buttons are unallowed in "
+                    "the inline keyboard"
+                )
             if len(actions) > 1:
-                raise _bad("can't parse inline keyboard button: exactly one of the optional "
-                           f"fields must be used, got {', '.join(actions)}")
+                raise _bad(
+                    "can't parse inline keyboard button: exactly one of the optional "
+                    f"fields must be used, got {', '.join(actions)}"
+                )
             action = actions[0]
             if action == "callback_data":
                 data = button["callback_data"]
-                if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= \
-                        MAX_CALLBACK_DATA_BYTES:
+                if (
+                    not isinstance(data, str)
+                    or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES
+                ):
                     raise _bad("BUTTON_DATA_INVALID")
             elif action == "url":
                 if not _valid_button_url(button["url"]):
@@ -2450,13 +2789,16 @@ def _validate_inline_keyboard(rows: Any) -> None:
             elif action in ("web_app", "login_url"):
                 target = button[action]
                 url = target.get("url") if isinstance(target, dict) else None
-                if not _valid_button_url(url) or (action == "web_app"
-                                                  and not str(url).startswith("https://")):
+                if not _valid_button_url(url) or (
+                    action == "web_app" and not str(url).startswith("https://")
+                ):
                     raise _bad("BUTTON_URL_INVALID")
             elif action in ("switch_inline_query", "switch_inline_query_current_chat"):
                 if not isinstance(button[action], str):
-                    raise _bad(f"can't parse inline keyboard button: Field \"{action}\" must be "
-                               "of type String")
+                    raise _bad(
+                        f'can\'t parse inline keyboard button: Field "{action}" must be '
+                        "of type String"
+                    )
             elif action == "copy_text":
                 copy_text = button["copy_text"]
                 value = copy_text.get("text") if isinstance(copy_text, dict) else None
@@ -2469,17 +2811,12 @@ def _validate_inline_keyboard(rows: Any) -> None:
 def _error_response(error: ApiError) -> web.Response:
     if error.html_body is not None:
         return web.Response(status=error.status, text=error.html_body, content_type="text/html")
-    payload: JSONDict = {"ok": False, "error_code": error.status,
-                         "description": error.description}
+    payload: JSONDict = {"ok": False, "error_code": error.status, "description": error.description}
     if error.parameters:
         payload["parameters"] = error.parameters
-    return web.Response(status=error.status, body=json.dumps(payload).encode(),
-                        content_type="application/json")
-
-
-def _iter_calls(calls: Iterable[Call], method: str) -> Iterator[Call]:
-    """Tiny helper for predicates: ``lambda c: any(_iter_calls(c, "sendMessage"))``."""
-    return (call for call in calls if call.method == method)
+    return web.Response(
+        status=error.status, body=json.dumps(payload).encode(), content_type="application/json"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -2489,8 +2826,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--enforce-rate-limits", action="store_true")
     args = parser.parse_args(argv)
-    server = FakeTelegramServer(port=args.port, latency=args.latency,
-                                enforce_rate_limits=args.enforce_rate_limits)
+    server = FakeTelegramServer(
+        port=args.port, latency=args.latency, enforce_rate_limits=args.enforce_rate_limits
+    )
     with server:
         print(f"fake Telegram Bot API at {server.base_url} (files: {server.base_file_url})")
         try:

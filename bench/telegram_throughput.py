@@ -1,0 +1,169 @@
+"""Commands answered per second through the fake Bot API server (real HTTP, real PTB).
+
+Pushes N updates from many readers (/latest, /classic, searches, /review) at a bot on
+a seeded SQLite store, and times until every one is answered. As a baseline in the same
+run, a bare python-telegram-bot echo bot answers the same updates: the ratio is what
+the core (database, search, rendering) costs on top of PTB and HTTP.
+
+    python bench/telegram_throughput.py [--updates 2000] [--readers 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing import Pipe, get_context
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from telegram import Update  # noqa: E402
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
+
+from bot.app import build_core  # noqa: E402
+from bot.channels.telegram.app import build_application  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+
+from fake_telegram import FakeTelegramServer, make_user, message_update  # noqa: E402
+
+TOKEN = "123:BENCH"
+TEXTS = ["/latest", "/classic", "/search 对齐", "mamba", "缩放定律", "/review 1", "/about", "RLHF"]
+
+
+def serve(connection: Connection) -> None:
+    """The fake Bot API in its own process, so it does not share the bot's interpreter."""
+    with FakeTelegramServer() as server:
+        connection.send(server.base_url)
+        while True:
+            command, argument = connection.recv()
+            if command == "push":
+                updates, readers = argument
+                users = [make_user(10_000 + n, f"r{n}") for n in range(readers)]
+                for n in range(updates):
+                    server.push_update(message_update(users[n % readers], TEXTS[n % len(TEXTS)]))
+                connection.send(None)
+            elif command == "sent":
+                connection.send(sum(1 for c in server.calls if c.method == "sendMessage" and c.ok))
+            elif command == "rejected":
+                connection.send([c.summary() for c in server.rejected_calls()])
+            else:
+                return
+
+
+class RemoteServer:
+    def __init__(self) -> None:
+        self.connection, child = Pipe()
+        self.process = get_context("spawn").Process(target=serve, args=(child,), daemon=True)
+        self.process.start()
+        self.base_url: str = self.connection.recv()
+
+    def ask(self, command: str, argument: object = None) -> Any:
+        self.connection.send((command, argument))
+        return self.connection.recv()
+
+    def close(self) -> None:
+        self.connection.send(("stop", None))
+        self.process.join(10)
+
+
+async def drive(
+    server: RemoteServer,
+    application: Application,
+    updates: int,
+    readers: int,  # type: ignore[type-arg]
+) -> float:
+    """Push the updates, return the seconds until the bot sent its replies."""
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=1)
+        started = time.perf_counter()
+        server.ask("push", (updates, readers))
+        deadline = started + 600
+        # Every one of these commands answers with exactly one message.
+        while server.ask("sent") < updates and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        await application.updater.stop()
+        await application.stop()
+    rejected = server.ask("rejected")
+    if rejected:
+        raise SystemExit(f"fake server rejected {len(rejected)} calls: {rejected[0]}")
+    return elapsed
+
+
+def echo_application(server: RemoteServer, concurrency: int) -> Application:  # type: ignore[type-arg]
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text("ok")
+
+    application = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(server.base_url)
+        .concurrent_updates(concurrency)
+        .build()
+    )
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    return application
+
+
+async def measure(
+    label: str,
+    build: Callable[[RemoteServer], Application],
+    updates: int,
+    readers: int,  # type: ignore[type-arg]
+) -> float:
+    server = RemoteServer()
+    try:
+        seconds = await drive(server, build(server), updates, readers)
+    finally:
+        server.close()
+    rate = updates / seconds
+    print(f"{label:<34} {updates} updates in {seconds:6.2f} s = {rate:7.0f} updates/s")
+    return rate
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+
+        def paperbot(server: RemoteServer) -> Application:  # type: ignore[type-arg]
+            settings = load_settings(
+                _env_file=None,
+                database_url=f"sqlite:///{directory}/bench.db",
+                telegram_bot_token=TOKEN,
+                telegram_api_base_url=server.base_url,
+                telegram_concurrent_updates=arguments.concurrency,
+            )
+            return build_application(build_core(settings))
+
+        print(
+            f"{arguments.updates} updates from {arguments.readers} readers, "
+            f"concurrency {arguments.concurrency}, 2-core shared machine"
+        )
+        baseline = await measure(
+            "baseline: bare PTB echo bot",
+            lambda server: echo_application(server, arguments.concurrency),
+            arguments.updates,
+            arguments.readers,
+        )
+        ours = await measure(
+            "paperbot (core + SQLite + HTML)", paperbot, arguments.updates, arguments.readers
+        )
+        print(f"paperbot / baseline: {ours / baseline:.2f}")
+        print(f"target >= 500 updates/s: {'met' if ours >= 500 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=2000)
+    parser.add_argument("--readers", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    asyncio.run(main(parser.parse_args()))

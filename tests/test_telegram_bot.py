@@ -1,0 +1,318 @@
+"""The real python-telegram-bot Application against our fake Bot API, over real HTTP.
+
+Every test ends by checking that the fake server rejected nothing: what passes here is
+what Telegram itself would accept (HTML, lengths, button data, entity counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram.ext import Application
+
+from bot.app import Core, build_core
+from bot.channels.telegram.app import build_application
+
+from conftest import DATA_DIR, make_settings
+from fake_telegram import (
+    Call,
+    FakeTelegramServer,
+    SentMessage,
+    callback_update,
+    inline_query_update,
+    make_group,
+    make_user,
+    message_update,
+    migrate_update,
+    my_chat_member_update,
+)
+
+READER = make_user(1001, "读者", language_code="zh-hans")
+ENGLISH_READER = make_user(1002, "Reader", language_code="en")
+TOKEN = "123:TESTTOKEN"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeTelegramServer]:
+    with FakeTelegramServer() as fake:
+        yield fake
+
+
+@dataclass
+class Bot:
+    """The running bot, its core and the fake server, with helpers to talk to it."""
+
+    server: FakeTelegramServer
+    core: Core
+    application: Application  # type: ignore[type-arg]
+
+    async def send(
+        self, user: dict[str, Any], text: str, chat: dict[str, Any] | None = None
+    ) -> None:
+        self.server.push_update(message_update(user, text, chat))
+
+    async def reply_to(
+        self, chat_id: int, contains: str, after: int = 0, timeout: float = 10.0
+    ) -> SentMessage:
+        """The first message to `chat_id` (after the `after`-th) whose text contains it."""
+
+        def found(_calls: list[Call]) -> bool:
+            return any(contains in m.text for m in self.server.sent_messages(chat_id)[after:])
+
+        await self.server.await_for(found, timeout)
+        return next(m for m in self.server.sent_messages(chat_id)[after:] if contains in m.text)
+
+    async def settle(self) -> None:
+        await self.server.await_updates_consumed()
+        # Updates are confirmed when the next batch is fetched; wait for the bot to be idle.
+        await self.server.await_for(lambda _c: self.server.waiting_pollers > 0)
+
+    def sent_count(self, chat_id: int) -> int:
+        return len(self.server.sent_messages(chat_id))
+
+
+@pytest.fixture
+async def bot(server: FakeTelegramServer, tmp_path: Path) -> AsyncIterator[Bot]:
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'bot.db'}",
+        tmp_path,
+        telegram_bot_token=TOKEN,
+        telegram_api_base_url=server.base_url,
+        admin_ids=[4242],
+    )
+    core = build_core(settings)
+    application = build_application(core)
+    async with application:
+        assert application.post_init is not None
+        await application.post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=1)
+        yield Bot(server, core, application)
+        await application.updater.stop()
+        await application.stop()
+        assert application.post_shutdown is not None
+        await application.post_shutdown(application)
+    rejected = [call.summary() for call in server.rejected_calls()]
+    assert rejected == [], "the fake Bot API rejected calls Telegram would reject"
+
+
+def button_data(message: SentMessage) -> list[tuple[str, str]]:
+    """(label, callback_data or url) of every inline button of a message."""
+    markup = message.reply_markup or {}
+    return [
+        (button["text"], button.get("callback_data") or button.get("url", ""))
+        for row in markup.get("inline_keyboard", [])
+        for button in row
+    ]
+
+
+def tap(bot: Bot, user: dict[str, Any], chat_id: int, label: str) -> str:
+    """Tap the button labelled `label` on the newest bot message in the chat."""
+    message = bot.server.last_message_to(chat_id)
+    for row in message["reply_markup"]["inline_keyboard"]:
+        for button in row:
+            if button["text"] == label:
+                bot.server.push_update(callback_update(user, button["callback_data"], message))
+                return str(button["callback_data"])
+    raise AssertionError(f"no button {label!r} on {message.get('text', '')[:80]!r}")
+
+
+async def test_start_subscribes_and_publishes_both_menus(bot: Bot) -> None:
+    await bot.send(READER, "/start")
+    await bot.reply_to(1001, "订阅成功")
+    subscriber = bot.core.subscriptions.get("telegram", 1001)
+    assert subscriber is not None and subscriber.status == "active"
+    names = [c.name for c in bot.core.registry.menu()]
+    chinese = bot.server.commands(language_code="zh")
+    english = bot.server.commands(language_code="en")
+    assert [c["command"] for c in chinese] == names == [c["command"] for c in english]
+    assert any(c["description"] == "最新论文解读" for c in chinese)
+    assert any(c["description"] == "Latest reviews" for c in english)
+
+
+async def test_latest_classic_search_and_plain_text(bot: Bot) -> None:
+    await bot.send(READER, "/latest")
+    latest = await bot.reply_to(1001, "最新论文解读（共 3 篇）")
+    assert "Mamba" in latest.text and "LIMA" in latest.text and "Scaling Laws" in latest.text
+    await bot.send(READER, "/classic")
+    classic = await bot.reply_to(1001, "经典论文回顾（共 2 篇）")
+    assert "Attention Is All You Need" in classic.text
+    await bot.send(READER, "/search 对齐")
+    found = await bot.reply_to(1001, "「对齐」的搜索结果")
+    assert "LIMA" in found.text
+    await bot.send(READER, "mamba")
+    plain = await bot.reply_to(1001, "「mamba」的搜索结果")
+    assert "Mamba: Linear-Time" in plain.text
+
+
+async def test_english_client_gets_english(bot: Bot) -> None:
+    await bot.send(ENGLISH_READER, "/latest")
+    await bot.reply_to(1002, "Latest reviews (3 in all)")
+
+
+async def test_read_in_full_and_pagination_buttons(bot: Bot) -> None:
+    bot.core.reviews.import_files(
+        [DATA_DIR / "column_issue_002.txt", DATA_DIR / "front_matter_review.md"]
+    )
+    await bot.send(READER, "/latest")
+    first_page = await bot.reply_to(1001, "最新论文解读（共 6 篇）")
+    labels = [label for label, _ in button_data(first_page)]
+    assert "下一页 »" in labels and "« 上一页" not in labels
+    assert all(len(data.encode()) <= 64 for _, data in button_data(first_page))
+
+    tap(bot, READER, 1001, "下一页 »")
+    await bot.server.await_for(lambda calls: any(c.method == "editMessageText" for c in calls))
+    edited = bot.server.last_message_to(1001)
+    assert "6." in edited["text"] and "1." not in edited["text"].split("\n")[1]
+    await bot.server.await_for(lambda calls: any(c.method == "answerCallbackQuery" for c in calls))
+
+    before = bot.sent_count(1001)
+    tap(bot, READER, 1001, "📖 6")
+    full = await bot.reply_to(1001, "作者：", after=before)
+    assert "#### " not in full.text  # Markdown headings became bold text
+    assert any(entity["type"] == "bold" for entity in full.entities)
+
+
+async def test_stale_and_forged_buttons_get_a_polite_answer(bot: Bot) -> None:
+    await bot.send(READER, "/latest")
+    list_message = await bot.reply_to(1001, "最新论文解读")
+    raw = bot.server.last_message_to(1001)
+    for data in ("r:999999", "p:latest:5:9999x", "nonsense", "s:ffffffffffff:0"):
+        bot.server.push_update(callback_update(READER, data, raw))
+    await bot.server.await_for(
+        lambda calls: sum(c.method == "answerCallbackQuery" for c in calls) >= 4
+    )
+    await bot.reply_to(1001, "这个按钮已失效")
+    assert list_message.text  # the list itself was untouched
+
+
+async def test_a_20000_character_review_arrives_complete_and_in_order(
+    bot: Bot, tmp_path: Path
+) -> None:
+    sentences = [f"第{n}句讲的是长文本拆分，必须完整、有序地送达读者。" for n in range(800)]
+    paragraphs = ["".join(sentences[i : i + 40]) for i in range(0, 800, 40)]
+    body = "\n\n".join(paragraphs)
+    assert len(body) > 20_000
+    source = tmp_path / "long.md"
+    source.write_text(
+        "---\ntitle: 一篇很长的解读\narxiv_id: '2401.99999'\nsection: latest\n---\n\n" + body,
+        encoding="utf-8",
+    )
+    [report] = bot.core.reviews.import_files([source])
+    review = report.outcomes[0].review
+    await bot.send(READER, f"/review {review.id}")
+    await bot.reply_to(1001, "第799句", timeout=20)
+    parts = [m.text for m in bot.server.sent_messages(1001)]
+    assert len(parts) >= 6
+    assert all(len(part.encode("utf-16-le")) // 2 <= 4096 for part in parts)
+    delivered = "".join(parts)
+    positions = [delivered.index(f"第{n}句") for n in range(800)]
+    assert positions == sorted(positions)
+    assert "".join(delivered.split()).count("必须完整、有序地送达读者。") == 800
+
+
+async def test_blocking_and_returning_reader(bot: Bot) -> None:
+    await bot.send(READER, "/subscribe")
+    await bot.reply_to(1001, "订阅成功")
+    bot.server.push_update(my_chat_member_update(READER, None, "member", "kicked"))
+    await bot.settle()
+    blocked = bot.core.subscriptions.get("telegram", 1001)
+    assert blocked is not None and blocked.status == "blocked"
+    bot.server.push_update(my_chat_member_update(READER, None, "kicked", "member"))
+    await bot.settle()
+    back = bot.core.subscriptions.get("telegram", 1001)
+    assert back is not None and back.status == "active"
+
+
+async def test_groups_subscribe_by_admins_and_survive_migration(bot: Bot) -> None:
+    group = make_group(-5005, "读书会")
+    admin, member = make_user(2001, "群主"), make_user(2002, "群员")
+    bot.server.set_admins(-5005, [admin], owner=admin)
+    await bot.send(member, "/subscribe", group)
+    await bot.reply_to(-5005, "只有群管理员")
+    assert bot.core.subscriptions.get("telegram", -5005) is None
+    await bot.send(admin, "/subscribe", group)
+    await bot.reply_to(-5005, "订阅成功")
+    # Plain chatter in a group is not a search, and unknown commands may be another bot's.
+    before = bot.sent_count(-5005)
+    await bot.send(member, "今天天气不错", group)
+    await bot.send(member, "/weather", group)
+    await bot.settle()
+    assert bot.sent_count(-5005) == before
+
+    bot.server.push_update(migrate_update(-5005, -1005005))
+    await bot.settle()
+    moved = bot.core.subscriptions.get("telegram", -1005005)
+    assert moved is not None and moved.status == "active"
+    assert bot.core.subscriptions.get("telegram", -5005) is None
+
+
+async def test_inline_mode_offers_shareable_cards(bot: Bot) -> None:
+    bot.server.push_update(inline_query_update(READER, "对齐"))
+    calls = await bot.server.await_for(
+        lambda calls: any(c.method == "answerInlineQuery" for c in calls)
+    )
+    answer = next(c for c in calls if c.method == "answerInlineQuery")
+    assert answer.ok
+    results = answer.params["results"]
+    titles = [result["title"] for result in results]
+    assert "LIMA: Less Is More for Alignment" in titles
+    first = results[0]
+    assert first["input_message_content"]["parse_mode"] == "HTML"
+    urls = [button["url"] for row in first["reply_markup"]["inline_keyboard"] for button in row]
+    assert any(url.startswith("https://t.me/paperbot_test_bot?start=r_") for url in urls)
+
+
+async def test_deep_link_from_a_shared_card_opens_the_review(bot: Bot) -> None:
+    await bot.send(READER, "/start r_lima-less-is-more-for-alignment")
+    await bot.reply_to(1001, "Chunting Zhou")
+
+
+async def test_non_admin_cannot_use_editor_only_commands(bot: Bot) -> None:
+    editor_only = [c for c in bot.core.registry.commands.values() if c.admin_only]
+    if not editor_only:
+        pytest.skip("no editor-only command registered yet")
+    await bot.send(READER, f"/{editor_only[0].name}")
+    await bot.reply_to(1001, "只对编辑开放")
+    entries = bot.core.audit.recent()
+    assert entries and entries[0].allowed is False and entries[0].actor == "1001"
+
+
+def _ids(messages: list[SentMessage], pick: Callable[[SentMessage], bool]) -> list[int | None]:
+    return [m.message_id for m in messages if pick(m)]
+
+
+async def test_one_chats_messages_are_answered_in_order(bot: Bot) -> None:
+    for text in ("/latest", "/classic", "/about", "/help"):
+        await bot.send(READER, text)
+    await bot.reply_to(1001, "可用命令")
+    texts = [m.text for m in bot.server.sent_messages(1001)]
+    order = [
+        next(i for i, t in enumerate(texts) if marker in t)
+        for marker in ("最新论文解读（共", "经典论文回顾（共", "目前共有", "可用命令")
+    ]
+    assert order == sorted(order)
+
+
+async def test_hostile_content_is_escaped_everywhere(bot: Bot, tmp_path: Path) -> None:
+    source = tmp_path / "hostile.md"
+    source.write_text(
+        "---\ntitle: 'R1 <think> & <answer> tags: p < 0.001'\narxiv_id: '2501.12948'\n"
+        "authors: A & B <Lab>\nsection: latest\n---\n\n"
+        "#### 方法 <b>不是标签</b>\n\n"
+        "模型输出 `<think>…</think>` 再给出 <answer>；p < 0.001 &amp; 更多。\n",
+        encoding="utf-8",
+    )
+    bot.core.reviews.import_files([source])
+    await bot.send(READER, "/search think")
+    await bot.reply_to(1001, "R1 <think> & <answer> tags")
+    await bot.send(READER, "/review 2501.12948")
+    full = await bot.reply_to(1001, "A & B <Lab>")
+    assert "模型输出 <think>…</think> 再给出 <answer>；p < 0.001 &amp; 更多。" in full.text
+    bot.server.push_update(inline_query_update(READER, "think"))
+    await bot.server.await_for(lambda calls: any(c.method == "answerInlineQuery" for c in calls))
