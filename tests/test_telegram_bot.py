@@ -316,3 +316,24 @@ async def test_hostile_content_is_escaped_everywhere(bot: Bot, tmp_path: Path) -
     assert "模型输出 <think>…</think> 再给出 <answer>；p < 0.001 &amp; 更多。" in full.text
     bot.server.push_update(inline_query_update(READER, "think"))
     await bot.server.await_for(lambda calls: any(c.method == "answerInlineQuery" for c in calls))
+
+
+async def test_aiohttp_transport_uploads_downloads_and_times_out(bot: Bot) -> None:
+    from telegram.error import TimedOut
+
+    telegram_bot = bot.application.bot
+    await telegram_bot.send_document(1001, document=b"# review\n", filename="review.md")
+    [upload] = bot.server.calls_to("sendDocument")
+    assert upload.ok and upload.files["document"].data == b"# review\n"
+
+    bot.server.add_file("file-1", "导入的解读".encode(), "issue.md")
+    downloaded = await (await telegram_bot.get_file("file-1")).download_as_bytearray()
+    assert downloaded.decode() == "导入的解读"
+
+    bot.server.delay_next("sendMessage", 2.0)
+    with pytest.raises(TimedOut):
+        await telegram_bot.send_message(1001, "slow", read_timeout=0.3)
+    # The server records the abandoned request as closed by the client (499); that one
+    # is this test's doing, not a call Telegram would reject.
+    await bot.server.await_for(lambda calls: any(c.error_code == 499 for c in calls))
+    bot.server.reset_calls()

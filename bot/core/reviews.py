@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+# Imported for its session hook: every review added or changed here is (re)indexed for
+# search in the same transaction.
+import bot.core.search_index  # noqa: F401
 from bot.core.sources import (
     PaperDate,
     ParsedReview,
@@ -28,6 +32,11 @@ from bot.core.sources import (
 from bot.db.models import Review, utcnow
 
 log = logging.getLogger(__name__)
+
+#: How long a page of /latest or /classic may be served from memory. Changes made by
+#: this process are seen at once; those made by another replica within this time.
+PAGE_CACHE_SECONDS = 10.0
+PAGE_CACHE_SIZE = 1_000
 
 
 @dataclass(frozen=True)
@@ -189,14 +198,32 @@ class ReviewService:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._pages: dict[tuple[str | None, int, int], tuple[Page, float]] = {}
 
     # reading
 
     def page(self, section: str | None, limit: int = 5, offset: int = 0) -> Page:
+        """A page of published reviews, newest first.
+
+        Every reader's /latest asks for the same few pages, so they are kept for
+        PAGE_CACHE_SECONDS; this process's own changes clear them at once.
+        """
+        key, now = (section, limit, offset), time.monotonic()
+        cached = self._pages.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self.sessions() as session:
             repo = ReviewRepository(session)
             rows = repo.published(section, limit, offset)
-            return Page(tuple(map(ReviewView.of, rows)), offset, repo.count_published(section))
+            page = Page(tuple(map(ReviewView.of, rows)), offset, repo.count_published(section))
+        if len(self._pages) >= PAGE_CACHE_SIZE:
+            self._pages.clear()
+        self._pages[key] = (page, now + PAGE_CACHE_SECONDS)
+        return page
+
+    def forget_pages(self) -> None:
+        """Call after publishing or changing reviews outside `import_parsed`."""
+        self._pages.clear()
 
     def find(self, reference: str, published_only: bool = True) -> ReviewView | None:
         """A review by numeric id, slug or arXiv id (with or without version or URL)."""
@@ -263,7 +290,9 @@ class ReviewService:
             now = utcnow()
             outcomes = [self._upsert(repo, review, now) for review in parsed]
             session.flush()
-            return [ImportOutcome(action, ReviewView.of(row)) for action, row in outcomes]
+            result = [ImportOutcome(action, ReviewView.of(row)) for action, row in outcomes]
+        self.forget_pages()
+        return result
 
     def _upsert(
         self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime

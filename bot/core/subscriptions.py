@@ -7,6 +7,7 @@ A row exists for every chat that ever subscribed; its status says whether it is
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,11 @@ from bot.db.models import Subscriber, utcnow
 
 PUSH_FORMATS = ("digest", "full")
 LANGUAGES = ("zh", "en")
+#: Every message asks which language its chat chose; remembering the answer briefly
+#: saves a query per message. Changes made here are seen at once, changes made by
+#: another replica within this many seconds.
+LANGUAGE_CACHE_SECONDS = 30.0
+LANGUAGE_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class SubscriptionService:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._languages: dict[tuple[str, int], tuple[str | None, float]] = {}
 
     def get(self, channel: str, chat_id: int) -> SubscriberView | None:
         with self.sessions() as session:
@@ -99,13 +106,26 @@ class SubscriptionService:
 
     def language_of(self, channel: str, chat_id: int) -> str | None:
         """The language a chat chose in /settings, if it chose one."""
+        now = time.monotonic()
+        cached = self._languages.get((channel, chat_id))
+        if cached is not None and cached[1] > now:
+            return cached[0]
         found = self.get(channel, chat_id)
-        return found.language if found else None
+        language = found.language if found else None
+        if len(self._languages) >= LANGUAGE_CACHE_SIZE:
+            self._languages.clear()
+        self._languages[(channel, chat_id)] = (language, now + LANGUAGE_CACHE_SECONDS)
+        return language
+
+    def _forget(self, channel: str, *chat_ids: int) -> None:
+        for chat_id in chat_ids:
+            self._languages.pop((channel, chat_id), None)
 
     def subscribe(
         self, channel: str, chat_id: int, chat_type: str = "private", language: str = "zh"
     ) -> SubscribeOutcome:
         now = utcnow()
+        self._forget(channel, chat_id)
         with self.sessions.begin() as session:
             repo = SubscriberRepository(session)
             row = repo.find(channel, chat_id)
@@ -160,6 +180,7 @@ class SubscriptionService:
         if push_format is not None and push_format not in PUSH_FORMATS:
             raise ValueError(f"unknown push format {push_format!r}")
         now = utcnow()
+        self._forget(channel, chat_id)
         with self.sessions.begin() as session:
             repo = SubscriberRepository(session)
             row = repo.find(channel, chat_id)
@@ -209,6 +230,7 @@ class SubscriptionService:
 
     def chat_migrated(self, channel: str, old_chat_id: int, new_chat_id: int) -> bool:
         """A group became a supergroup with a new id; the subscription moves with it."""
+        self._forget(channel, old_chat_id, new_chat_id)
         with self.sessions.begin() as session:
             repo = SubscriberRepository(session)
             row = repo.find(channel, old_chat_id)

@@ -11,6 +11,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.app import Core, scheduled_jobs
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
+from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
@@ -41,13 +42,15 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
-        core.close()
+        await core.aclose()
 
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(_file_url(settings.telegram_api_base_url))
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
