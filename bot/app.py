@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.arxiv.api import ArxivApi
+from bot.core.arxiv.drafts import DraftService
+from bot.core.arxiv.http import PoliteClient
+from bot.core.arxiv.lint import LintService
+from bot.core.arxiv.records import ArxivRecords
+from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
 from bot.core.conversation import Conversation, Registry
+from bot.core.features.arxiv import ArxivFeature
+from bot.core.features.editors import EditorsFeature
 from bot.core.features.reading import ReadingFeature
 from bot.core.features.subscription import SubscriptionFeature
+from bot.core.jobs import JobStateService
 from bot.core.notify import Notifier
+from bot.core.push import PushOptions, PushService
+from bot.core.ratelimit import SendLimits
 from bot.core.reviews import ReviewService
 from bot.core.search import SearchService
+from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.settings import Settings
+from scheduler.arxiv_poll import poll_arxiv
+from scheduler.push import JOB_NAME as PUSH_JOB
 from scheduler.runner import ScheduledJob
+
+#: Categories whose poll failed are retried this often, each within its own backoff.
+ARXIV_RETRY_CRON = "*/30 * * * *"
 
 
 @dataclass
@@ -36,9 +56,23 @@ class Core:
     subscriptions: SubscriptionService
     reading: ReadingFeature
     conversation: Conversation
+    #: The one door to arXiv (spacing, retries, User-Agent), shared by all arXiv services.
+    arxiv_client: PoliteClient
+    arxiv: ArxivWatcher
+    arxiv_records: ArxivRecords
+    drafts: DraftService
+    lint: LintService
+    push: PushService
+    editors: EditorsFeature
+    job_state: JobStateService
 
     def close(self) -> None:
         self.engine.dispose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client inside the event loop that used it, then the store."""
+        await self.arxiv_client.aclose()
+        self.close()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -54,6 +88,16 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The outgoing HTTP client: a descriptive User-Agent, timeouts, one connection."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": settings.http_user_agent},
+        timeout=httpx.Timeout(30.0, connect=10.0),
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=1),
+    )
+
+
 def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -> Core:
     """Open the store (migrating it to the latest schema) and wire the services."""
     engine = make_engine(settings.effective_database_url)
@@ -61,6 +105,10 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         migrate.upgrade(engine)
     sessions = make_session_factory(engine)
     reviews = ReviewService(sessions)
+    if upgrade:
+        # A store migrated from an older version, or changed behind the ORM's back,
+        # gets its search index (re)built; a consistent one costs two small queries.
+        ensure_index(sessions)
     if seed:
         reviews.seed_if_empty(settings.content_dir)
     search = SearchService(sessions)
@@ -71,6 +119,31 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)
+    # Built lazily by the client on its first request: most commands never reach arXiv.
+    arxiv_client = PoliteClient(
+        partial(make_http_client, settings), settings.arxiv_request_interval
+    )
+    arxiv_records = ArxivRecords(sessions, ArxivApi(arxiv_client, settings.arxiv_api_url))
+    watcher = ArxivWatcher(
+        sessions,
+        arxiv_client,
+        arxiv_records,
+        feed_url_template=settings.arxiv_feed_url,
+        categories=settings.arxiv_categories,
+        keywords=settings.arxiv_keywords,
+        include_replacements=settings.arxiv_include_replacements,
+    )
+    drafts = DraftService(reviews, arxiv_records, watcher)
+    ArxivFeature(watcher, drafts, settings.arxiv_poll_cron).register(registry)
+    push = PushService(
+        sessions,
+        reviews,
+        subscriptions,
+        push_options(settings),
+        channel_post_chat_id=settings.telegram_channel_id,
+    )
+    editors = EditorsFeature(reviews, subscriptions, push, settings.push_cron, settings.zone)
+    editors.register(registry)
     return Core(
         settings=settings,
         engine=engine,
@@ -82,10 +155,48 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         subscriptions=subscriptions,
         reading=reading,
         conversation=Conversation(registry, audit, settings.admin_ids, subscriptions.language_of),
+        arxiv_client=arxiv_client,
+        arxiv=watcher,
+        arxiv_records=arxiv_records,
+        drafts=drafts,
+        lint=LintService(arxiv_records),
+        push=push,
+        editors=editors,
+        job_state=JobStateService(sessions),
     )
 
 
-def scheduled_jobs(core: Core, notifier: Notifier) -> list[ScheduledJob]:
+def push_options(settings: Settings) -> PushOptions:
+    limits = SendLimits(
+        per_second=settings.push_max_per_second,
+        private_per_second=settings.push_private_per_second,
+        group_per_minute=settings.push_group_per_minute,
+    )
+    return PushOptions(
+        limits=limits,
+        concurrency=settings.push_concurrency,
+        max_attempts=settings.push_max_attempts,
+        lease_seconds=settings.push_lease_seconds,
+    )
+
+
+def scheduled_jobs(
+    core: Core, notifier: Notifier, push_now: Callable[[str], Awaitable[object]] | None = None
+) -> list[ScheduledJob]:
     """Every job the running bot schedules; each is a plain async function's closure."""
     jobs: list[ScheduledJob] = []
+    settings = core.settings
+    if push_now is not None:
+        jobs.append(
+            ScheduledJob(
+                PUSH_JOB,
+                settings.push_cron,
+                partial(push_now, "schedule"),
+                grace_seconds=settings.push_grace_seconds,
+            )
+        )
+    poll = partial(poll_arxiv, core.arxiv, notifier, settings.admin_ids, settings.arxiv_top_n)
+    jobs.append(ScheduledJob("arxiv-poll", settings.arxiv_poll_cron, poll))
+    retry = partial(poll, only_failed=True)
+    jobs.append(ScheduledJob("arxiv-retry", ARXIV_RETRY_CRON, retry, grace_seconds=600))
     return jobs

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from bot.app import Core, build_core, configure_logging
+from bot.core.push import PushSummary
 from bot.db import migrate
 from bot.db.engine import make_engine
+from bot.db.models import SUBSCRIBER_STATUSES
 from bot.settings import Settings, SettingsError, load_settings
 
 NO_TOKEN = (
@@ -44,6 +46,17 @@ def _core(*, seed: bool = False) -> Iterator[Core]:
         yield core
     finally:
         core.close()
+
+
+_T = TypeVar("_T")
+
+
+async def _closing(core: Core, work: Awaitable[_T]) -> _T:
+    """Await `work`, then close the core's HTTP client in that same event loop."""
+    try:
+        return await work
+    finally:
+        await core.arxiv_client.aclose()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,7 +100,10 @@ def console(lang: str, admin: bool) -> None:
         if interactive:
             click.echo("paperbot console: /help lists commands; Ctrl-D quits.")
         status = asyncio.run(
-            run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin)
+            _closing(
+                core,
+                run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin),
+            )
         )
     sys.exit(status)
 
@@ -199,6 +215,331 @@ def reviews(as_json: bool) -> None:
             f"{record['id']:>4}  {record['section']:<7} {record['status']:<9} {published:<16}  "
             f"{record['arxiv_id'] or '-':<12} {record['slug']}  {record['title']}"
         )
+
+
+@cli.group()
+def arxiv() -> None:
+    """The arXiv watcher: poll the feeds into ranked candidates (see `candidates`)."""
+
+
+@arxiv.command("poll")
+@click.option("--force", is_flag=True, help="Also poll categories backing off after errors.")
+def arxiv_poll(force: bool) -> None:
+    """Poll every ARXIV_CATEGORIES feed once, store new candidates and rank them.
+
+    The scheduled job (ARXIV_POLL_CRON) without its Telegram alert: the best pending
+    candidates are printed instead. Exit status 1 if a category failed.
+    """
+    from scheduler.arxiv_poll import poll_arxiv
+
+    with _core(seed=True) as core:
+        report = asyncio.run(_closing(core, poll_arxiv(core.arxiv, None, (), 0, force=force)))
+        best = core.arxiv.pending(core.settings.arxiv_top_n)
+        pending = core.arxiv.count_pending()
+    for outcome in report.outcomes:
+        line = f"{outcome.category}: {outcome.status}, {outcome.entries} entries, "
+        line += f"{outcome.added} new candidates"
+        if outcome.ignored_replacements:
+            line += f", {outcome.ignored_replacements} replacements ignored"
+        if outcome.problem:
+            line += f" ({outcome.problem})"
+        click.echo(line, err=outcome.status == "failed")
+    click.echo(f"{report.added} new candidates; {pending} pending. Best:")
+    for candidate in best:
+        click.echo(f"{candidate.score:7.2f}  {candidate.arxiv_id:<12} {candidate.title}")
+    if report.failures:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="Only the N best.")
+def candidates(as_json: bool, limit: int | None) -> None:
+    """List pending arXiv candidates, best first: arXiv id, title, score and the reason.
+
+    Candidates first seen in the last 7 days count; drafted and dismissed ones do not.
+    """
+    with _core() as core:
+        rows = core.arxiv.pending(limit)
+    records: list[dict[str, Any]] = [
+        {
+            "arxiv_id": candidate.arxiv_id,
+            "version": candidate.version,
+            "title": candidate.title,
+            "score": candidate.score,
+            "reason": candidate.reason,
+            "authors": list(candidate.authors),
+            "categories": list(candidate.categories),
+            "announce_type": candidate.announce_type,
+            "announced_on": candidate.announced_on.isoformat() if candidate.announced_on else None,
+            "url": candidate.url,
+            "abstract": candidate.abstract,
+        }
+        for candidate in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    for record in records:
+        click.echo(f"{record['score']:7.2f}  {record['arxiv_id']:<12} {record['title']}")
+        click.echo(f"{'':9}{record['reason']}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--refresh", is_flag=True, help="Fetch every record again instead of the cache.")
+def lint(paths: tuple[Path, ...], refresh: bool) -> None:
+    """Check reviews' title, authors and date against their arXiv records.
+
+    PATHS are column documents, front-matter files or directories of them; without
+    PATHS, every review in the store is checked. Each mismatch is printed with its
+    correction. Records come from ARXIV_API_URL in batches, spaced by
+    ARXIV_REQUEST_INTERVAL, and are cached in the store. Exit status: 0 all match,
+    1 mismatches, 2 a file could not be read or arXiv did not answer.
+    """
+    from bot.core.arxiv.http import ArxivUnavailableError
+    from bot.core.arxiv.lint import LintSubject
+    from bot.core.sources import ReviewFormatError, read_source, source_files
+
+    subjects: list[LintSubject] = []
+    unreadable = 0
+    for path in source_files(list(paths)):
+        try:
+            subjects.extend(LintSubject.of_parsed(review) for review in read_source(path))
+        except (ReviewFormatError, OSError) as exc:
+            unreadable += 1
+            click.echo(f"error: {exc}", err=True)
+    with _core(seed=not paths) as core:
+        if not paths:
+            subjects = [LintSubject.of_review(review) for review in core.reviews.all()]
+        try:
+            report = asyncio.run(_closing(core, core.lint.lint(subjects, refresh=refresh)))
+        except ArxivUnavailableError as exc:
+            click.echo(f"error: arXiv did not answer: {exc}", err=True)
+            sys.exit(2)
+    shown: set[str] = set()
+    for mismatch in report.mismatches:
+        if mismatch.where not in shown:
+            shown.add(mismatch.where)
+            click.echo(f"{mismatch.where}: arXiv:{mismatch.arxiv_id} {mismatch.title}")
+        change = f"{mismatch.found!r} -> {mismatch.correction!r}"
+        click.echo(f"  {mismatch.field}: {change} ({mismatch.detail})")
+    for where in report.unlinked:
+        click.echo(f"{where}: no arXiv id, not checked")
+    verdict = (
+        f"{len(report.mismatches)} mismatches in {len(shown)} reviews"
+        if report.mismatches
+        else "all match arXiv"
+    )
+    click.echo(f"checked {report.checked} reviews: {verdict} ({report.requests} arXiv requests)")
+    if unreadable:
+        sys.exit(2)
+    if report.mismatches:
+        sys.exit(1)
+
+
+@cli.group()
+def aliases() -> None:
+    """Search aliases: terms that find each other (RLHF ⇄ 人类反馈强化学习).
+
+    A search for any term of a group also finds reviews that use the others, a little
+    below exact matches. Changes take effect at the next search; no re-indexing.
+    """
+
+
+@aliases.command("list")
+def aliases_list() -> None:
+    """List every alias group, one per line: TERM ⇄ SYNONYM ⇄ ..."""
+    with _core() as core:
+        groups = core.search.list_aliases()
+    for group in groups:
+        click.echo(" ⇄ ".join(group))
+    click.echo(f"{len(groups)} alias groups")
+
+
+@aliases.command("add")
+@click.argument("term")
+@click.argument("synonyms", nargs=-1, required=True)
+def aliases_add(term: str, synonyms: tuple[str, ...]) -> None:
+    """Make TERM and SYNONYMS find each other, e.g. `aliases add KV缓存 "KV cache"`.
+
+    If TERM or a synonym is already in a group, the groups are joined. Case, full-width
+    letters and plurals do not matter; quote a term that has spaces.
+    """
+    with _core() as core:
+        try:
+            group = core.search.add_aliases(term, synonyms)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(" ⇄ ".join(group))
+
+
+@aliases.command("remove")
+@click.argument("term")
+def aliases_remove(term: str) -> None:
+    """Take TERM out of its alias group (a group left with one term goes too)."""
+    with _core() as core:
+        rest = core.search.remove_alias(term)
+    if rest is None:
+        raise click.ClickException(f"no alias {term!r}; `paperbot aliases list` shows them")
+    click.echo(f"removed {term}" + (f"; the group keeps {' ⇄ '.join(rest)}" if rest else ""))
+
+
+# --- the editors' queue and the push -------------------------------------------------
+
+
+async def _push_once(core: Core, *, trigger: str) -> PushSummary:
+    """One push with the same code as the scheduled job, through a Bot of its own."""
+    from bot.channels.telegram.app import build_push_bot
+    from bot.channels.telegram.bridge import TelegramNotifier
+    from bot.channels.telegram.sender import TelegramSender
+    from scheduler.push import run_push
+
+    bot = build_push_bot(core.settings)
+    async with bot:
+        return await run_push(
+            core.push,
+            TelegramSender(bot),
+            core.job_state,
+            TelegramNotifier(bot),
+            core.settings.admin_ids,
+            trigger,
+        )
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Print who would get what; send nothing.")
+def push(dry_run: bool) -> None:
+    """Run one push now, with the same code as the weekly schedule.
+
+    Publishes queued reviews whose time has come, then sends every active subscriber
+    the published reviews they have not received, exactly once. Safe to run again or
+    after a crash: it resumes where the last run stopped.
+    """
+    with _core() as core:
+        if dry_run:
+            plans = core.push.preview()
+            for plan in plans:
+                subscriber = plan.subscriber
+                titles = "; ".join(review.title for review in plan.reviews)
+                click.echo(
+                    f"{subscriber.channel}:{subscriber.chat_id} ({subscriber.push_format}, "
+                    f"{subscriber.language}) <- {len(plan.reviews)}: {titles}"
+                )
+            total = sum(len(plan.reviews) for plan in plans)
+            click.echo(f"dry run: {len(plans)} subscribers would get {total} reviews; nothing sent")
+            return
+        if not core.settings.telegram_bot_token:
+            raise click.ClickException(NO_TOKEN)
+        summary = asyncio.run(_push_once(core, trigger="cli"))
+    click.echo(summary.describe())
+
+
+@cli.group()
+def queue() -> None:
+    """The editors' queue of reviews waiting to be published."""
+
+
+@queue.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--at", "when", default=None, help="Publish time, e.g. 2026-12-07 09:00 (TIMEZONE).")
+def queue_add(file: Path, when: str | None) -> None:
+    """Validate FILE (one review, column format or front matter) and queue it.
+
+    It is published at --at, or by default at the next push.
+    """
+    from bot.core.features.editors import next_push_time, parse_publish_time
+    from bot.core.reviews import ReviewStateError
+    from bot.core.sources import ReviewFormatError, read_source
+
+    with _core() as core:
+        settings = core.settings
+        try:
+            publish_at = (
+                parse_publish_time(when, settings.zone)
+                if when
+                else next_push_time(settings.push_cron, settings.zone)
+            )
+        except ValueError:
+            raise click.ClickException(
+                f"cannot read --at {when!r}; write 2026-12-07 or 2026-12-07 09:00"
+            ) from None
+        try:
+            parsed = read_source(file)
+        except ReviewFormatError as exc:
+            raise click.ClickException(str(exc)) from None
+        if len(parsed) != 1:
+            raise click.ClickException(
+                f"{file}: has {len(parsed)} reviews; queue one at a time (or use paperbot import)"
+            )
+        try:
+            staged = core.reviews.stage(parsed[0], publish_at).review
+            review = core.reviews.set_status(staged.id, "queued", expected=("draft",))
+        except ReviewStateError as exc:
+            raise click.ClickException(str(exc)) from None
+        core.audit.record("cli", "cli", "queue add", allowed=True, target=str(review.id))
+        local = publish_at.astimezone(settings.zone)
+        click.echo(
+            f"queued #{review.id} {review.slug}  {review.title}  for {local:%Y-%m-%d %H:%M %Z}"
+        )
+
+
+@queue.command("list")
+def queue_list() -> None:
+    """List drafts and queued reviews with their publish times."""
+    with _core() as core:
+        zone = core.settings.zone
+        waiting = core.reviews.in_queue()
+        for review in waiting:
+            when = (
+                review.publish_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+                if review.publish_at
+                else "-"
+            )
+            click.echo(
+                f"{review.id:>4}  {review.status:<7} {when:<22} {review.slug}  {review.title}"
+            )
+        click.echo(f"{len(waiting)} waiting")
+
+
+@cli.command()
+@click.argument("review_id", type=int)
+def publish(review_id: int) -> None:
+    """Publish review REVIEW_ID now and push it to subscribers at once.
+
+    Without TELEGRAM_BOT_TOKEN it is published and the next push delivers it.
+    """
+    from bot.core.reviews import ReviewStateError
+
+    with _core() as core:
+        try:
+            review = core.reviews.set_status(review_id, "published", expected=("draft", "queued"))
+        except ReviewStateError as exc:
+            raise click.ClickException(str(exc)) from None
+        core.audit.record("cli", "cli", "publish", allowed=True, target=str(review_id))
+        click.echo(f"published #{review.id} {review.title}")
+        if not core.settings.telegram_bot_token:
+            click.echo("no TELEGRAM_BOT_TOKEN: the next push delivers it")
+            return
+        click.echo(asyncio.run(_push_once(core, trigger="publish")).describe())
+
+
+@cli.command()
+def stats() -> None:
+    """Subscribers by status, deliveries by status, and the recent pushes."""
+    with _core() as core:
+        counts = core.subscriptions.counts_by_status()
+        click.echo(
+            "subscribers: "
+            + ", ".join(f"{status} {counts.get(status, 0)}" for status in SUBSCRIBER_STATUSES)
+        )
+        for run in core.push.recent_runs(10):
+            started = run.started_at.astimezone(core.settings.zone).strftime("%Y-%m-%d %H:%M")
+            click.echo(
+                f"push #{run.id} {started} {run.trigger:<9} {run.status:<8} sent {run.sent} "
+                f"failed {run.failed} blocked {run.blocked} ({run.messages} messages, "
+                f"{run.seconds:.1f} s)"
+            )
 
 
 def main() -> None:

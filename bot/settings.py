@@ -19,6 +19,32 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 REPO_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+#: arXiv asks robots for a descriptive User-Agent with a way to reach the operator.
+DEFAULT_USER_AGENT = (
+    "paperbot/0.1 (+https://github.com/paperbot/paperbot; mailto:editors@example.org)"
+)
+DEFAULT_ARXIV_KEYWORDS = (
+    "large language model",
+    "LLM",
+    "language model",
+    "reasoning",
+    "alignment",
+    "RLHF",
+    "preference optimization",
+    "instruction tuning",
+    "in-context learning",
+    "chain-of-thought",
+    "fine-tuning",
+    "pretraining",
+    "scaling law",
+    "transformer",
+    "mixture of experts",
+    "state space model",
+    "long context",
+    "hallucination",
+    "retrieval-augmented generation",
+    "agent",
+)
 
 
 class SettingsError(Exception):
@@ -48,11 +74,34 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
     push_cron: str = "0 9 * * mon"
+    #: A push missed while the bot was down still runs at start-up if it is at most
+    #: this late; older ones wait for the next scheduled push (nothing is lost either way).
+    push_grace_seconds: int = Field(default=86_400, ge=0)
+    #: Telegram's limits for bulk messages; lower them for a shared token.
+    push_max_per_second: float = Field(default=30.0, gt=0)
+    push_private_per_second: float = Field(default=1.0, gt=0)
+    push_group_per_minute: float = Field(default=20.0, gt=0)
+    push_concurrency: int = Field(default=8, ge=1, le=256)
+    push_max_attempts: int = Field(default=5, ge=1, le=20)
+    push_lease_seconds: float = Field(default=120.0, ge=1)
+    #: Optional public channel (numeric id, e.g. -1001234567890) that gets every newly
+    #: published review once.
+    telegram_channel_id: int | None = None
     arxiv_feed_url: str = "https://rss.arxiv.org/atom/{category}"
     arxiv_categories: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["cs.CL", "cs.LG", "cs.AI"]
     )
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    #: 13:30 in Asia/Shanghai is 00:30 EST / 01:30 EDT: after arXiv's midnight rebuild.
+    arxiv_poll_cron: str = "30 13 * * mon-fri"
+    arxiv_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ARXIV_KEYWORDS)
+    )
+    arxiv_include_replacements: bool = False
+    arxiv_top_n: int = Field(default=5, ge=0, le=20)
+    #: arXiv's terms: no more than one request every three seconds.
+    arxiv_request_interval: float = Field(default=3.0, ge=0)
+    http_user_agent: str = DEFAULT_USER_AGENT
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -60,12 +109,17 @@ class Settings(BaseSettings):
     def _parse_admin_ids(cls, value: Any) -> Any:
         return _split_csv(value)
 
-    @field_validator("arxiv_categories", mode="before")
+    @field_validator("telegram_channel_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("arxiv_categories", "arxiv_keywords", mode="before")
     @classmethod
     def _parse_categories(cls, value: Any) -> Any:
         return _split_csv(value)
 
-    @field_validator("telegram_api_base_url")
+    @field_validator("telegram_api_base_url", "arxiv_feed_url", "arxiv_api_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -103,7 +157,7 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one arXiv category, e.g. cs.CL")
         return value
 
-    @field_validator("push_cron")
+    @field_validator("push_cron", "arxiv_poll_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
         try:

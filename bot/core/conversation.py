@@ -27,6 +27,21 @@ _ACTION = re.compile(r"^[a-z]{1,8}(?::[A-Za-z0-9_.\-]{1,40}){0,4}$")
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent along with a message (an editor's review document)."""
+
+    filename: str
+    data: bytes
+    #: The size the channel announced; the data may be left empty for a file too large
+    #: to be worth downloading.
+    size: int | None = None
+
+    @property
+    def byte_size(self) -> int:
+        return self.size if self.size is not None else len(self.data)
+
+
+@dataclass(frozen=True)
 class Caller:
     """Who is talking, as far as the core cares."""
 
@@ -42,6 +57,8 @@ class Caller:
     #: In a group: asks the channel whether this user administers the chat. Only
     #: awaited by commands that change the chat's subscription.
     chat_admin_check: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
+    #: The file that came with this message, if any.
+    attachment: Attachment | None = field(default=None, compare=False)
 
     async def can_manage_chat(self) -> bool:
         """Private chats manage themselves; in groups only the group's admins may."""

@@ -39,6 +39,10 @@ PAGE_CACHE_SECONDS = 10.0
 PAGE_CACHE_SIZE = 1_000
 
 
+class ReviewStateError(ValueError):
+    """A review is not in the state the requested change needs (said to the editor)."""
+
+
 @dataclass(frozen=True)
 class ReviewView:
     """A review as every channel sees it: plain data, detached from the session."""
@@ -340,6 +344,59 @@ class ReviewService:
         )
         review.content_hash = content_hash(review)
         return review
+
+    # the editors' queue
+
+    def stage(self, parsed: ParsedReview, publish_at: dt.datetime) -> ImportOutcome:
+        """Store a review from an editor as a draft, to be confirmed into the queue.
+
+        Refuses to touch a review readers already have (`ReviewStateError`): a
+        published review changes through `paperbot import`, deliberately.
+        """
+        with self.sessions() as session:
+            repo = ReviewRepository(session)
+            existing = repo.by_arxiv_id(parsed.arxiv_id) if parsed.arxiv_id else None
+            if existing is None:
+                existing = repo.by_slug(parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
+            if existing is not None and existing.status == "published":
+                raise ReviewStateError(f"#{existing.id} {existing.title!r} is already published")
+        parsed.status, parsed.publish_at, parsed.published_at = "draft", publish_at, None
+        [outcome] = self.import_parsed([parsed])
+        return outcome
+
+    def set_status(self, review_id: int, status: str, *, expected: tuple[str, ...]) -> ReviewView:
+        """Move a review between draft, queued and published, from an expected state."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            row = session.get(Review, review_id, with_for_update=True)
+            if row is None:
+                raise ReviewStateError(f"no review #{review_id}")
+            if row.status not in expected:
+                raise ReviewStateError(f"#{review_id} is {row.status}, not {' or '.join(expected)}")
+            row.status, row.updated_at = status, now
+            if status == "published":
+                row.published_at = now
+            view = ReviewView.of(row)
+        self.forget_pages()
+        return view
+
+    def discard_draft(self, review_id: int) -> bool:
+        with self.sessions.begin() as session:
+            row = session.get(Review, review_id)
+            if row is None or row.status != "draft":
+                return False
+            session.delete(row)
+            return True
+
+    def in_queue(self) -> list[ReviewView]:
+        """Drafts and queued reviews, the soonest first."""
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Review)
+                .where(Review.status.in_(("draft", "queued")))
+                .order_by(Review.publish_at.asc().nulls_last(), Review.id)
+            ).all()
+            return [ReviewView.of(row) for row in rows]
 
     # exporting and seeding
 

@@ -122,6 +122,77 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_topics": ("选择推送主题", "Choose pushed topics"),
     "cmd_settings": ("语言与推送格式", "Language and push format"),
     "cmd_about": ("关于本栏目", "About the column"),
+    "push_heading": ("本周新解读（{count} 篇）", "New this week ({count})"),
+    "cmd_queue": ("排队一篇新解读（附文档或粘贴）", "Queue a review (attach or paste)"),
+    "cmd_queued": ("查看待发布的解读", "Reviews waiting to be published"),
+    "cmd_publish": ("立即发布并推送", "Publish and push now"),
+    "cmd_unqueue": ("撤回排队的解读", "Take a review out of the queue"),
+    "cmd_stats": ("订阅与推送统计", "Subscribers and pushes"),
+    "arg_queue": ("[发布时间]", "[publish time]"),
+    "arg_id": ("<编号>", "<id>"),
+    "queue_usage": (
+        "用法：发送 /queue 并附上 Markdown 文档（说明里可写发布时间，如 /queue 2026-12-07），"
+        "或在 /queue 下一行粘贴解读全文（栏目格式或 front matter）。",
+        "Usage: send /queue with a Markdown document attached (the caption may give a time, "
+        "e.g. /queue 2026-12-07), or paste the review on the lines after /queue.",
+    ),
+    "queue_too_big": ("文档太大（上限 1 MB）。", "The document is too large (1 MB at most)."),
+    "queue_not_utf8": (
+        "{name} 不是 UTF-8 文本，请另存为 UTF-8 后重新发送。",
+        "{name} is not UTF-8 text; save it as UTF-8 and send it again.",
+    ),
+    "queue_bad_time": (
+        "看不懂发布时间「{value}」，请写成 2026-12-07 或 2026-12-07 09:00。",
+        "Cannot read the publish time “{value}”; write 2026-12-07 or 2026-12-07 09:00.",
+    ),
+    "queue_invalid": (
+        "这篇解读有问题，未保存：\n{error}",
+        "This review has a problem and was not saved:\n{error}",
+    ),
+    "queue_one_only": (
+        "一次只能排队一篇解读，这份文档里有 {count} 篇。整期导入请用 paperbot import。",
+        "Queue one review at a time; this document has {count}. Use paperbot import for a "
+        "whole issue.",
+    ),
+    "queue_refused": ("无法操作：{error}", "Cannot do that: {error}"),
+    "queue_preview": (
+        "草稿 #{id} 已保存，计划发布时间：{when}。下面是读者将看到的样子：",
+        "Draft #{id} saved, to be published {when}. This is what readers will see:",
+    ),
+    "queue_confirm_question": ("确认加入发布队列？", "Put it in the queue?"),
+    "queue_confirm": ("✅ 确认", "✅ Confirm"),
+    "queue_cancel": ("✖️ 取消", "✖️ Cancel"),
+    "queue_cancelled": ("已取消，草稿已删除。", "Cancelled; the draft is gone."),
+    "queue_nothing_to_cancel": ("没有可取消的草稿。", "There is no draft to cancel."),
+    "queue_done": (
+        "#{id}「{title}」已加入队列，将于 {when} 发布并推送。",
+        "#{id} “{title}” is queued for {when}.",
+    ),
+    "queued_empty": ("队列是空的。", "The queue is empty."),
+    "queued_heading": ("待发布（{count} 篇）", "Waiting ({count})"),
+    "review_status_draft": ("草稿（未确认）", "draft (unconfirmed)"),
+    "review_status_queued": ("已排队", "queued"),
+    "review_status_published": ("已发布", "published"),
+    "id_usage": ("请写上解读编号，例如：{command} 12", "Please give an id, e.g. {command} 12"),
+    "unqueued": ("#{id}「{title}」已撤回为草稿。", "#{id} “{title}” is a draft again."),
+    "published_next_push": (
+        "#{id}「{title}」已发布，将在下次推送时送达订阅者。",
+        "#{id} “{title}” is published; the next push delivers it.",
+    ),
+    "published_pushed": ("#{id}「{title}」已发布并推送。", "#{id} “{title}” published and pushed."),
+    "stats_heading": ("统计", "Statistics"),
+    "stats_subscribers": (
+        "订阅者：{active} 活跃，{unsubscribed} 已退订，{blocked} 已屏蔽",
+        "Subscribers: {active} active, {unsubscribed} unsubscribed, {blocked} blocked",
+    ),
+    "stats_next_push": ("下次推送：{when}", "Next push: {when}"),
+    "stats_recent_pushes": ("最近的推送：", "Recent pushes:"),
+    "stats_push_line": (
+        "#{id} {when}（{trigger}，{status}）：送达 {sent}，失败 {failed}，屏蔽 {blocked}",
+        "#{id} {when} ({trigger}, {status}): {sent} sent, {failed} failed, {blocked} blocked",
+    ),
+    "stats_no_pushes": ("还没有推送记录。", "No pushes yet."),
+    "push_summary": ("推送完成：{summary}", "Push finished: {summary}"),
     "cmd_start": ("开始使用", "Start"),
     "cmd_help": ("帮助", "Help"),
     "cmd_latest": ("最新论文解读", "Latest reviews"),
@@ -130,6 +201,107 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_review": ("按编号阅读一篇解读", "Read one review by id"),
     "arg_search": ("<关键词>", "<keywords>"),
     "arg_review": ("<编号>", "<id>"),
+    # --- arXiv watcher (editors) ---
+    "cmd_candidates": ("arXiv 候选论文，按推荐程度排序", "arXiv candidates, best first"),
+    "cmd_draft": ("按 arXiv 编号起草一篇解读", "Draft a review of an arXiv paper"),
+    "arg_candidates": ("[数量]", "[n]"),
+    "arg_draft": ("<arXiv 编号或链接>", "<arXiv id or URL>"),
+    "arxiv_candidates_heading": (
+        "arXiv 候选论文：待处理 {total} 篇，按得分排序",
+        "arXiv candidates: {total} pending, best first",
+    ),
+    "arxiv_candidates_empty": (
+        "还没有待处理的候选论文。arXiv 按计划轮询（{cron}），也可以在服务器上运行 "
+        "paperbot arxiv poll 立即抓取。",
+        "No pending candidates. arXiv is polled on schedule ({cron}); run paperbot arxiv poll "
+        "on the server to fetch now.",
+    ),
+    "arxiv_candidate_meta": (
+        "arXiv:{arxiv_id} · {categories} · 得分 {score}",
+        "arXiv:{arxiv_id} · {categories} · score {score}",
+    ),
+    "arxiv_candidate_reason": ("推荐理由：{reason}", "Why: {reason}"),
+    "arxiv_button_draft": ("✍️ 起草 {n}", "✍️ Draft {n}"),
+    "arxiv_button_dismiss": ("🗑 忽略 {n}", "🗑 Dismiss {n}"),
+    "arxiv_button_open": ("arXiv {n}", "arXiv {n}"),
+    "arxiv_alert_heading": (
+        "arXiv 新论文推荐：本次新增 {added} 篇候选，最值得解读的 {count} 篇如下",
+        "New on arXiv: {added} new candidates; the {count} most worth reviewing",
+    ),
+    "arxiv_alert_trouble": ("arXiv 轮询出了问题", "The arXiv poll ran into trouble"),
+    "arxiv_alert_problem": (
+        "⚠️ 分类 {category} 抓取失败：{problem}",
+        "⚠️ {category} failed: {problem}",
+    ),
+    "arxiv_reason_keyword": ("关键词：{terms}（+{points}）", "keywords: {terms} (+{points})"),
+    "arxiv_reason_review": (
+        "与已发表的解读《{title}》相似（{similarity}，+{points}）",
+        "like the review “{title}” ({similarity}, +{points})",
+    ),
+    "arxiv_reason_drafted": (
+        "与已起草的《{title}》相似（{similarity}，+{points}）",
+        "like drafted “{title}” ({similarity}, +{points})",
+    ),
+    "arxiv_reason_dismissed": (
+        "与已忽略的《{title}》相似（{similarity}，−{points}）",
+        "like dismissed “{title}” ({similarity}, −{points})",
+    ),
+    "arxiv_reason_reviewed": (
+        "专栏已有这篇论文的解读（−{points}）",
+        "already reviewed in the column (−{points})",
+    ),
+    "arxiv_reason_none": (
+        "没有命中关键词，与专栏已有内容关联不大",
+        "no keyword, little in common with the column",
+    ),
+    "arxiv_reason_separator": ("；", "; "),
+    "arxiv_draft_usage": (
+        "请写上 arXiv 编号或链接，例如：/draft 2312.00752",
+        "Please give an arXiv id or URL, e.g. /draft 2312.00752",
+    ),
+    "arxiv_draft_invalid": (
+        "「{ref}」不是有效的 arXiv 编号。请写成 2312.00752 或 "
+        "https://arxiv.org/abs/2312.00752 这样的形式。",
+        "“{ref}” is not an arXiv id. Write it like 2312.00752 or https://arxiv.org/abs/2312.00752.",
+    ),
+    "arxiv_draft_refused": (
+        "arXiv 不接受编号「{ref}」：{message}",
+        "arXiv refused the id “{ref}”: {message}",
+    ),
+    "arxiv_draft_unknown": (
+        "arXiv 上没有编号为 {arxiv_id} 的论文，请检查编号。",
+        "arXiv has no paper {arxiv_id}; please check the id.",
+    ),
+    "arxiv_draft_unavailable": (
+        "暂时连不上 arXiv，请稍后再试。",
+        "arXiv is not answering right now; please try again later.",
+    ),
+    "arxiv_draft_created": (
+        "已创建草稿 #{id}《{title}》（状态：草稿，读者看不到）。下面是按专栏格式预填的稿子："
+        "补全各节，把摘要译成中文后删去原文，再用 /queue 发回。",
+        "Created draft #{id} “{title}” (status: draft, readers cannot see it). Below is a "
+        "skeleton in the column's format: fill in each section, translate the abstract and "
+        "delete it, then send it back with /queue.",
+    ),
+    "arxiv_draft_exists": (
+        "《{title}》已有草稿 #{id}，下面再发一次预填的稿子。",
+        "“{title}” already has draft #{id}; here is its skeleton again.",
+    ),
+    "arxiv_draft_reviewed": (
+        "《{title}》已有解读 #{id}（状态：{status}），不再新建草稿。",
+        "“{title}” already has review #{id} (status: {status}); no new draft made.",
+    ),
+    "arxiv_dismissed": (
+        "已忽略《{title}》。与它相似的论文今后会排得靠后。",
+        "Dismissed “{title}”. Papers like it will rank lower from now on.",
+    ),
+    "arxiv_status_pending": ("待处理", "pending"),
+    "arxiv_status_drafted": ("已起草", "drafted"),
+    "arxiv_status_dismissed": ("已忽略", "dismissed"),
+    "arxiv_already_decided": (
+        "《{title}》已经处理过了（{status}）。",
+        "“{title}” was already handled ({status}).",
+    ),
 }
 
 

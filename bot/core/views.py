@@ -110,3 +110,21 @@ def review_list(
         if paging:
             rows.append(tuple(paging))
     return Reply(rich(*blocks), tuple(rows))
+
+
+def push_digest(reviews: list[ReviewView], language: str) -> Reply:
+    """The weekly push as one message: a card per review, a read button each."""
+    blocks: list[Block] = [heading(bold(t(language, "push_heading", count=len(reviews))))]
+    for index, review in enumerate(reviews, start=1):
+        blocks.append(numbered(index, bold(review.title)))
+        blocks.extend(meta_blocks(review, language))
+        if review.summary:
+            blocks.append(paragraph(review.summary))
+        if tags := tag_line(review):
+            blocks.append(tags)
+    buttons = [
+        Button(t(language, "read_n", n=index), action=f"r:{review.id}")
+        for index, review in enumerate(reviews, start=1)
+    ]
+    rows = tuple(tuple(buttons[i : i + 5]) for i in range(0, len(buttons), 5))
+    return Reply(rich(*blocks), rows)

@@ -153,6 +153,8 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     message_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The worker holding the claim (process id + task), for diagnosing stuck pushes.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -175,8 +177,54 @@ class ArxivCandidate(Base):
     score: Mapped[float] = mapped_column(Float, default=0.0, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: What the score is made of (keyword hits, nearest reviews and feedback), so each
+    #: channel can word the reason in the reader's language.
+    signals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: The draft review an editor made of it ("drafted" is the ranking's positive feedback).
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="SET NULL"))
+    #: When an editor drafted or dismissed it; None while pending.
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: When it went to the editors in a post-poll alert, so no paper is announced twice.
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ArxivFeedState(Base):
+    """Per-category polling state: conditional-request tag, last success, error backoff."""
+
+    __tablename__ = "arxiv_feed_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(64), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(256))
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    #: While set and in the future, scheduled polls skip the category (backoff).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ArxivRecord(Base):
+    """A paper's metadata as the arXiv API states it, fetched once and kept (lint, drafts)."""
+
+    __tablename__ = "arxiv_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arxiv_id: Mapped[str] = mapped_column(String(32), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(1000))
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    primary_category: Mapped[str | None] = mapped_column(String(32))
+    #: When version 1 appeared: the paper's date as the column states it.
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: When the latest version appeared.
+    revised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditLog(Base):
@@ -192,3 +240,99 @@ class AuditLog(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     allowed: Mapped[bool] = mapped_column(Boolean, default=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- search index (maintained by bot.core.search_index; see bot/core/search.py) ---------
+
+
+class SearchDoc(Base):
+    """One published review as the search index holds it, pre-tokenized.
+
+    `body_terms` is the content of SQLite's FTS5 table `search_fts`; on PostgreSQL a
+    generated tsvector column over it (`body_tsv`, with a GIN index) plays that part.
+    Both are created by the migration only, being specific to one backend.
+    """
+
+    __tablename__ = "search_docs"
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    #: "term:weight term:weight ...": exactly the rows this review has in search_postings.
+    head_terms: Mapped[str] = mapped_column(Text, default="")
+    #: The body's distinct tokens, space-separated.
+    body_terms: Mapped[str] = mapped_column(Text, default="")
+
+
+class SearchPosting(Base):
+    """A term of a review's title, tags, arXiv id, authors or summary, with its weight.
+
+    The primary key doubles as the ranking index: a term's best reviews come first.
+    """
+
+    __tablename__ = "search_postings"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    weight: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    review_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class SearchTerm(Base):
+    """The vocabulary: every indexed term and in how many reviews it occurs."""
+
+    __tablename__ = "search_terms"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    df: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SearchState(Base):
+    """Bookkeeping of the index: its format version and how many reviews it holds."""
+
+    __tablename__ = "search_state"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SearchAlias(Base):
+    """A search term and its alias group: every term of a group finds the others."""
+
+    __tablename__ = "search_aliases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: As the editor wrote it, for display.
+    term: Mapped[str] = mapped_column(String(100))
+    #: Normalized (case, width, plural), what queries are matched against.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    group_id: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class PushRun(Base):
+    """One push: when, why, and what came of it (for /stats and the admins' summary)."""
+
+    __tablename__ = "push_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    planned: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class JobState(Base):
+    """When each scheduled job last ran, so a run missed while the bot was down is
+    noticed at the next start (APScheduler's memory does not survive a restart)."""
+
+    __tablename__ = "job_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telegram import LinkPreviewOptions, Update
+from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
@@ -15,6 +17,13 @@ from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
+from bot.channels.telegram.sender import TelegramSender
+from bot.core.jobs import missed_fire_time
+from bot.core.push import PushSummary
+from bot.db.models import utcnow
+from bot.settings import Settings
+from scheduler.push import JOB_NAME as PUSH_JOB
+from scheduler.push import run_push
 from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -29,19 +38,42 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
     settings = core.settings
 
     scheduler: AsyncIOScheduler | None = None
+    # Pushes go through their own Bot: no PTB rate limiter (the push paces itself under
+    # Telegram's limits and handles 429s for all its senders at once).
+    push_bot = build_push_bot(settings)
+    background: set[asyncio.Task[object]] = set()
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         nonlocal scheduler
         await publish_commands(application, core.registry, settings.admin_ids)
         me = await application.bot.get_me()
         log.info("bot @%s is up; %d reviews in the store", me.username, core.reviews.count())
-        jobs = scheduled_jobs(core, TelegramNotifier(application.bot))
+        await push_bot.initialize()
+        notifier = TelegramNotifier(application.bot)
+        sender = TelegramSender(push_bot)
+
+        async def push_now(trigger: str) -> PushSummary:
+            return await run_push(
+                core.push, sender, core.job_state, notifier, settings.admin_ids, trigger
+            )
+
+        core.editors.push_now = push_now
+        jobs = scheduled_jobs(core, notifier, push_now)
         scheduler = build_scheduler(jobs, settings.zone)
         scheduler.start()
+        if reason := catch_up_reason(core):
+            log.info("running a push at start-up: %s", reason)
+            task: asyncio.Task[object] = asyncio.create_task(push_now("catch-up"))
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
+        for task in list(background):
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await push_bot.shutdown()
         await core.aclose()
 
     application = (
@@ -70,6 +102,31 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
     TelegramBridge(core.conversation).register(application, core.registry)
     application.add_error_handler(log_error)
     return application
+
+
+def build_push_bot(settings: Settings) -> Bot:
+    return Bot(
+        settings.telegram_bot_token,
+        base_url=settings.telegram_api_base_url,
+        base_file_url=_file_url(settings.telegram_api_base_url),
+        request=AiohttpRequest(connection_pool_size=max(8, settings.push_concurrency * 2)),
+    )
+
+
+def catch_up_reason(core: Core) -> str | None:
+    """Why the bot should push as soon as it starts, if it should: an unfinished push
+    (crash), or a scheduled one missed while the bot was down (within the grace)."""
+    if core.push.outstanding():
+        return "an earlier push did not finish"
+    settings = core.settings
+    missed = missed_fire_time(
+        settings.push_cron,
+        settings.zone,
+        core.job_state.last_run(PUSH_JOB),
+        utcnow(),
+        dt.timedelta(seconds=settings.push_grace_seconds),
+    )
+    return f"the push due at {missed:%Y-%m-%d %H:%M} UTC was missed" if missed else None
 
 
 def _file_url(base_url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import replace
 
 from telegram import (
     Bot,
@@ -25,7 +26,8 @@ from telegram.ext import (
 )
 
 from bot.channels.telegram.render import keyboard, render_messages
-from bot.core.conversation import Caller, Conversation, Registry, Reply
+from bot.core.conversation import Attachment, Caller, Conversation, Registry, Reply
+from bot.core.features.editors import MAX_DOCUMENT_BYTES
 from bot.core.texts import language_of
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,15 @@ class TelegramBridge:
             CommandHandler(names, self.on_text, filters=filters.UpdateType.MESSAGE)
         )
         application.add_handler(CallbackQueryHandler(self.on_button))
+        # An editor's review document: /queue in the caption of a Markdown file.
+        application.add_handler(
+            MessageHandler(
+                filters.Document.ALL
+                & filters.CaptionRegex(r"^/queue(@\w+)?(\s|$)")
+                & filters.UpdateType.MESSAGE,
+                self.on_document,
+            )
+        )
         # In private chats plain text is a search and an unknown /command gets a helpful
         # answer; in groups the bot speaks only when called by one of its commands.
         application.add_handler(
@@ -115,6 +126,25 @@ class TelegramBridge:
         if message is None or not message.text:
             return
         replies = await self.conversation.handle_text(caller_of(update, context.bot), message.text)
+        await send_replies(message, replies)
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.document is None:
+            return
+        caller = caller_of(update, context.bot)
+        document = message.document
+        # Only an editor's file is worth downloading; the core refuses (and audits)
+        # anyone else, attachment or not.
+        name = document.file_name or "review.md"
+        size = document.file_size or 0
+        if self.conversation.identify(caller).is_admin:
+            data = b""
+            if size <= MAX_DOCUMENT_BYTES:  # a larger one is refused without downloading
+                file = await document.get_file()
+                data = bytes(await file.download_as_bytearray())
+            caller = replace(caller, attachment=Attachment(name, data, size))
+        replies = await self.conversation.handle_text(caller, message.caption or "/queue")
         await send_replies(message, replies)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,0 +1,244 @@
+"""The editors' queue: /queue, /queued, /publish, /unqueue and /stats (ADMIN_IDS only).
+
+A review sent with /queue is validated like an import, stored as a draft, and shown to
+the editor exactly as readers will see it, with Confirm / Cancel buttons. Confirmed,
+it waits in the queue until its publish time (the next push by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.core.conversation import Button, Caller, Command, Registry, Reply
+from bot.core.push import PushService, PushSummary
+from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
+from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
+from bot.core.sources import ReviewFormatError, parse_text
+from bot.core.subscriptions import SubscriptionService
+from bot.core.texts import t
+from bot.core.views import review_full
+from bot.db.models import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_DOCUMENT_BYTES = 1_000_000
+PushNow = Callable[[str], Awaitable[PushSummary]]
+
+
+def next_push_time(cron: str, zone: ZoneInfo, now: dt.datetime | None = None) -> dt.datetime:
+    trigger = CronTrigger.from_crontab(cron, timezone=zone)
+    moment = trigger.get_next_fire_time(None, (now or utcnow()).astimezone(zone))
+    assert isinstance(moment, dt.datetime)
+    return moment.astimezone(dt.UTC)
+
+
+def parse_publish_time(value: str, zone: ZoneInfo) -> dt.datetime:
+    """'2026-12-07', '2026-12-07 09:00' or ISO 8601; times without a zone are in `zone`."""
+    value = value.strip().replace("T", " ")
+    if len(value) == 10:
+        value += " 09:00"
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(dt.UTC)
+
+
+class EditorsFeature:
+    def __init__(
+        self,
+        reviews: ReviewService,
+        subscriptions: SubscriptionService,
+        push: PushService,
+        push_cron: str,
+        zone: ZoneInfo,
+    ) -> None:
+        self.reviews = reviews
+        self.subscriptions = subscriptions
+        self.push = push
+        self.push_cron = push_cron
+        self.zone = zone
+        #: Set by a channel that can deliver (the running Telegram bot): /publish then
+        #: pushes at once; elsewhere the review waits for the next scheduled push.
+        self.push_now: PushNow | None = None
+
+    def register(self, registry: Registry) -> None:
+        for name, handler, argument in (
+            ("queue", self.queue, "arg_queue"),
+            ("queued", self.queued, None),
+            ("publish", self.publish, "arg_id"),
+            ("unqueue", self.unqueue, "arg_id"),
+            ("stats", self.stats, None),
+        ):
+            registry.add_command(Command(name, f"cmd_{name}", handler, argument, admin_only=True))
+        registry.add_action("q", self._confirm_action, admin_only=True)
+
+    # /queue
+
+    async def queue(self, caller: Caller, args: str) -> list[Reply]:
+        """`/queue [when]` with a Markdown document attached, or the review pasted below."""
+        language = caller.language
+        first_line, _, pasted = args.partition("\n")
+        when_text = first_line.strip()
+        source = pasted
+        if when_text.startswith(("---", "#")):
+            when_text, source = "", args
+        if caller.attachment is not None:
+            if caller.attachment.byte_size > MAX_DOCUMENT_BYTES:
+                return [_say(language, "queue_too_big")]
+            try:
+                source = caller.attachment.data.decode("utf-8")
+            except UnicodeDecodeError:
+                return [_say(language, "queue_not_utf8", name=caller.attachment.filename)]
+            when_text = args.strip()
+        if not source.strip():
+            return [_say(language, "queue_usage")]
+        try:
+            publish_at = (
+                parse_publish_time(when_text, self.zone)
+                if when_text
+                else next_push_time(self.push_cron, self.zone)
+            )
+        except ValueError:
+            return [_say(language, "queue_bad_time", value=when_text[:40])]
+        name = caller.attachment.filename if caller.attachment else "message"
+        try:
+            parsed = parse_text(source, name)
+        except ReviewFormatError as exc:
+            return [_say(language, "queue_invalid", error=str(exc))]
+        if len(parsed) != 1:
+            return [_say(language, "queue_one_only", count=len(parsed))]
+        review = parsed[0]
+        if review.publish_at is not None and not when_text:
+            publish_at = review.publish_at
+        try:
+            staged = self.reviews.stage(review, publish_at).review
+        except ReviewStateError as exc:
+            return [_say(language, "queue_refused", error=str(exc))]
+        return self._preview(staged, language)
+
+    def _preview(self, review: ReviewView, language: str) -> list[Reply]:
+        when = self._local(review.publish_at)
+        note = Reply(rich(paragraph(t(language, "queue_preview", id=review.id, when=when))))
+        confirm = Reply(
+            rich(paragraph(t(language, "queue_confirm_question"))),
+            (
+                (
+                    Button(t(language, "queue_confirm"), action=f"q:ok:{review.id}"),
+                    Button(t(language, "queue_cancel"), action=f"q:no:{review.id}"),
+                ),
+            ),
+        )
+        return [note, review_full(review, language), confirm]
+
+    async def _confirm_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        if len(arguments) != 2 or arguments[0] not in ("ok", "no") or not arguments[1].isdigit():
+            return None
+        review_id = int(arguments[1])
+        language = caller.language
+        if arguments[0] == "no":
+            removed = self.reviews.discard_draft(review_id)
+            return [_say(language, "queue_cancelled" if removed else "queue_nothing_to_cancel")]
+        try:
+            review = self.reviews.set_status(review_id, "queued", expected=("draft",))
+        except ReviewStateError as exc:
+            return [_say(language, "queue_refused", error=str(exc))]
+        when = self._local(review.publish_at)
+        return [_say(language, "queue_done", id=review.id, title=review.title, when=when)]
+
+    # /queued, /unqueue, /publish
+
+    def queued(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        waiting = self.reviews.in_queue()
+        if not waiting:
+            return [_say(language, "queued_empty")]
+        blocks = [heading(bold(t(language, "queued_heading", count=len(waiting))))]
+        for review in waiting:
+            status = t(language, f"review_status_{review.status}")
+            when = self._local(review.publish_at)
+            blocks.append(numbered(review.id, bold(review.title), text(f" · {status} · {when}")))
+        return [Reply(rich(*blocks))]
+
+    def unqueue(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        if not args.strip().isdigit():
+            return [_say(language, "id_usage", command="/unqueue")]
+        try:
+            review = self.reviews.set_status(int(args), "draft", expected=("queued",))
+        except ReviewStateError as exc:
+            return [_say(language, "queue_refused", error=str(exc))]
+        return [_say(language, "unqueued", id=review.id, title=review.title)]
+
+    async def publish(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        if not args.strip().isdigit():
+            return [_say(language, "id_usage", command="/publish")]
+        try:
+            review = self.reviews.set_status(int(args), "published", expected=("draft", "queued"))
+        except ReviewStateError as exc:
+            return [_say(language, "queue_refused", error=str(exc))]
+        if self.push_now is None:
+            return [_say(language, "published_next_push", id=review.id, title=review.title)]
+        summary = await self.push_now("publish")
+        return [
+            _say(language, "published_pushed", id=review.id, title=review.title),
+            Reply(rich(paragraph(summary.describe()))),
+        ]
+
+    # /stats
+
+    def stats(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        counts = self.subscriptions.counts_by_status()
+        blocks = [
+            heading(bold(t(language, "stats_heading"))),
+            paragraph(
+                t(
+                    language,
+                    "stats_subscribers",
+                    active=counts.get("active", 0),
+                    unsubscribed=counts.get("unsubscribed", 0),
+                    blocked=counts.get("blocked", 0),
+                )
+            ),
+            paragraph(t(language, "stats_next_push", when=self._local(self._next_push()))),
+        ]
+        runs = self.push.recent_runs(5)
+        if runs:
+            blocks.append(paragraph(t(language, "stats_recent_pushes")))
+            for run in runs:
+                blocks.append(
+                    paragraph(
+                        t(
+                            language,
+                            "stats_push_line",
+                            id=run.id,
+                            when=self._local(run.started_at),
+                            trigger=run.trigger,
+                            sent=run.sent,
+                            failed=run.failed,
+                            blocked=run.blocked,
+                            status=run.status,
+                        )
+                    )
+                )
+        else:
+            blocks.append(paragraph(t(language, "stats_no_pushes")))
+        return [Reply(rich(*blocks))]
+
+    def _next_push(self) -> dt.datetime:
+        return next_push_time(self.push_cron, self.zone)
+
+    def _local(self, moment: dt.datetime | None) -> str:
+        if moment is None:
+            return "—"
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _say(language: str, key: str, **values: object) -> Reply:
+    return Reply(rich(paragraph(t(language, key, **values))))

@@ -1,0 +1,191 @@
+"""The delivery outbox: which review goes to which subscriber, claimed and recorded atomically.
+
+Invariants the push relies on:
+- one row per (subscriber, review), by a unique constraint: planning twice adds nothing;
+- a row is claimed (`pending` -> `sending`) by exactly one worker, with one UPDATE whose
+  `status = 'pending'` guard the database enforces; on PostgreSQL the subscribers to
+  claim are picked with `FOR UPDATE SKIP LOCKED`, so several workers share one push
+  without waiting on each other;
+- a claim is a lease: a worker that dies leaves `sending` rows which any worker takes
+  back once `claimed_at` is older than the lease.
+
+All methods run SQL on the session they are given and never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.db.models import Delivery, Review, Subscriber
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    subscriber_id: int
+    review_id: int
+    attempts: int
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    # planning
+
+    def plan(self, pairs: Sequence[tuple[int, int]], now: dt.datetime) -> int:
+        """Insert pending deliveries for (subscriber_id, review_id) pairs not yet planned."""
+        if not pairs:
+            return 0
+        rows = [
+            {
+                "subscriber_id": subscriber_id,
+                "review_id": review_id,
+                "status": "pending",
+                "attempts": 0,
+                "message_ids": [],
+                "created_at": now,
+            }
+            for subscriber_id, review_id in pairs
+        ]
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        added = 0
+        for start in range(0, len(rows), 500):
+            statement = insert(Delivery).values(rows[start : start + 500])
+            statement = statement.on_conflict_do_nothing(
+                index_elements=["subscriber_id", "review_id"]
+            )
+            result = self.session.execute(statement)
+            added += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+        return added
+
+    def unplanned_pairs(self, review_ids: Sequence[int]) -> list[tuple[Subscriber, Review]]:
+        """Active subscribers x published reviews (published after they subscribed) that
+        have no delivery row yet. Topic filtering happens in Python (topics are JSON)."""
+        if not review_ids:
+            return []
+        query = (
+            select(Subscriber, Review)
+            .join(Review, Review.published_at > Subscriber.subscribed_at)
+            .where(
+                Subscriber.status == "active",
+                Review.id.in_(review_ids),
+                Review.status == "published",
+                ~exists().where(
+                    Delivery.subscriber_id == Subscriber.id, Delivery.review_id == Review.id
+                ),
+            )
+            .order_by(Subscriber.id, Review.published_at, Review.id)
+        )
+        return [(row[0], row[1]) for row in self.session.execute(query).all()]
+
+    # claiming
+
+    def release_stale(self, older_than: dt.datetime) -> int:
+        """Take back claims whose worker died (lease expired): they go out again."""
+        result = self.session.execute(
+            update(Delivery)
+            .where(Delivery.status == "sending", Delivery.claimed_at < older_than)
+            .values(status="pending", claimed_by=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def claim(self, worker: str, now: dt.datetime, subscribers: int) -> list[Claimed]:
+        """Atomically move the pending deliveries of up to `subscribers` subscribers to
+        `sending`, owned by `worker`."""
+        due = Delivery.status == "pending"
+        if self.dialect == "postgresql":
+            picked = (
+                select(Subscriber.id)
+                .where(exists().where(Delivery.subscriber_id == Subscriber.id, due))
+                .order_by(Subscriber.id)
+                .limit(subscribers)
+                .with_for_update(skip_locked=True)
+                .cte("picked")
+            )
+            chosen: Any = select(picked.c.id)
+        else:
+            chosen = (
+                select(Delivery.subscriber_id)
+                .where(due)
+                .distinct()
+                .order_by(Delivery.subscriber_id)
+                .limit(subscribers)
+                .scalar_subquery()
+            )
+        statement = (
+            update(Delivery)
+            .where(due, Delivery.subscriber_id.in_(chosen))
+            .values(status="sending", claimed_by=worker, claimed_at=now)
+            .returning(Delivery.id, Delivery.subscriber_id, Delivery.review_id, Delivery.attempts)
+        )
+        rows = self.session.execute(statement).all()
+        return sorted(
+            (Claimed(row[0], row[1], row[2], row[3]) for row in rows),
+            key=lambda claimed: (claimed.subscriber_id, claimed.delivery_id),
+        )
+
+    # recording
+
+    def mark_sent(
+        self, delivery_ids: Sequence[int], message_ids: list[int], now: dt.datetime
+    ) -> None:
+        self.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == "sending")
+            .values(
+                status="sent",
+                sent_at=now,
+                message_ids=message_ids,
+                attempts=Delivery.attempts + 1,
+                claimed_by=None,
+            )
+        )
+
+    def mark_failed(self, delivery_ids: Sequence[int], error: str) -> None:
+        """Final: this (subscriber, review) will not be sent (blocked, refused, gave up)."""
+        self.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids))
+            .values(
+                status="failed",
+                last_error=error[:1000],
+                attempts=Delivery.attempts + 1,
+                claimed_by=None,
+            )
+        )
+
+    # reading
+
+    def counts(self) -> dict[str, int]:
+        query = select(Delivery.status, func.count(Delivery.id)).group_by(Delivery.status)
+        return {status: int(count) for status, count in self.session.execute(query).all()}
+
+    def outstanding(self) -> int:
+        """Deliveries still pending or in flight (in this or another worker)."""
+        count = self.session.scalar(
+            select(func.count(Delivery.id)).where(Delivery.status.in_(("pending", "sending")))
+        )
+        return int(count or 0)
+
+    def active_subscribers(self) -> Sequence[Subscriber]:
+        query = select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.id)
+        return self.session.scalars(query).all()
+
+    def planned_pairs(self, review_ids: Sequence[int]) -> set[tuple[int, int]]:
+        query = select(Delivery.subscriber_id, Delivery.review_id).where(
+            Delivery.review_id.in_(review_ids)
+        )
+        return {(row[0], row[1]) for row in self.session.execute(query).all()}

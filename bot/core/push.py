@@ -1,0 +1,455 @@
+"""The weekly push: publish what is due, plan deliveries, send each exactly once.
+
+How "exactly once" holds (see also bot/core/outbox.py):
+1. Planning inserts one `pending` delivery per (subscriber, review) under a unique
+   constraint; planning again adds nothing.
+2. A worker claims a subscriber's pending deliveries (`sending`, with its id and the
+   time) in one atomic UPDATE, sends, and records `sent` with the message ids in its
+   own transaction right after the subscriber's messages went out.
+3. A process killed between sending and recording leaves `sending` rows. When their
+   lease (`PUSH_LEASE_SECONDS`) runs out, the next run sends them again. So the only
+   duplicates a crash can cause are the messages that were in flight at the kill: at
+   most one subscriber's messages per concurrent sender (`PUSH_CONCURRENCY`).
+4. Nothing is skipped: a run ends only when no delivery is pending or sending; a
+   temporary failure is retried with backoff until `PUSH_MAX_ATTEMPTS`, then recorded
+   as failed with its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.conversation import Reply
+from bot.core.outbox import Claimed, OutboxRepository
+from bot.core.ratelimit import SendLimits, SendRateLimiter
+from bot.core.reviews import ReviewService, ReviewView
+from bot.core.subscriptions import SubscriberView, SubscriptionService
+from bot.core.views import push_digest, review_full
+from bot.db.models import PushRun, Review, Subscriber, utcnow
+
+log = logging.getLogger(__name__)
+
+
+# --- what a channel tells the push about a failed send ---------------------------------
+
+
+class DeliveryError(Exception):
+    """A send that did not go out; the subclass says what to do about it."""
+
+
+class RecipientGoneError(DeliveryError):
+    """The chat blocked the bot, was deactivated or removed it: never retry."""
+
+
+class ChatMovedError(DeliveryError):
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__(f"chat moved to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
+class RateLimitedError(DeliveryError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Network trouble or a server error: worth trying again later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The channel refused this message for good (a bug on our side): record and move on."""
+
+
+class Sender(Protocol):
+    """A channel's side of the push: render replies into its messages, send one."""
+
+    def render(self, replies: list[Reply]) -> Sequence[object]: ...
+
+    async def send_one(self, chat_id: int, message: object) -> int: ...
+
+
+# --- settings and results --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    limits: SendLimits = field(default_factory=SendLimits)
+    concurrency: int = 8
+    claim_batch: int = 10
+    #: Tries per message on network errors and 5xx, with exponential backoff.
+    max_attempts: int = 5
+    lease_seconds: float = 120.0
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 30.0
+    progress_every: int = 500
+
+
+@dataclass
+class PushSummary:
+    run_id: int | None
+    trigger: str
+    published: list[str] = field(default_factory=list)
+    planned: int = 0
+    deliveries_sent: int = 0
+    messages_sent: int = 0
+    blocked: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages_sent / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        return (
+            f"push #{self.run_id} ({self.trigger}): {self.deliveries_sent} deliveries sent in "
+            f"{self.messages_sent} messages, {self.blocked} blocked, {self.failed} failed, "
+            f"{self.skipped} skipped, {self.retried} retried, {self.rate_limited} × 429; "
+            f"{len(self.published)} newly published; {self.seconds:.1f} s, "
+            f"{self.messages_per_second:.1f} messages/s"
+        )
+
+
+@dataclass(frozen=True)
+class PlannedPush:
+    """What a push would send to one subscriber (for --dry-run)."""
+
+    subscriber: SubscriberView
+    reviews: tuple[ReviewView, ...]
+
+
+def wants(subscriber_topics: Sequence[str], review_tags: Sequence[str]) -> bool:
+    """No chosen topics means every review; else a review with any chosen tag."""
+    return not subscriber_topics or bool(set(subscriber_topics) & set(review_tags))
+
+
+# --- the service -----------------------------------------------------------------------
+
+
+class PushService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        reviews: ReviewService,
+        subscriptions: SubscriptionService,
+        options: PushOptions = PushOptions(),
+        clock: Callable[[], dt.datetime] = utcnow,
+        channel_post_chat_id: int | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.reviews = reviews
+        self.subscriptions = subscriptions
+        self.options = options
+        self.clock = clock
+        self.channel_post_chat_id = channel_post_chat_id
+
+    # step 1: publish what is due
+
+    def publish_due(self) -> list[ReviewView]:
+        """Queued reviews whose publish time has come become published, now."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            rows = session.scalars(
+                select(Review)
+                .where(Review.status == "queued", Review.publish_at <= now)
+                .with_for_update()
+            ).all()
+            for row in rows:
+                row.status, row.published_at, row.updated_at = "published", now, now
+            published = [ReviewView.of(row) for row in rows]
+        if published:
+            self.reviews.forget_pages()
+            log.info("published %d queued reviews: %s", len(published), [r.slug for r in published])
+        return published
+
+    # step 2: plan
+
+    def _ensure_channel_subscriber(self) -> None:
+        """The optional public channel is a subscriber like any other: the outbox gives
+        it each newly published review exactly once."""
+        if self.channel_post_chat_id is None:
+            return
+        current = self.subscriptions.get("telegram", self.channel_post_chat_id)
+        if current is None:
+            self.subscriptions.subscribe("telegram", self.channel_post_chat_id, "channel", "zh")
+            self.subscriptions.update_preferences(
+                "telegram", self.channel_post_chat_id, push_format="full", chat_type="channel"
+            )
+
+    def plan(self) -> int:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            outbox = OutboxRepository(session)
+            published = session.scalars(select(Review.id).where(Review.status == "published")).all()
+            pairs = [
+                (subscriber.id, review.id)
+                for subscriber, review in outbox.unplanned_pairs(published)
+                if wants(subscriber.topics or [], review.tags or [])
+            ]
+            return outbox.plan(pairs, now)
+
+    def preview(self) -> list[PlannedPush]:
+        """What a push would send now; publishes, plans and sends nothing."""
+        now = self.clock()
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Review).where(
+                    (Review.status == "published")
+                    | ((Review.status == "queued") & (Review.publish_at <= now))
+                )
+            ).all()
+            # A review this push would publish counts as published now.
+            reviews = [
+                replace(ReviewView.of(row), status="published", published_at=now)
+                if row.status == "queued"
+                else ReviewView.of(row)
+                for row in rows
+            ]
+            subscribers = [
+                SubscriberView.of(row) for row in OutboxRepository(session).active_subscribers()
+            ]
+            planned = OutboxRepository(session).planned_pairs([r.id for r in reviews])
+        plans = []
+        for subscriber in subscribers:
+            due = tuple(
+                review
+                for review in reviews
+                if review.published_at is not None
+                and review.published_at > subscriber.subscribed_at
+                and (subscriber.id, review.id) not in planned
+                and wants(subscriber.topics, review.tags)
+            )
+            if due:
+                plans.append(PlannedPush(subscriber, due))
+        return plans
+
+    # step 3: send
+
+    async def run(self, sender: Sender, trigger: str = "manual") -> PushSummary:
+        started = time.monotonic()
+        summary = PushSummary(run_id=None, trigger=trigger)
+        summary.published = [review.slug for review in self.publish_due()]
+        self._ensure_channel_subscriber()
+        summary.planned = self.plan()
+        summary.run_id = self._start_run(trigger)
+        log.info("push #%s started: %d deliveries planned", summary.run_id, summary.planned)
+        worker = f"{uuid.uuid4().hex[:12]}"
+        limiter = SendRateLimiter(self.options.limits)
+        reviews: dict[int, ReviewView] = {}
+        tasks = [
+            asyncio.create_task(self._work(f"{worker}-{n}", sender, limiter, reviews, summary))
+            for n in range(self.options.concurrency)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        summary.rate_limited = limiter.pauses
+        summary.seconds = time.monotonic() - started
+        self._finish_run(summary)
+        log.info("%s", summary.describe())
+        return summary
+
+    async def _work(
+        self,
+        worker: str,
+        sender: Sender,
+        limiter: SendRateLimiter,
+        reviews: dict[int, ReviewView],
+        summary: PushSummary,
+    ) -> None:
+        while True:
+            claimed = self._claim(worker)
+            if not claimed:
+                wait = self._idle_wait()
+                if wait is None:
+                    return
+                await asyncio.sleep(wait)
+                continue
+            by_subscriber: dict[int, list[Claimed]] = defaultdict(list)
+            for item in claimed:
+                by_subscriber[item.subscriber_id].append(item)
+            for subscriber_id, items in by_subscriber.items():
+                await self._deliver(subscriber_id, items, sender, limiter, reviews, summary)
+
+    def _claim(self, worker: str) -> list[Claimed]:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            outbox = OutboxRepository(session)
+            outbox.release_stale(now - dt.timedelta(seconds=self.options.lease_seconds))
+            return outbox.claim(worker, now, self.options.claim_batch)
+
+    def _idle_wait(self) -> float | None:
+        """None when the push is complete; else wait for other senders or dead leases."""
+        with self.sessions() as session:
+            outstanding = OutboxRepository(session).outstanding()
+        return None if outstanding == 0 else 0.2
+
+    async def _deliver(
+        self,
+        subscriber_id: int,
+        items: list[Claimed],
+        sender: Sender,
+        limiter: SendRateLimiter,
+        cache: dict[int, ReviewView],
+        summary: PushSummary,
+    ) -> None:
+        subscriber = self._subscriber(subscriber_id)
+        if subscriber is None or not subscriber.is_active:
+            self._fail([i.delivery_id for i in items], "subscriber no longer active")
+            summary.skipped += len(items)
+            return
+        views = self._reviews([i.review_id for i in items], cache)
+        units = self._units(subscriber, items, views)
+        chat_id = subscriber.chat_id
+        is_group = subscriber.chat_type != "private"
+        for index, (delivery_ids, replies) in enumerate(units):
+            message_ids: list[int] = []
+            messages = sender.render(replies)
+            position = failures = 0
+            while position < len(messages):
+                await limiter.acquire(chat_id, is_group)
+                try:
+                    message_ids.append(await sender.send_one(chat_id, messages[position]))
+                    position, failures = position + 1, 0
+                    summary.messages_sent += 1
+                    self._progress(summary)
+                except RateLimitedError as exc:
+                    limiter.pause(exc.retry_after)
+                except ChatMovedError as exc:
+                    self.subscriptions.chat_migrated(subscriber.channel, chat_id, exc.new_chat_id)
+                    chat_id = exc.new_chat_id
+                except RecipientGoneError as exc:
+                    self.subscriptions.chat_blocked(subscriber.channel, chat_id)
+                    rest = [d for ids, _ in units[index:] for d in ids]
+                    self._fail(rest, f"blocked: {exc}")
+                    summary.blocked += 1
+                    return
+                except TemporaryDeliveryError as exc:
+                    failures += 1
+                    if failures >= self.options.max_attempts:
+                        rest = [d for ids, _ in units[index:] for d in ids]
+                        error = f"gave up after {failures} attempts: {exc}"
+                        self._fail(rest, error)
+                        summary.failed += len(rest)
+                        log.warning("chat %s: %s", chat_id, error)
+                        return
+                    summary.retried += 1
+                    await asyncio.sleep(self._backoff(failures))
+                except PermanentDeliveryError as exc:
+                    log.error("chat %s refused a push message: %s", chat_id, exc)
+                    self._fail(delivery_ids, str(exc))
+                    summary.failed += len(delivery_ids)
+                    break
+            else:
+                self._sent(delivery_ids, message_ids)
+                summary.deliveries_sent += len(delivery_ids)
+        self._touch(subscriber_id)
+
+    def _units(
+        self, subscriber: SubscriberView, items: list[Claimed], views: dict[int, ReviewView]
+    ) -> list[tuple[list[int], list[Reply]]]:
+        """What to send: one digest for all, or each review in full, with their rows."""
+        ordered = sorted(items, key=lambda i: (views[i.review_id].published_at, i.review_id))
+        language = subscriber.language
+        if subscriber.push_format == "full":
+            return [
+                ([item.delivery_id], [review_full(views[item.review_id], language)])
+                for item in ordered
+            ]
+        digest = push_digest([views[item.review_id] for item in ordered], language)
+        return [([item.delivery_id for item in ordered], [digest])]
+
+    def _backoff(self, failures: int) -> float:
+        return float(
+            min(
+                self.options.retry_base_seconds * 2 ** (failures - 1),
+                self.options.retry_max_seconds,
+            )
+        )
+
+    # small transactions
+
+    def _sent(self, delivery_ids: list[int], message_ids: list[int]) -> None:
+        with self.sessions.begin() as session:
+            OutboxRepository(session).mark_sent(delivery_ids, message_ids, self.clock())
+
+    def _fail(self, delivery_ids: list[int], error: str) -> None:
+        with self.sessions.begin() as session:
+            OutboxRepository(session).mark_failed(delivery_ids, error)
+
+    def _subscriber(self, subscriber_id: int) -> SubscriberView | None:
+        with self.sessions() as session:
+            row = session.get(Subscriber, subscriber_id)
+            return SubscriberView.of(row) if row else None
+
+    def _reviews(self, ids: list[int], cache: dict[int, ReviewView]) -> dict[int, ReviewView]:
+        missing = [review_id for review_id in ids if review_id not in cache]
+        if missing:
+            with self.sessions() as session:
+                for row in session.scalars(select(Review).where(Review.id.in_(missing))):
+                    cache[row.id] = ReviewView.of(row)
+        return {review_id: cache[review_id] for review_id in ids}
+
+    def _touch(self, subscriber_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.id == subscriber_id)
+                .values(last_pushed_at=self.clock())
+            )
+
+    def _progress(self, summary: PushSummary) -> None:
+        every = self.options.progress_every
+        if every and summary.messages_sent % every == 0:
+            log.info("push #%s: %d messages sent so far", summary.run_id, summary.messages_sent)
+
+    def _start_run(self, trigger: str) -> int:
+        with self.sessions.begin() as session:
+            run = PushRun(trigger=trigger, started_at=self.clock(), status="running")
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _finish_run(self, summary: PushSummary) -> None:
+        with self.sessions.begin() as session:
+            run = session.get(PushRun, summary.run_id)
+            if run is None:
+                return
+            run.finished_at = self.clock()
+            run.status = "done"
+            run.planned = summary.planned
+            run.sent = summary.deliveries_sent
+            run.messages = summary.messages_sent
+            run.blocked = summary.blocked
+            run.failed = summary.failed
+            run.seconds = summary.seconds
+
+    def outstanding(self) -> int:
+        """Deliveries an unfinished push left pending or in flight."""
+        with self.sessions() as session:
+            return OutboxRepository(session).outstanding()
+
+    def recent_runs(self, limit: int = 5) -> list[PushRun]:
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(PushRun).order_by(PushRun.started_at.desc()).limit(limit)
+            ).all()
+            session.expunge_all()
+            return list(rows)
