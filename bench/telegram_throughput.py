@@ -16,14 +16,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from multiprocessing import Pipe, get_context
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
+from remote_server import RemoteServer  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
@@ -31,46 +29,8 @@ from bot.app import build_core  # noqa: E402
 from bot.channels.telegram.app import build_application  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
-from fake_telegram import FakeTelegramServer, make_user, message_update  # noqa: E402
-
 TOKEN = "123:BENCH"
 TEXTS = ["/latest", "/classic", "/search 对齐", "mamba", "缩放定律", "/review 1", "/about", "RLHF"]
-
-
-def serve(connection: Connection) -> None:
-    """The fake Bot API in its own process, so it does not share the bot's interpreter."""
-    with FakeTelegramServer() as server:
-        connection.send(server.base_url)
-        while True:
-            command, argument = connection.recv()
-            if command == "push":
-                updates, readers = argument
-                users = [make_user(10_000 + n, f"r{n}") for n in range(readers)]
-                for n in range(updates):
-                    server.push_update(message_update(users[n % readers], TEXTS[n % len(TEXTS)]))
-                connection.send(None)
-            elif command == "sent":
-                connection.send(sum(1 for c in server.calls if c.method == "sendMessage" and c.ok))
-            elif command == "rejected":
-                connection.send([c.summary() for c in server.rejected_calls()])
-            else:
-                return
-
-
-class RemoteServer:
-    def __init__(self) -> None:
-        self.connection, child = Pipe()
-        self.process = get_context("spawn").Process(target=serve, args=(child,), daemon=True)
-        self.process.start()
-        self.base_url: str = self.connection.recv()
-
-    def ask(self, command: str, argument: object = None) -> Any:
-        self.connection.send((command, argument))
-        return self.connection.recv()
-
-    def close(self) -> None:
-        self.connection.send(("stop", None))
-        self.process.join(10)
 
 
 async def drive(
@@ -85,7 +45,7 @@ async def drive(
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=0, timeout=1)
         started = time.perf_counter()
-        server.ask("push", (updates, readers))
+        server.ask("push_texts", ([TEXTS[n % len(TEXTS)] for n in range(updates)], readers))
         deadline = started + 600
         # Every one of these commands answers with exactly one message.
         while server.ask("sent") < updates and time.perf_counter() < deadline:

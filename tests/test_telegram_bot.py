@@ -6,6 +6,7 @@ what Telegram itself would accept (HTML, lengths, button data, entity counts).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,3 +338,86 @@ async def test_aiohttp_transport_uploads_downloads_and_times_out(bot: Bot) -> No
     # is this test's doing, not a call Telegram would reject.
     await bot.server.await_for(lambda calls: any(c.error_code == 499 for c in calls))
     bot.server.reset_calls()
+
+
+EDITOR = make_user(4242, "编辑", language_code="zh-hans")
+REVIEW_SOURCE = (DATA_DIR / "front_matter_review.md").read_bytes()
+
+
+async def test_non_admin_queue_changes_nothing_and_is_audited(bot: Bot) -> None:
+    before = bot.core.reviews.count()
+    bot.server.add_file("doc-1", REVIEW_SOURCE, "toolformer.md")
+    document = {
+        "file_id": "doc-1",
+        "file_unique_id": "u1",
+        "file_name": "toolformer.md",
+        "file_size": len(REVIEW_SOURCE),
+    }
+    bot.server.push_update(message_update(READER, None, document=document, caption="/queue"))
+    await bot.reply_to(1001, "只对编辑开放")
+    await bot.send(READER, "/publish 1")
+    await bot.send(READER, "/stats")
+    await bot.settle()
+    assert bot.core.reviews.count() == before
+    assert bot.server.downloads == []  # a stranger's file is not even fetched
+    refused = [e for e in bot.core.audit.recent() if not e.allowed]
+    assert {e.action for e in refused} >= {"/queue", "/publish", "/stats"}
+    assert all(e.actor == "1001" for e in refused)
+
+
+async def test_editor_queues_a_document_previews_and_confirms(bot: Bot) -> None:
+    bot.server.add_file("doc-2", REVIEW_SOURCE, "toolformer.md")
+    document = {
+        "file_id": "doc-2",
+        "file_unique_id": "u2",
+        "file_name": "toolformer.md",
+        "file_size": len(REVIEW_SOURCE),
+    }
+    bot.server.push_update(
+        message_update(EDITOR, None, document=document, caption="/queue 2030-01-07")
+    )
+    await bot.reply_to(4242, "确认加入发布队列？")
+    texts = [m.text for m in bot.server.sent_messages(4242)]
+    assert any("2030-01-07 09:00 CST" in text for text in texts)
+    assert any("核心思想" in text and "Timo Schick" in text for text in texts)
+    [draft] = bot.core.reviews.in_queue()
+    assert draft.status == "draft"
+
+    tap(bot, EDITOR, 4242, "✅ 确认")
+    await bot.reply_to(4242, "已加入队列")
+    [queued] = bot.core.reviews.in_queue()
+    assert queued.status == "queued"
+    await bot.send(EDITOR, "/queued")
+    await bot.reply_to(4242, "待发布（1 篇）")
+    await bot.send(EDITOR, f"/unqueue {queued.id}")
+    await bot.reply_to(4242, "已撤回为草稿")
+
+
+async def test_editor_paste_with_errors_gets_line_numbers(bot: Bot) -> None:
+    pasted = "/queue\n---\ntitle: Broken\ndate: 2023年13月\narxiv_id: 2401.00001\n---\nbody"
+    await bot.send(EDITOR, pasted)
+    reply = await bot.reply_to(4242, "这篇解读有问题")
+    assert "message:3: cannot read the date" in reply.text
+    assert bot.core.reviews.in_queue() == []
+
+
+async def test_editor_publish_pushes_at_once_and_stats_show_it(bot: Bot) -> None:
+    from sqlalchemy import update
+
+    from bot.db.models import Subscriber
+
+    for user_id in (7001, 7002):
+        bot.core.subscriptions.subscribe("telegram", user_id)
+    with bot.core.sessions.begin() as session:
+        session.execute(
+            update(Subscriber).values(subscribed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        )
+    await bot.send(EDITOR, "/queue\n" + REVIEW_SOURCE.decode())
+    await bot.reply_to(4242, "确认加入发布队列？")
+    [draft] = bot.core.reviews.in_queue()
+    await bot.send(EDITOR, f"/publish {draft.id}")
+    await bot.reply_to(4242, "已发布并推送")
+    assert len(bot.server.sent_messages(7001)) == 1 and len(bot.server.sent_messages(7002)) == 1
+    await bot.send(EDITOR, "/stats")
+    stats = await bot.reply_to(4242, "订阅者：2 活跃")
+    assert "送达 2" in stats.text

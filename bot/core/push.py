@@ -25,9 +25,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.conversation import Reply
@@ -87,7 +87,7 @@ class Sender(Protocol):
 class PushOptions:
     limits: SendLimits = field(default_factory=SendLimits)
     concurrency: int = 8
-    claim_batch: int = 10
+    claim_batch: int = 25
     #: Tries per message on network errors and 5xx, with exponential backoff.
     max_attempts: int = 5
     lease_seconds: float = 120.0
@@ -140,6 +140,13 @@ def wants(subscriber_topics: Sequence[str], review_tags: Sequence[str]) -> bool:
 
 # --- the service -----------------------------------------------------------------------
 
+_subscribers = cast(Table, Subscriber.__table__)
+_TOUCH = (
+    update(_subscribers)
+    .where(_subscribers.c.id == bindparam("subscriber_id"))
+    .values(last_pushed_at=bindparam("now"))
+)
+
 
 class PushService:
     def __init__(
@@ -157,6 +164,8 @@ class PushService:
         self.options = options
         self.clock = clock
         self.channel_post_chat_id = channel_post_chat_id
+        self._render_cache: dict[tuple[tuple[int, ...], str, str], Sequence[object]] = {}
+        self._next_release = 0.0
 
     # step 1: publish what is due
 
@@ -248,6 +257,7 @@ class PushService:
         summary.planned = self.plan()
         summary.run_id = self._start_run(trigger)
         log.info("push #%s started: %d deliveries planned", summary.run_id, summary.planned)
+        self._render_cache.clear()
         worker = f"{uuid.uuid4().hex[:12]}"
         limiter = SendRateLimiter(self.options.limits)
         reviews: dict[int, ReviewView] = {}
@@ -255,10 +265,11 @@ class PushService:
             asyncio.create_task(self._work(f"{worker}-{n}", sender, limiter, reviews, summary))
             for n in range(self.options.concurrency)
         ]
+        heartbeat = asyncio.create_task(self._heartbeat(worker))
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            for task in [*tasks, heartbeat]:
                 task.cancel()
         summary.rate_limited = limiter.pauses
         summary.seconds = time.monotonic() - started
@@ -275,7 +286,7 @@ class PushService:
         summary: PushSummary,
     ) -> None:
         while True:
-            claimed = self._claim(worker)
+            claimed, subscribers = self._claim(worker)
             if not claimed:
                 wait = self._idle_wait()
                 if wait is None:
@@ -286,14 +297,33 @@ class PushService:
             for item in claimed:
                 by_subscriber[item.subscriber_id].append(item)
             for subscriber_id, items in by_subscriber.items():
-                await self._deliver(subscriber_id, items, sender, limiter, reviews, summary)
+                subscriber = subscribers.get(subscriber_id)
+                await self._deliver(subscriber, items, sender, limiter, reviews, summary)
 
-    def _claim(self, worker: str) -> list[Claimed]:
+    def _claim(self, worker: str) -> tuple[list[Claimed], dict[int, SubscriberView]]:
+        """Claim a batch, and load its subscribers in the same transaction."""
         now = self.clock()
         with self.sessions.begin() as session:
             outbox = OutboxRepository(session)
-            outbox.release_stale(now - dt.timedelta(seconds=self.options.lease_seconds))
-            return outbox.claim(worker, now, self.options.claim_batch)
+            if time.monotonic() >= self._next_release:
+                # Leases are long; looking for dead ones once a second is plenty.
+                self._next_release = time.monotonic() + 1.0
+                outbox.release_stale(now - dt.timedelta(seconds=self.options.lease_seconds))
+            claimed = outbox.claim(worker, now, self.options.claim_batch)
+            if not claimed:
+                return [], {}
+            ids = {item.subscriber_id for item in claimed}
+            rows = session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))).all()
+            return claimed, {row.id: SubscriberView.of(row) for row in rows}
+
+    async def _heartbeat(self, worker: str) -> None:
+        """Keep this process's claims fresh while it works (including while it waits out
+        a 429 or a backoff), so only a dead process's claims ever expire."""
+        interval = max(self.options.lease_seconds / 3, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            with self.sessions.begin() as session:
+                OutboxRepository(session).renew(worker, self.clock())
 
     def _idle_wait(self) -> float | None:
         """None when the push is complete; else wait for other senders or dead leases."""
@@ -303,14 +333,13 @@ class PushService:
 
     async def _deliver(
         self,
-        subscriber_id: int,
+        subscriber: SubscriberView | None,
         items: list[Claimed],
         sender: Sender,
         limiter: SendRateLimiter,
         cache: dict[int, ReviewView],
         summary: PushSummary,
     ) -> None:
-        subscriber = self._subscriber(subscriber_id)
         if subscriber is None or not subscriber.is_active:
             self._fail([i.delivery_id for i in items], "subscriber no longer active")
             summary.skipped += len(items)
@@ -321,7 +350,7 @@ class PushService:
         is_group = subscriber.chat_type != "private"
         for index, (delivery_ids, replies) in enumerate(units):
             message_ids: list[int] = []
-            messages = sender.render(replies)
+            messages = self._rendered(sender, delivery_ids, items, subscriber, replies)
             position = failures = 0
             while position < len(messages):
                 await limiter.acquire(chat_id, is_group)
@@ -358,9 +387,8 @@ class PushService:
                     summary.failed += len(delivery_ids)
                     break
             else:
-                self._sent(delivery_ids, message_ids)
+                self._sent(delivery_ids, message_ids, subscriber.id)
                 summary.deliveries_sent += len(delivery_ids)
-        self._touch(subscriber_id)
 
     def _units(
         self, subscriber: SubscriberView, items: list[Claimed], views: dict[int, ReviewView]
@@ -386,18 +414,37 @@ class PushService:
 
     # small transactions
 
-    def _sent(self, delivery_ids: list[int], message_ids: list[int]) -> None:
+    def _sent(self, delivery_ids: list[int], message_ids: list[int], subscriber_id: int) -> None:
+        """Record the sent messages at once, in one transaction with the subscriber's
+        last push time: this write is what bounds the duplicates after a crash."""
+        now = self.clock()
         with self.sessions.begin() as session:
-            OutboxRepository(session).mark_sent(delivery_ids, message_ids, self.clock())
+            OutboxRepository(session).mark_sent(delivery_ids, message_ids, now)
+            session.connection().execute(_TOUCH, {"subscriber_id": subscriber_id, "now": now})
+
+    def _rendered(
+        self,
+        sender: Sender,
+        delivery_ids: list[int],
+        items: list[Claimed],
+        subscriber: SubscriberView,
+        replies: list[Reply],
+    ) -> Sequence[object]:
+        """Thousands of subscribers get the same digest: render each variant once."""
+        review_ids = tuple(
+            sorted(item.review_id for item in items if item.delivery_id in delivery_ids)
+        )
+        key = (review_ids, subscriber.language, subscriber.push_format)
+        cached = self._render_cache.get(key)
+        if cached is None:
+            cached = sender.render(replies)
+            if len(self._render_cache) < 1000:
+                self._render_cache[key] = cached
+        return cached
 
     def _fail(self, delivery_ids: list[int], error: str) -> None:
         with self.sessions.begin() as session:
             OutboxRepository(session).mark_failed(delivery_ids, error)
-
-    def _subscriber(self, subscriber_id: int) -> SubscriberView | None:
-        with self.sessions() as session:
-            row = session.get(Subscriber, subscriber_id)
-            return SubscriberView.of(row) if row else None
 
     def _reviews(self, ids: list[int], cache: dict[int, ReviewView]) -> dict[int, ReviewView]:
         missing = [review_id for review_id in ids if review_id not in cache]
@@ -406,14 +453,6 @@ class PushService:
                 for row in session.scalars(select(Review).where(Review.id.in_(missing))):
                     cache[row.id] = ReviewView.of(row)
         return {review_id: cache[review_id] for review_id in ids}
-
-    def _touch(self, subscriber_id: int) -> None:
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Subscriber)
-                .where(Subscriber.id == subscriber_id)
-                .values(last_pushed_at=self.clock())
-            )
 
     def _progress(self, summary: PushSummary) -> None:
         every = self.options.progress_every

@@ -43,22 +43,38 @@ class SendRateLimiter:
         self.sleep = sleep
         self._global_next = 0.0
         self._chat_next: dict[int, float] = {}
+        self._last_sent = float("-inf")
+        self._chat_last: dict[int, float] = {}
         self._paused_until = 0.0
         self.pauses = 0
 
     async def acquire(self, chat_id: int, is_group: bool) -> None:
-        """Wait for this chat's and the overall next free slot, honouring pauses."""
+        """Wait for this chat's and the overall next free slot, honouring pauses.
+
+        Slots are reserved first, so waiting senders queue in order instead of all
+        polling; then the actual send times are checked, because a sender that wakes
+        late (the event loop was busy) must not "catch up" and burst past the limit.
+        """
+        now = self.clock()
+        start = max(now, self._chat_next.get(chat_id, 0.0), self._paused_until)
+        slot = max(start, self._global_next)
+        self._global_next = slot + self.limits.global_interval
+        chat_interval = self.limits.chat_interval(is_group)
+        self._chat_next[chat_id] = slot + chat_interval
+        if slot > now:
+            await self.sleep(slot - now)
         while True:
             now = self.clock()
-            start = max(now, self._chat_next.get(chat_id, 0.0), self._paused_until)
-            slot = max(start, self._global_next)
-            self._global_next = slot + self.limits.global_interval
-            self._chat_next[chat_id] = slot + self.limits.chat_interval(is_group)
-            if slot > now:
-                await self.sleep(slot - now)
-            if self.clock() >= self._paused_until:
+            ready = max(
+                self._paused_until,
+                self._last_sent + self.limits.global_interval,
+                self._chat_last.get(chat_id, -chat_interval) + chat_interval,
+            )
+            if now >= ready:
+                self._last_sent = now
+                self._chat_last[chat_id] = now
                 return
-            # A 429 arrived while we slept: our slot is void, queue up again after it.
+            await self.sleep(ready - now)
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429 retry_after: every sender waits that long."""
@@ -66,6 +82,3 @@ class SendRateLimiter:
         until = self.clock() + seconds
         self._paused_until = max(self._paused_until, until)
         self._global_next = max(self._global_next, until)
-
-    def forget_chat(self, chat_id: int) -> None:
-        self._chat_next.pop(chat_id, None)

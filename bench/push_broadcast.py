@@ -1,0 +1,168 @@
+"""One review to N subscribers through the fake Bot API (real HTTP, real PTB).
+
+(a) throttled: the server enforces Telegram's 30 messages/s (429 beyond) and answers
+    each call after 50 ms; target >= 28 messages/s achieved, 0 duplicates, 0 misses.
+(b) unthrottled: no server limits or latency, push limits lifted: the bot's own
+    ceiling (target >= 1,000 messages/s) and its peak memory.
+Each against a baseline in the same run: a plain loop over `bot.send_message` behind
+python-telegram-bot's AIORateLimiter (its defaults: 30/s overall, retries on 429).
+
+    python bench/push_broadcast.py [--subscribers 10000] [--skip-throttled]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from remote_server import RemoteServer  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
+
+from bot.app import Core, build_core  # noqa: E402
+from bot.channels.telegram.app import build_push_bot  # noqa: E402
+from bot.channels.telegram.sender import TelegramSender  # noqa: E402
+from bot.core.sources import read_source  # noqa: E402
+from bot.db.models import Subscriber  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+
+TOKEN = "123:BENCH"
+REVIEW = REPO / "tests" / "data" / "front_matter_review.md"
+FIRST_CHAT = 100_000
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def add_subscribers(core: Core, count: int) -> None:
+    subscribed = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    rows = [
+        {
+            "channel": "telegram",
+            "chat_id": FIRST_CHAT + n,
+            "chat_type": "private",
+            "language": "zh",
+            "topics": [],
+            "push_format": "digest",
+            "status": "active",
+            "subscribed_at": subscribed,
+            "created_at": subscribed,
+            "updated_at": subscribed,
+        }
+        for n in range(count)
+    ]
+    with core.sessions.begin() as session:
+        for start in range(0, count, 1000):
+            session.execute(insert(Subscriber), rows[start : start + 1000])
+
+
+def queue_review(core: Core) -> None:
+    [parsed] = read_source(REVIEW)
+    staged = core.reviews.stage(parsed, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    core.reviews.set_status(staged.review.id, "queued", expected=("draft",))
+
+
+def check(server: RemoteServer, subscribers: int) -> tuple[int, int]:
+    counts: Counter[int] = server.ask("sent_by_chat")
+    duplicates = sum(count - 1 for count in counts.values() if count > 1)
+    misses = sum(1 for n in range(subscribers) if counts.get(FIRST_CHAT + n, 0) == 0)
+    return duplicates, misses
+
+
+async def paperbot_push(server: RemoteServer, subscribers: int, throttled: bool) -> float:
+    with tempfile.TemporaryDirectory() as directory:
+        limits = (
+            {}
+            if throttled
+            else {
+                "push_max_per_second": 1e6,
+                "push_private_per_second": 1e6,
+                "push_group_per_minute": 1e6,
+            }
+        )
+        settings = load_settings(
+            _env_file=None,
+            database_url=f"sqlite:///{directory}/bench.db",
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=server.base_url,
+            push_concurrency=8 if throttled else 32,
+            **limits,
+        )
+        core = build_core(settings, seed=False)
+        add_subscribers(core, subscribers)
+        queue_review(core)
+        bot = build_push_bot(settings)
+        rss_before = peak_rss_mb()
+        async with bot:
+            summary = await core.push.run(TelegramSender(bot), "bench")
+        core.close()
+    duplicates, misses = check(server, subscribers)
+    rate = summary.messages_sent / summary.seconds
+    print(
+        f"  paperbot push:        {summary.messages_sent} messages in {summary.seconds:7.1f} s "
+        f"= {rate:7.1f} msg/s; duplicates {duplicates}, misses {misses}, "
+        f"429s {server.ask('rate_limit_hits')}, peak RSS {peak_rss_mb():.0f} MB "
+        f"(+{peak_rss_mb() - rss_before:.0f} MB during the push)"
+    )
+    return rate
+
+
+async def naive_loop(server: RemoteServer, subscribers: int) -> float:
+    bot = ExtBot(TOKEN, base_url=server.base_url, rate_limiter=AIORateLimiter(max_retries=5))
+    started = time.perf_counter()
+    async with bot:
+        for n in range(subscribers):
+            await bot.send_message(
+                FIRST_CHAT + n, "本周新解读：<b>Toolformer</b>", parse_mode="HTML"
+            )
+    seconds = time.perf_counter() - started
+    duplicates, misses = check(server, subscribers)
+    rate = subscribers / seconds
+    print(
+        f"  baseline AIORateLimiter loop: {subscribers} messages in {seconds:7.1f} s "
+        f"= {rate:7.1f} msg/s; duplicates {duplicates}, misses {misses}, "
+        f"429s {server.ask('rate_limit_hits')}"
+    )
+    return rate
+
+
+async def scenario(title: str, subscribers: int, throttled: bool, **server_options: object) -> None:
+    print(title)
+    with RemoteServer(**server_options) as server:
+        ours = await paperbot_push(server, subscribers, throttled)
+    with RemoteServer(**server_options) as server:
+        baseline = await naive_loop(server, subscribers)
+    print(f"  paperbot / baseline: {ours / baseline:.2f}")
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    count = arguments.subscribers
+    print(f"one review to {count} subscribers; 2-core shared machine")
+    if not arguments.skip_throttled:
+        await scenario(
+            "(a) server enforces 30 msg/s, 50 ms per call (target >= 28 msg/s, 0 dup, 0 miss)",
+            count,
+            True,
+            latency=0.05,
+            enforce_rate_limits=True,
+            global_rate=30,
+        )
+    await scenario("(b) unthrottled (target >= 1000 msg/s)", count, False)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--skip-throttled", action="store_true")
+    asyncio.run(main(parser.parse_args()))
