@@ -327,11 +327,12 @@ def lint(paths: tuple[Path, ...], refresh: bool) -> None:
     for where in report.unlinked:
         click.echo(f"{where}: no arXiv id, not checked")
     verdict = (
-        f"{len(report.mismatches)} mismatches in {len(shown)} reviews"
+        f"{_count(len(report.mismatches), 'mismatch')} in {_count(len(shown), 'review')}"
         if report.mismatches
         else "all match arXiv"
     )
-    click.echo(f"checked {report.checked} reviews: {verdict} ({report.requests} arXiv requests)")
+    requests = _count(report.requests, "arXiv request")
+    click.echo(f"checked {_count(report.checked, 'review')}: {verdict} ({requests})")
     if unreadable:
         sys.exit(2)
     if report.mismatches:
@@ -540,6 +541,10 @@ def stats() -> None:
                 f"failed {run.failed} blocked {run.blocked} ({run.messages} messages, "
                 f"{run.seconds:.1f} s)"
             )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 'es' if noun.endswith('h') else 's'}"
 
 
 def main() -> None:

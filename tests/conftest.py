@@ -29,6 +29,8 @@ DATA_DIR = TESTS_DIR / "data"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 sys.path.insert(0, str(TESTS_DIR))
+#: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core).
+pytest_plugins = ["arxiv_server"]
 
 
 def postgres_url() -> str:

@@ -7,12 +7,12 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 # Imported for its session hook: every review added or changed here is (re)indexed for
@@ -162,19 +162,6 @@ class ReviewRepository:
         if section:
             query = query.where(Review.section == section)
         return query
-
-    def matching(self, terms: Iterable[str]) -> Sequence[Review]:
-        """Published reviews containing any of the terms somewhere (a coarse pre-filter)."""
-        conditions = []
-        for term in terms:
-            pattern = f"%{term}%"
-            for column in (Review.title, Review.authors, Review.summary, Review.body):
-                conditions.append(column.ilike(pattern))
-            conditions.append(Review.arxiv_id.ilike(pattern))
-        if not conditions:
-            return []
-        query = select(Review).where(Review.status == "published", or_(*conditions))
-        return self.session.scalars(query).all()
 
 
 # --- service -------------------------------------------------------------------------

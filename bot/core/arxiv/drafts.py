@@ -1,0 +1,116 @@
+"""Drafts: an arXiv paper in, a draft review and a skeleton in the column's format out.
+
+The skeleton is what the editor completes and sends back (`/queue`), so it is
+built as a column document and the draft itself is made by importing that very text
+with the column's importer: whatever the editor receives is guaranteed to import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core.arxiv.api import PaperRecord
+from bot.core.arxiv.http import ArxivUnavailableError
+from bot.core.arxiv.records import ArxivRecords
+from bot.core.arxiv.watcher import ArxivWatcher
+from bot.core.reviews import ReviewService, ReviewView
+from bot.core.sources import make_slug, parse_arxiv_id, parse_column
+
+log = logging.getLogger(__name__)
+
+SECTION_HEADINGS = {"latest": "最新论文解读", "classic": "经典论文回顾"}
+#: The column's usual sub-headings, each left for the editor to write.
+SKELETON_SECTIONS = ("核心创新", "研究方法", "实验结果", "潜在影响")
+PLACEHOLDER = "（待补充）"
+ABSTRACT_HEADING = "原文摘要（供翻译，发布前删除）"
+#: The column lists every author up to this many, else the first author and 等.
+MAX_LISTED_AUTHORS = 3
+
+
+def display_authors(authors: Sequence[str]) -> str:
+    """Authors as the column writes them: `A, B, C`, or `A等` for longer lists."""
+    if len(authors) <= MAX_LISTED_AUTHORS:
+        return ", ".join(authors)
+    return f"{authors[0]}等"
+
+
+def skeleton(record: PaperRecord, section: str = "latest") -> str:
+    """A column document with one review of the paper: metadata filled, sections to write.
+
+    The abstract is quoted on one line, so no sentence of it can be mistaken for a
+    heading or the `---` that ends a review.
+    """
+    published = record.published_at
+    abstract = " ".join(record.abstract.split())
+    lines = [
+        f"## {SECTION_HEADINGS[section]}",
+        "",
+        f"### {record.title}",
+        "",
+        f"**发表时间**: {published.year}年{published.month}月",
+        f"**作者**: {display_authors(record.authors)}",
+        f"**链接**: [arXiv:{record.arxiv_id}]({record.url})",
+        "",
+    ]
+    for heading in SKELETON_SECTIONS:
+        lines += [f"#### {heading}", "", PLACEHOLDER, ""]
+    lines += [f"#### {ABSTRACT_HEADING}", "", f"> {abstract}", "", "---", ""]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DraftOutcome:
+    #: "created" | "exists" (a draft already) | "reviewed" (queued or published) |
+    #: "invalid" (not an id) | "refused" (arXiv refused the id) | "unknown" (no such
+    #: paper) | "unavailable" (arXiv did not answer)
+    status: str
+    reference: str
+    arxiv_id: str | None = None
+    review: ReviewView | None = None
+    skeleton: str = ""
+    message: str = ""
+
+
+class DraftService:
+    """`/draft`: look the paper up (cached), create a draft review, hand out the skeleton."""
+
+    def __init__(
+        self, reviews: ReviewService, records: ArxivRecords, watcher: ArxivWatcher
+    ) -> None:
+        self.reviews = reviews
+        self.records = records
+        self.watcher = watcher
+
+    async def draft(self, reference: str) -> DraftOutcome:
+        reference = reference.strip()
+        arxiv_id = parse_arxiv_id(reference)
+        if arxiv_id is None:
+            return DraftOutcome("invalid", reference)
+        existing = self.reviews.find(arxiv_id, published_only=False)
+        if existing is not None and existing.status != "draft":
+            return DraftOutcome("reviewed", reference, arxiv_id, existing)
+        try:
+            lookup = await self.records.lookup([arxiv_id])
+        except ArxivUnavailableError as exc:
+            log.warning("draft of %s: arXiv unavailable: %s", arxiv_id, exc)
+            return DraftOutcome("unavailable", reference, arxiv_id, message=str(exc))
+        if arxiv_id in lookup.refused:
+            return DraftOutcome("refused", reference, arxiv_id, message=lookup.refused[arxiv_id])
+        record = lookup.found.get(arxiv_id)
+        if record is None:
+            return DraftOutcome("unknown", reference, arxiv_id)
+        text = skeleton(record, existing.section if existing else "latest")
+        if existing is not None:
+            return DraftOutcome("exists", reference, arxiv_id, existing, text)
+        same_title = self.reviews.find(make_slug(record.title, arxiv_id), published_only=False)
+        if same_title is not None and same_title.arxiv_id is None:
+            # A review of this paper written without its link: do not overwrite it.
+            return DraftOutcome("reviewed", reference, arxiv_id, same_title)
+        [parsed] = parse_column(text, f"arXiv:{arxiv_id}")
+        parsed.status = "draft"
+        [outcome] = self.reviews.import_parsed([parsed])
+        await self.watcher.record_drafted(record, outcome.review.id)
+        log.info("draft review #%d created for arXiv %s", outcome.review.id, arxiv_id)
+        return DraftOutcome("created", reference, arxiv_id, outcome.review, text)

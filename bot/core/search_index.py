@@ -1,0 +1,477 @@
+"""The search index: what each published review contributes, and keeping it in step.
+
+Three tables hold it (see `bot/db/models.py` and migration 0002), identically on both
+backends, plus one backend-specific full-text index over the review bodies:
+
+* `search_postings` (term, weight, review_id): every term of a review's *head* — arXiv
+  id, title, tags, authors and summary — with a weight saying in which field it occurs.
+  Its primary key is the ranking index: a term's best reviews come first, so even a term
+  in most reviews costs one short index range read (LIMIT k), never a scan.
+* `search_docs`: the review's terms (for maintenance) and its distinct body tokens.
+  Body tokens are indexed by SQLite FTS5 (`search_fts`, external content, unicode61)
+  or by a PostgreSQL GIN index over a generated tsvector column (`body_tsv`). Both only
+  answer "which reviews contain these tokens, newest first" over tokens produced in
+  Python, so they return the same reviews.
+* `search_terms` (term, df): the vocabulary with document frequencies, for idf weights,
+  for recognizing common terms and for typo correction.
+
+Only published reviews are indexed. A SQLAlchemy session hook (registered when this
+module is imported) re-indexes every `Review` the ORM inserts, updates or deletes, in
+the same transaction, so the use case's commit or rollback covers the index too. Bulk
+SQL that bypasses the ORM is noticed at start-up (`ensure_index`: the indexed count or
+the index format differs) and answered with a full rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, event, inspect
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
+
+from bot.core.search_text import arxiv_token, text_tokens, weighted_tokens
+from bot.db.models import Review
+
+log = logging.getLogger(__name__)
+
+#: Bump when tokenization or weighting changes: start-up then rebuilds the index.
+INDEX_VERSION = 1
+
+#: Field weights of the head (x10 when stored). Body hits weigh BODY_WEIGHT.
+W_IDENT = 20.0
+W_TITLE = 10.0
+W_TAGS = 9.0
+W_AUTHORS = 8.0
+W_SUMMARY = 4.0
+#: A term in several fields counts its best field fully and the others by this much.
+W_OTHER_FIELDS = 0.2
+
+FTS_TABLE = "search_fts"
+GIN_INDEX = "ix_search_docs_body_tsv"
+#: Objects the migration creates on one backend only; the ORM models do not describe
+#: them, so the model-vs-migration comparison in tests/test_migrations.py skips them.
+BACKEND_SPECIFIC_OBJECTS = frozenset(
+    {
+        FTS_TABLE,
+        f"{FTS_TABLE}_data",
+        f"{FTS_TABLE}_idx",
+        f"{FTS_TABLE}_docsize",
+        f"{FTS_TABLE}_config",
+        "body_tsv",
+        GIN_INDEX,
+    }
+)
+
+#: Fields a search looks at; changing any of them re-indexes the review.
+INDEXED_FIELDS = ("title", "arxiv_id", "authors", "tags", "summary", "body", "status")
+
+
+@dataclass(frozen=True)
+class DocTerms:
+    """A review's contribution to the index."""
+
+    head: dict[str, int]  # term → weight x10
+    body: frozenset[str]
+
+    def head_text(self) -> str:
+        return " ".join(f"{term}:{weight}" for term, weight in sorted(self.head.items()))
+
+    def body_text(self) -> str:
+        return " ".join(sorted(self.body))
+
+    @property
+    def vocabulary(self) -> set[str]:
+        return set(self.head) | self.body
+
+    @classmethod
+    def parse(cls, head_text: str, body_text: str) -> DocTerms:
+        head = {}
+        for item in head_text.split():
+            term, _, weight = item.rpartition(":")
+            head[term] = int(weight)
+        return cls(head, frozenset(body_text.split()))
+
+
+def doc_terms(
+    *,
+    title: str,
+    arxiv_id: str | None,
+    authors: str,
+    tags: Sequence[str],
+    summary: str,
+    body: str,
+) -> DocTerms:
+    """Tokenize a review's fields and weigh each head term by where it occurs."""
+    found: dict[str, list[float]] = {}
+
+    def add(tokens: Iterable[tuple[str, float]], weight: float) -> None:
+        best: dict[str, float] = {}
+        for token, factor in tokens:
+            best[token] = max(best.get(token, 0.0), factor)
+        for token, factor in best.items():
+            found.setdefault(token, []).append(weight * factor)
+
+    if arxiv_id:
+        add([(arxiv_token(arxiv_id), 1.0)], W_IDENT)
+    title_tokens = weighted_tokens(title)
+    # Shorter titles weigh a little more: "Attention Is All You Need" is about attention
+    # more than a ten-word title that mentions it.
+    add(title_tokens, W_TITLE * (1 + 1 / max(len({t for t, _ in title_tokens}), 1)))
+    add((pair for tag in tags for pair in weighted_tokens(str(tag))), W_TAGS)
+    add(weighted_tokens(authors), W_AUTHORS)
+    add(weighted_tokens(summary), W_SUMMARY)
+    head = {}
+    for term, weights in found.items():
+        best = max(weights)
+        head[term] = round(10 * (best + W_OTHER_FIELDS * (sum(weights) - best)))
+    return DocTerms(head, frozenset(text_tokens(body)))
+
+
+def review_terms(review: Review) -> DocTerms:
+    return doc_terms(
+        title=review.title,
+        arxiv_id=review.arxiv_id,
+        authors=review.authors or "",
+        tags=list(review.tags or []),
+        summary=review.summary or "",
+        body=review.body or "",
+    )
+
+
+class IndexStore:
+    """The index's SQL on one connection; writes never commit (the caller's transaction)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+
+    # --- low level -------------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        # The DBAPI cursor of the connection's own transaction: plain tuples, no Row
+        # objects, which is most of the cost of reading a few thousand postings.
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(self._sql(sql), tuple(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.connection.exec_driver_sql(self._sql(sql), tuple(params))
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.connection.exec_driver_sql(self._sql(sql), [tuple(row) for row in rows])
+
+    # --- state -----------------------------------------------------------------------
+
+    def state(self) -> dict[str, int]:
+        return {key: int(value) for key, value in self.rows("SELECT key, value FROM search_state")}
+
+    def _set_state(self, key: str, value: int) -> None:
+        self.run("DELETE FROM search_state WHERE key = ?", (key,))
+        self.run("INSERT INTO search_state (key, value) VALUES (?, ?)", (key, value))
+
+    def _bump_docs(self, delta: int) -> None:
+        self.run("UPDATE search_state SET value = value + ? WHERE key = 'docs'", (delta,))
+
+    # --- reading (the search) -------------------------------------------------------
+
+    def dfs(self, terms: Sequence[str]) -> dict[str, int]:
+        """Document frequencies of the terms the vocabulary knows."""
+        if not terms:
+            return {}
+        if self.postgres:
+            found = self.rows(
+                "SELECT term, df FROM search_terms WHERE term = ANY(?)", [list(terms)]
+            )
+        else:
+            found = []
+            for start in range(0, len(terms), 900):
+                chunk = terms[start : start + 900]
+                marks = ", ".join("?" for _ in chunk)
+                found += self.rows(
+                    f"SELECT term, df FROM search_terms WHERE term IN ({marks})", chunk
+                )
+        return {term: int(df) for term, df in found}
+
+    def head_postings(self, terms: Sequence[str], k: int) -> list[tuple[str, int, int]]:
+        """(term, review_id, weight): each term's k best reviews, by weight then newest."""
+        if not terms:
+            return []
+        parts = [
+            f"SELECT * FROM (SELECT term, review_id, weight FROM search_postings WHERE term = ? "
+            f"ORDER BY weight DESC, review_id DESC LIMIT {int(k)}) AS p{n}"
+            for n in range(len(terms))
+        ]
+        return self.rows(" UNION ALL ".join(parts), terms)
+
+    def body_matches(
+        self, alternatives: Sequence[tuple[str, ...]], k: int, floor: int | None
+    ) -> list[list[int]]:
+        """For each conjunction of tokens, the newest k reviews whose body has them all
+        (only reviews with id >= floor, if given)."""
+        if not alternatives:
+            return []
+        parts: list[str] = []
+        params: list[str | int] = []
+        for n, tokens in enumerate(alternatives):
+            if self.postgres:
+                condition = "body_tsv @@ CAST(? AS tsquery)"
+                params.append(" & ".join(f"'{token}'" for token in tokens))
+                source = f"SELECT review_id FROM search_docs WHERE {condition}"
+                # Unwindowed, "+ 0" keeps the planner off a backward walk of the primary
+                # key that would de-TOAST every body until k match (a GIN bitmap scan and
+                # a top-k sort is far cheaper); in the window, that walk is the good plan.
+                order = "review_id" if floor is not None else "review_id + 0"
+            else:
+                params.append(" AND ".join(f'"{token}"' for token in tokens))
+                source = f"SELECT rowid AS review_id FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
+                order = "rowid"
+            if floor is not None:
+                source += " AND review_id >= ?" if self.postgres else " AND rowid >= ?"
+                params.append(floor)
+            parts.append(
+                f"SELECT {n} AS q, review_id FROM ({source} ORDER BY {order} DESC "
+                f"LIMIT {int(k)}) AS b{n}"
+            )
+        hits: list[list[int]] = [[] for _ in alternatives]
+        for q, review_id in self.rows(" UNION ALL ".join(parts), params):
+            hits[int(q)].append(int(review_id))
+        return hits
+
+    def newest_floor(self, window: int) -> int | None:
+        """The id such that `window` indexed reviews have an id at least as high."""
+        found = self.rows(
+            "SELECT review_id FROM search_docs ORDER BY review_id DESC LIMIT 1 OFFSET ?",
+            (max(window - 1, 0),),
+        )
+        return int(found[0][0]) if found else None
+
+    # --- one review at a time (the session hook) -------------------------------------
+
+    def sync(self, review_id: int, terms: DocTerms | None) -> None:
+        """Make the index hold `terms` for the review (None: not at all)."""
+        found = self.rows(
+            "SELECT head_terms, body_terms FROM search_docs WHERE review_id = ?", (review_id,)
+        )
+        old = DocTerms.parse(*found[0]) if found else None
+        if old is None and terms is None:
+            return
+        if old is not None and terms is not None and old == terms:
+            return
+        old_head = old.head if old else {}
+        new_head = terms.head if terms else {}
+        self.run_many(
+            "DELETE FROM search_postings WHERE term = ? AND weight = ? AND review_id = ?",
+            [(t, w, review_id) for t, w in sorted(old_head.items()) if new_head.get(t) != w],
+        )
+        self.run_many(
+            "INSERT INTO search_postings (term, weight, review_id) VALUES (?, ?, ?)",
+            [(t, w, review_id) for t, w in sorted(new_head.items()) if old_head.get(t) != w],
+        )
+        old_vocabulary = old.vocabulary if old else set()
+        new_vocabulary = terms.vocabulary if terms else set()
+        self._count_terms(sorted(new_vocabulary - old_vocabulary), +1)
+        self._count_terms(sorted(old_vocabulary - new_vocabulary), -1)
+        if old is not None and (terms is None or old.body != terms.body):
+            self._fts_delete(review_id, old.body_text())
+        if terms is None:
+            self.run("DELETE FROM search_docs WHERE review_id = ?", (review_id,))
+            self._bump_docs(-1)
+        elif old is None:
+            self.run(
+                "INSERT INTO search_docs (review_id, head_terms, body_terms) VALUES (?, ?, ?)",
+                (review_id, terms.head_text(), terms.body_text()),
+            )
+            self._fts_insert(review_id, terms.body_text())
+            self._bump_docs(+1)
+        else:
+            self.run(
+                "UPDATE search_docs SET head_terms = ?, body_terms = ? WHERE review_id = ?",
+                (terms.head_text(), terms.body_text(), review_id),
+            )
+            if old.body != terms.body:
+                self._fts_insert(review_id, terms.body_text())
+
+    def _count_terms(self, terms: list[str], delta: int) -> None:
+        if not terms:
+            return
+        if delta > 0:
+            self.run_many(
+                "INSERT INTO search_terms (term, df) VALUES (?, 1) "
+                "ON CONFLICT (term) DO UPDATE SET df = search_terms.df + 1",
+                [(term,) for term in terms],
+            )
+            return
+        self.run_many(
+            "UPDATE search_terms SET df = df - 1 WHERE term = ?", [(term,) for term in terms]
+        )
+        self.run_many(
+            "DELETE FROM search_terms WHERE term = ? AND df <= 0", [(term,) for term in terms]
+        )
+
+    def _fts_insert(self, review_id: int, body_text: str) -> None:
+        if not self.postgres:  # PostgreSQL: the generated column follows body_terms
+            self.run(
+                f"INSERT INTO {FTS_TABLE} (rowid, body_terms) VALUES (?, ?)",
+                (review_id, body_text),
+            )
+
+    def _fts_delete(self, review_id: int, body_text: str) -> None:
+        if not self.postgres:
+            self.run(
+                f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, body_terms) VALUES ('delete', ?, ?)",
+                (review_id, body_text),
+            )
+
+    # --- everything at once ----------------------------------------------------------
+
+    def rebuild(self, batch_size: int = 2000) -> int:
+        """Index every published review from scratch, in bulk; returns how many."""
+        self.run("DELETE FROM search_postings")
+        self.run("DELETE FROM search_terms")
+        self.run("DELETE FROM search_docs")
+        if self.postgres:
+            # Bulk loading into fresh indexes is far faster than maintaining them.
+            self.run(f"DROP INDEX IF EXISTS {GIN_INDEX}")
+            self.run("ALTER TABLE search_postings DROP CONSTRAINT IF EXISTS pk_search_postings")
+        else:
+            self.run(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('delete-all')")
+        vocabulary: Counter[str] = Counter()
+        indexed, last_id = 0, 0
+        while True:
+            batch = self.rows(
+                "SELECT id, title, arxiv_id, authors, tags, summary, body FROM reviews "
+                "WHERE status = 'published' AND id > ? ORDER BY id LIMIT ?",
+                (last_id, batch_size),
+            )
+            if not batch:
+                break
+            last_id = batch[-1][0]
+            docs: list[tuple[Any, ...]] = []
+            postings: list[tuple[Any, ...]] = []
+            for review_id, title, arxiv_id, authors, tags, summary, body in batch:
+                terms = doc_terms(
+                    title=title,
+                    arxiv_id=arxiv_id,
+                    authors=authors or "",
+                    tags=_tags(tags),
+                    summary=summary or "",
+                    body=body or "",
+                )
+                docs.append((review_id, terms.head_text(), terms.body_text()))
+                postings.extend((t, w, review_id) for t, w in terms.head.items())
+                vocabulary.update(terms.vocabulary)
+            postings.sort()
+            self._bulk("search_docs", ("review_id", "head_terms", "body_terms"), docs)
+            self._bulk("search_postings", ("term", "weight", "review_id"), postings)
+            indexed += len(batch)
+        self._bulk("search_terms", ("term", "df"), sorted(vocabulary.items()))
+        if self.postgres:
+            self.run(
+                "ALTER TABLE search_postings ADD CONSTRAINT pk_search_postings "
+                "PRIMARY KEY (term, weight, review_id)"
+            )
+            self.run(f"CREATE INDEX {GIN_INDEX} ON search_docs USING gin (body_tsv)")
+        else:
+            self.run(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')")
+        self._set_state("docs", indexed)
+        self._set_state("version", INDEX_VERSION)
+        return indexed
+
+    def _bulk(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.postgres:
+            raw = self.connection.connection.driver_connection
+            assert raw is not None
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" for _ in columns)
+        self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def _tags(value: Any) -> list[str]:
+    """Tags as read by raw SQL: a JSON string on SQLite, a list from psycopg."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [value]
+    return [str(tag) for tag in value or []]
+
+
+def ensure_index(sessions: sessionmaker[Session]) -> bool:
+    """Rebuild the index if it is missing, of another format or out of step (start-up).
+
+    Cheap when all is well: two small queries. Returns whether it rebuilt.
+    """
+    with sessions.begin() as session:
+        store = IndexStore(session.connection())
+        state = store.state()
+        published = store.rows("SELECT count(*) FROM reviews WHERE status = 'published'")[0][0]
+        if state.get("version") == INDEX_VERSION and state.get("docs") == published:
+            return False
+        if published:
+            log.info("building the search index for %d published reviews", published)
+        store.rebuild()
+        return True
+
+
+# --- the session hook --------------------------------------------------------------
+
+
+def _changed(review: Review) -> bool:
+    state = inspect(review)
+    return any(state.attrs[name].history.has_changes() for name in INDEXED_FIELDS)
+
+
+def _before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    # Deleted reviews leave the index before their row goes (the FK cascade would
+    # otherwise take search_docs, and with it what the FTS table needs to forget them).
+    deleted = [obj for obj in session.deleted if isinstance(obj, Review) and obj.id is not None]
+    if deleted:
+        store = IndexStore(session.connection())
+        for review in deleted:
+            store.sync(review.id, None)
+
+
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    # In after_flush, new/dirty still list what was flushed, and ids are assigned.
+    touched = [
+        obj
+        for obj in (*session.new, *session.dirty)
+        if isinstance(obj, Review) and obj not in session.deleted
+    ]
+    touched = [obj for obj in touched if obj in session.new or _changed(obj)]
+    if not touched:
+        return
+    store = IndexStore(session.connection())
+    for review in sorted(touched, key=lambda row: row.id):
+        published = review.status == "published"
+        store.sync(review.id, review_terms(review) if published else None)
+
+
+def install_hooks() -> None:
+    """Keep the index in step with every ORM change to reviews (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "after_flush", _after_flush)
+
+
+install_hooks()
