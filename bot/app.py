@@ -177,6 +177,7 @@ def push_options(settings: Settings) -> PushOptions:
         concurrency=settings.push_concurrency,
         max_attempts=settings.push_max_attempts,
         lease_seconds=settings.push_lease_seconds,
+        record_batch=settings.push_record_batch,
     )
 
 

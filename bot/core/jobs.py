@@ -6,6 +6,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import JobState, utcnow
@@ -21,13 +23,17 @@ class JobStateService:
             return row.last_run_at if row else None
 
     def mark_run(self, name: str, at: dt.datetime | None = None) -> None:
+        """Upsert, so two workers starting the same job at once do not collide."""
         moment = at or utcnow()
         with self.sessions.begin() as session:
-            row = session.get(JobState, name, with_for_update=True)
-            if row is None:
-                session.add(JobState(name=name, last_run_at=moment))
-            else:
-                row.last_run_at = moment
+            connection = session.connection()
+            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+            statement = insert(JobState).values(name=name, last_run_at=moment)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["name"], set_={"last_run_at": moment}
+                )
+            )
 
 
 def missed_fire_time(

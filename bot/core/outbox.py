@@ -29,6 +29,14 @@ from bot.db.models import Delivery, Review, Subscriber
 
 
 @dataclass(frozen=True)
+class PlanCandidate:
+    subscriber_id: int
+    topics: list[str]
+    review_id: int
+    tags: list[str]
+
+
+@dataclass(frozen=True)
 class Claimed:
     delivery_id: int
     subscriber_id: int
@@ -37,12 +45,25 @@ class Claimed:
 
 
 _deliveries = cast(Table, Delivery.__table__)
-_MARK_SENT = (
+MARK_SENT = (
     update(_deliveries)
     .where(
         _deliveries.c.id.in_(bindparam("ids", expanding=True)),
         _deliveries.c.status == "sending",
     )
+    .values(
+        status="sent",
+        sent_at=bindparam("now"),
+        message_ids=bindparam("message_ids"),
+        attempts=_deliveries.c.attempts + 1,
+        claimed_by=None,
+    )
+)
+
+#: The same for one row, for executemany over a batch of recorded sends.
+MARK_SENT_ONE = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("delivery_id"), _deliveries.c.status == "sending")
     .values(
         status="sent",
         sent_at=bindparam("now"),
@@ -67,6 +88,10 @@ class OutboxRepository:
         """Insert pending deliveries for (subscriber_id, review_id) pairs not yet planned."""
         if not pairs:
             return 0
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        statement = insert(_deliveries).on_conflict_do_nothing(
+            index_elements=["subscriber_id", "review_id"]
+        )
         rows = [
             {
                 "subscriber_id": subscriber_id,
@@ -78,24 +103,17 @@ class OutboxRepository:
             }
             for subscriber_id, review_id in pairs
         ]
-        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        added = 0
-        for start in range(0, len(rows), 500):
-            statement = insert(Delivery).values(rows[start : start + 500])
-            statement = statement.on_conflict_do_nothing(
-                index_elements=["subscriber_id", "review_id"]
-            )
-            result = self.session.execute(statement)
-            added += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
-        return added
+        # executemany on the connection: the driver's fast path for many rows.
+        result = self.session.connection().execute(statement, rows)
+        return max(int(result.rowcount or 0), 0)
 
-    def unplanned_pairs(self, review_ids: Sequence[int]) -> list[tuple[Subscriber, Review]]:
+    def unplanned_pairs(self, review_ids: Sequence[int]) -> list[PlanCandidate]:
         """Active subscribers x published reviews (published after they subscribed) that
         have no delivery row yet. Topic filtering happens in Python (topics are JSON)."""
         if not review_ids:
             return []
         query = (
-            select(Subscriber, Review)
+            select(Subscriber.id, Subscriber.topics, Review.id, Review.tags)
             .join(Review, Review.published_at > Subscriber.subscribed_at)
             .where(
                 Subscriber.status == "active",
@@ -107,7 +125,7 @@ class OutboxRepository:
             )
             .order_by(Subscriber.id, Review.published_at, Review.id)
         )
-        return [(row[0], row[1]) for row in self.session.execute(query).all()]
+        return [PlanCandidate(*row) for row in self.session.execute(query).all()]
 
     # claiming
 
@@ -149,7 +167,7 @@ class OutboxRepository:
             .values(status="sending", claimed_by=worker, claimed_at=now)
             .returning(Delivery.id, Delivery.subscriber_id, Delivery.review_id, Delivery.attempts)
         )
-        rows = self.session.execute(statement).all()
+        rows = self.session.connection().execute(statement).all()
         return sorted(
             (Claimed(row[0], row[1], row[2], row[3]) for row in rows),
             key=lambda claimed: (claimed.subscriber_id, claimed.delivery_id),
@@ -174,7 +192,7 @@ class OutboxRepository:
         # A Core UPDATE on the connection: the ORM's bulk-update bookkeeping would cost
         # more than the send itself at a thousand messages a second.
         self.session.connection().execute(
-            _MARK_SENT, {"ids": list(delivery_ids), "message_ids": message_ids, "now": now}
+            MARK_SENT, {"ids": list(delivery_ids), "message_ids": message_ids, "now": now}
         )
 
     def mark_failed(self, delivery_ids: Sequence[int], error: str) -> None:
