@@ -449,18 +449,14 @@ def queue_add(file: Path, when: str | None) -> None:
 
     It is published at --at, or by default at the next push.
     """
-    from bot.core.features.editors import next_push_time, parse_publish_time
+    from bot.core.features.editors import publish_time
     from bot.core.reviews import ReviewStateError
     from bot.core.sources import ReviewFormatError, read_source
 
     with _core() as core:
         settings = core.settings
         try:
-            publish_at = (
-                parse_publish_time(when, settings.zone)
-                if when
-                else next_push_time(settings.push_cron, settings.zone)
-            )
+            publish_at = publish_time(when or "", settings.push_cron, settings.zone)
         except ValueError:
             raise click.ClickException(
                 f"cannot read --at {when!r}; write 2026-12-07 or 2026-12-07 09:00"

@@ -11,12 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_push import LONG_AGO, received, subscribe
 
 from bot.app import build_core
+
 from conftest import DATA_DIR, make_settings
 from fake_telegram import FakeTelegramServer
 from test_console import run_cli
-from test_push import LONG_AGO, received, subscribe
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 
@@ -43,6 +44,17 @@ def environment(database_url: str, server: FakeTelegramServer, **extra: str) -> 
         "ADMIN_IDS": "",
         **extra,
     }
+
+
+def spawn_push(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(PAPERBOT), "push"],
+        cwd=tmp_path,
+        env={**os.environ, "DATA_DIR": str(tmp_path / "data"), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def sent_count(output: str) -> int:
@@ -72,11 +84,11 @@ def test_cli_queue_add_then_push_delivers_once(database_url: str, tmp_path: Path
         first = run_cli(["push"], tmp_path, **env)
         assert first.returncode == 0, first.stderr
         assert sent_count(first.stdout) == 10
-        assert received(server) == Counter({chat_id: 1 for chat_id in range(100, 110)})
+        assert received(server) == Counter(dict.fromkeys(range(100, 110), 1))
 
         second = run_cli(["push"], tmp_path, **env)
         assert sent_count(second.stdout) == 0
-        assert received(server) == Counter({chat_id: 1 for chat_id in range(100, 110)})
+        assert received(server) == Counter(dict.fromkeys(range(100, 110), 1))
         stats = run_cli(["stats"], tmp_path, **env)
         assert "subscribers: active 10, unsubscribed 0, blocked 3" in stats.stdout
         assert "sent 10" in stats.stdout
@@ -118,13 +130,7 @@ def test_killed_push_resumes_without_misses_and_bounded_duplicates(
             ).returncode
             == 0
         )
-        process = subprocess.Popen(
-            [str(PAPERBOT), "push"],
-            cwd=tmp_path,
-            env={**os.environ, "DATA_DIR": str(tmp_path / "data"), **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        process = spawn_push(tmp_path, env)
         server.wait_for(
             lambda calls: sum(c.method == "sendMessage" and c.ok for c in calls) >= 100, timeout=60
         )
@@ -162,17 +168,7 @@ def test_two_workers_share_one_push_on_postgresql(postgres_schema_url: str, tmp_
             ).returncode
             == 0
         )
-        workers = [
-            subprocess.Popen(
-                [str(PAPERBOT), "push"],
-                cwd=tmp_path,
-                env={**os.environ, "DATA_DIR": str(tmp_path / "data"), **env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
+        workers = [spawn_push(tmp_path, env) for _ in range(2)]
         outputs = [worker.communicate(timeout=120) for worker in workers]
         assert all(worker.returncode == 0 for worker in workers), outputs
         shares = [sent_count(stdout) for stdout, _ in outputs]

@@ -45,22 +45,7 @@ class Claimed:
 
 
 _deliveries = cast(Table, Delivery.__table__)
-MARK_SENT = (
-    update(_deliveries)
-    .where(
-        _deliveries.c.id.in_(bindparam("ids", expanding=True)),
-        _deliveries.c.status == "sending",
-    )
-    .values(
-        status="sent",
-        sent_at=bindparam("now"),
-        message_ids=bindparam("message_ids"),
-        attempts=_deliveries.c.attempts + 1,
-        claimed_by=None,
-    )
-)
-
-#: The same for one row, for executemany over a batch of recorded sends.
+#: Record one delivered row (executemany over a batch of recorded sends).
 MARK_SENT_ONE = (
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("delivery_id"), _deliveries.c.status == "sending")
@@ -185,15 +170,6 @@ class OutboxRepository:
         )
 
     # recording
-
-    def mark_sent(
-        self, delivery_ids: Sequence[int], message_ids: list[int], now: dt.datetime
-    ) -> None:
-        # A Core UPDATE on the connection: the ORM's bulk-update bookkeeping would cost
-        # more than the send itself at a thousand messages a second.
-        self.session.connection().execute(
-            MARK_SENT, {"ids": list(delivery_ids), "message_ids": message_ids, "now": now}
-        )
 
     def mark_failed(self, delivery_ids: Sequence[int], error: str) -> None:
         """Final: this (subscriber, review) will not be sent (blocked, refused, gave up)."""

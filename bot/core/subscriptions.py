@@ -130,18 +130,8 @@ class SubscriptionService:
             repo = SubscriberRepository(session)
             row = repo.find(channel, chat_id)
             if row is None:
-                row = Subscriber(
-                    channel=channel,
-                    chat_id=chat_id,
-                    chat_type=chat_type,
-                    language=language if language in LANGUAGES else "zh",
-                    topics=[],
-                    push_format="digest",
-                    status="active",
-                    subscribed_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
+                chosen = language if language in LANGUAGES else "zh"
+                row = _new_subscriber(channel, chat_id, chat_type, chosen, "active", now)
                 repo.add(row)
                 session.flush()
                 return SubscribeOutcome(SubscriberView.of(row), "new")
@@ -185,17 +175,8 @@ class SubscriptionService:
             repo = SubscriberRepository(session)
             row = repo.find(channel, chat_id)
             if row is None:
-                row = Subscriber(
-                    channel=channel,
-                    chat_id=chat_id,
-                    chat_type=chat_type,
-                    language=language or "zh",
-                    topics=[],
-                    push_format="digest",
-                    status="unsubscribed",
-                    subscribed_at=now,
-                    created_at=now,
-                    updated_at=now,
+                row = _new_subscriber(
+                    channel, chat_id, chat_type, language or "zh", "unsubscribed", now
                 )
                 repo.add(row)
             if language is not None:
@@ -246,3 +227,20 @@ class SubscriptionService:
     def counts_by_status(self) -> dict[str, int]:
         with self.sessions() as session:
             return SubscriberRepository(session).counts_by_status()
+
+
+def _new_subscriber(
+    channel: str, chat_id: int, chat_type: str, language: str, status: str, now: dt.datetime
+) -> Subscriber:
+    return Subscriber(
+        channel=channel,
+        chat_id=chat_id,
+        chat_type=chat_type,
+        language=language,
+        topics=[],
+        push_format="digest",
+        status=status,
+        subscribed_at=now,
+        created_at=now,
+        updated_at=now,
+    )

@@ -48,6 +48,11 @@ def parse_publish_time(value: str, zone: ZoneInfo) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def publish_time(when: str, cron: str, zone: ZoneInfo) -> dt.datetime:
+    """An editor's publish time, or the next push when none is given (ValueError if bad)."""
+    return parse_publish_time(when, zone) if when.strip() else next_push_time(cron, zone)
+
+
 class EditorsFeature:
     def __init__(
         self,
@@ -98,11 +103,7 @@ class EditorsFeature:
         if not source.strip():
             return [_say(language, "queue_usage")]
         try:
-            publish_at = (
-                parse_publish_time(when_text, self.zone)
-                if when_text
-                else next_push_time(self.push_cron, self.zone)
-            )
+            publish_at = publish_time(when_text, self.push_cron, self.zone)
         except ValueError:
             return [_say(language, "queue_bad_time", value=when_text[:40])]
         name = caller.attachment.filename if caller.attachment else "message"
