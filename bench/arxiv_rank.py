@@ -49,7 +49,11 @@ def build_feed(size: int) -> bytes:
         index = len(entries)
         if index % 10 == 9:
             # The same paper again, as another category's cross-list would announce it.
-            entries.append(entries[index - 5].replace(">new</arxiv:announce_type>", ">cross<"))
+            entries.append(
+                entries[index - 5].replace(
+                    ">new</arxiv:announce_type>", ">cross</arxiv:announce_type>"
+                )
+            )
             continue
         entry = originals[index % len(originals)]
         copy = index // len(originals)
@@ -107,6 +111,10 @@ def main() -> None:
     args = parser.parse_args()
 
     data = build_feed(args.entries)
+    # Real feeds are well-formed XML; a broken one would time feedparser's slow
+    # fallback parser instead of the one real feeds get.
+    if feedparser.parse(data).get("bozo"):
+        raise SystemExit("the generated feed is not well-formed XML")
     ranker = Ranker(DEFAULT_ARXIV_KEYWORDS, build_profile(), reviewed_ids={"2312.00752"})
     unique: list[int] = []
 

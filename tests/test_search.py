@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from sqlalchemy import select, text
 
 from bot.app import Core, build_core
 from bot.core import search as search_module
-from bot.core.search import MAX_RESULTS, SearchPage, parse_query
+from bot.core.search import SearchPage, parse_query
 from bot.core.search_index import INDEX_VERSION, IndexStore
-from bot.core.search_text import text_tokens
+from bot.core.search_text import fold, text_tokens
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.models import Review
@@ -91,6 +92,21 @@ def load(core: Core, *paths: Path) -> None:
 )
 def test_tokens(text: str, expected: list[str]) -> None:
     assert text_tokens(text) == expected
+
+
+def test_the_fast_path_of_fold_is_exact() -> None:
+    def reference(value: str) -> str:
+        value = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", value))
+        kept = "".join(ch for ch in value if unicodedata.category(ch) != "Mn")
+        return unicodedata.normalize("NFC", kept)
+
+    rng = random.Random(5)
+    ranges = [(0x20, 0x250), (0x2000, 0x2070), (0x3000, 0x3100), (0x4E00, 0x4E40)]
+    ranges += [(0xFF00, 0xFFEF), (0xF900, 0xF910), (0x300, 0x310)]
+    pool = [chr(code) for low, high in ranges for code in range(low, high)]
+    for _ in range(20_000):
+        value = "".join(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+        assert fold(value) == reference(value), repr(value)
 
 
 def test_a_chinese_compound_that_holds_an_alias_keeps_its_parts() -> None:
@@ -179,9 +195,24 @@ def test_unpublished_reviews_are_not_found(core: Core, tmp_path: Path) -> None:
     assert core.search.search("quokkaformer").total == 0
     load(core, write_review(tmp_path, "secret", title="Quokkaformer", body="秘密。"))
     assert slugs(core, "quokkaformer") == ["secret"]
-    load(core, write_review(tmp_path, "secret", title="Quokkaformer", body="秘密。", status="queued"))
+    queued = write_review(tmp_path, "secret", title="Quokkaformer", body="秘密。", status="queued")
+    load(core, queued)
     assert core.search.search("quokkaformer").total == 0
     assert core.search.search("秘密").total == 0
+
+
+def test_a_status_change_through_the_orm_is_indexed(core: Core, tmp_path: Path) -> None:
+    """What the editors' queue does: load the row, set its status, commit."""
+    load(core, write_review(tmp_path, "queued", title="Pangolin", body="穿山甲。", status="queued"))
+    assert core.search.search("pangolin").total == 0
+    with core.sessions.begin() as session:
+        row = session.scalars(select(Review).where(Review.slug == "queued")).one()
+        row.status = "published"
+    assert slugs(core, "pangolin") == ["queued"]
+    assert slugs(core, "穿山甲") == ["queued"]
+    with core.sessions.begin() as session:
+        session.scalars(select(Review).where(Review.slug == "queued")).one().status = "draft"
+    assert core.search.search("pangolin").total == 0
 
 
 def test_the_index_follows_a_reimport_that_changes_a_review(core: Core, tmp_path: Path) -> None:
@@ -427,7 +458,8 @@ def test_common_terms_still_find_body_only_matches(
 
 def test_results_are_capped(core: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search_module, "MAX_RESULTS", 3)
-    load(core, *(write_review(tmp_path, f"p{n}", title=f"Heron {n}", body="鹭。") for n in range(5)))
+    for n in range(5):
+        load(core, write_review(tmp_path, f"p{n}", title=f"Heron {n}", body="鹭。"))
     page = core.search.search("heron", 2)
     assert page.total == 3 and page.has_more
     assert core.search.search("heron", 2, 2).items[0].slug in {"p0", "p1", "p2", "p3", "p4"}

@@ -7,8 +7,9 @@ How a query runs
    (`bot.core.search_text` makes the tokens). A group has *alternatives*, each a
    conjunction of tokens: a Chinese word is the AND of its bigrams; GPT-3 is `gpt3` or
    `gpt AND 3`; an alias group (RLHF ⇄ 人类反馈强化学习, from the `search_aliases` table)
-   adds the other spellings; a Latin word no review contains adds its closest
-   vocabulary terms (one edit away: mamaba → mamba, tranformer → transformer).
+   adds the other spellings; a Latin word that (almost) no review contains adds its
+   closest vocabulary terms, one edit away (mamaba → mamba, tranformer → transformer),
+   as a weak fallback if a review or two do contain the word as typed (bart ≠ bert).
 2. Head hits (arXiv id, title, tags, authors, summary) come from `search_postings`,
    whose primary key (term, weight, review_id) returns a term's best reviews first:
    one short index range read per token, LIMIT HEAD_K, however common the term.
@@ -19,10 +20,13 @@ How a query runs
    only when the head and rarer terms found too little.
 4. Scoring is done here, in Python, identically for both backends: for each group the
    best field weight of its best alternative (ident 20 > title 10 > tags 9 > authors 8
-   > summary 4 > body 1.5; aliases x0.8, typo fixes x0.7), times the group's idf, summed
-   over groups, times the share of groups matched. Ties go to the newer review.
+   > summary 4 > body 1.5; a word that is only part of a compound x0.7; compound parts
+   matched separately x0.9, aliases x0.8, typo fixes x0.7), times the group's idf,
+   summed over groups, times the share of groups matched. Ties go to the review added
+   later. A Chinese compound holding an alias (幽灵注意力) matches as written or where
+   all its parts (幽灵, 注意力 or an alias of it) match, in whatever fields.
 5. A Chinese query that finds nothing as written (对齐效果好) is retried with its
-   bigrams as separate groups, of which at least half must match.
+   aliases and bigrams as separate groups, of which at least half must match.
 
 Why an index of our own plus the engines' full-text indexes, and not bm25()/ts_rank():
 SQLite's bm25 and PostgreSQL's ts_rank rank differently, and both must score every
@@ -73,6 +77,9 @@ BODY_WEIGHT = 1.5
 PARTS_FACTOR = 0.9
 ALIAS_FACTOR = 0.8
 TYPO_FACTOR = 0.7
+#: A correction of a word that some review does contain (bart, next to bert) is only a
+#: weak fallback: what the reader typed, found as typed, ranks first.
+TYPO_FACTOR_KNOWN = 0.3
 #: A word in at most this many reviews may be a misspelling of a commoner one.
 TYPO_MAX_DF = 2
 MAX_TYPO_WORDS = 3
@@ -572,7 +579,8 @@ class Ranker:
                 key=lambda c: (-known[c], c),
             )[:2]
             for fix in fixes:
-                group.alternatives.append(Alternative((fix,), TYPO_FACTOR, "typo"))
+                factor = TYPO_FACTOR if df.get(word, 0) == 0 else TYPO_FACTOR_KNOWN
+                group.alternatives.append(Alternative((fix,), factor, "typo"))
                 df[fix] = known[fix]
 
 
@@ -603,11 +611,6 @@ class SearchService:
             by_id = {row.id: ReviewView.of(row) for row in rows}
             items = tuple(by_id[review_id] for review_id in window if review_id in by_id)
         return SearchPage(query, items, offset, len(ranked))
-
-    def explain(self, query: str) -> list[Group]:
-        """The groups a query is parsed into, aliases applied (typos need the index)."""
-        with self.sessions() as session:
-            return parse_query(query, self._aliases(session))
 
     # aliases
 

@@ -61,10 +61,16 @@ STOPWORDS = frozenset(
 CJK_SPLIT_CHARS = frozenset("的地得了和与及或是在")
 
 
+#: After NFKC, text made only of these has nothing to decompose (no diacritics to drop).
+_NOTHING_TO_DECOMPOSE = re.compile(
+    r"[\x00-\xbf\u2000-\u206f\u3000-\u3029\u3030-\u303f\u3400-\u4dbf\u4e00-\u9fff]*"
+)
+
+
 def fold(text: str) -> str:
     """NFKC, no diacritics, case kept (camelCase is still visible)."""
     text = unicodedata.normalize("NFKC", text)
-    if text.isascii():
+    if _NOTHING_TO_DECOMPOSE.fullmatch(text):
         return text
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")

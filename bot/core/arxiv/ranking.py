@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import filterfalse, pairwise
-from typing import Any, Protocol
+from itertools import chain, compress, filterfalse, pairwise
+from typing import Any, NamedTuple, Protocol
 
 from bot.core.sources import shorten
 from bot.core.texts import t
@@ -55,7 +56,6 @@ _STOP_LIST = """a about above after again against all also although am among an 
     under until up upon us use used using via was we were what when where whether which while
     who whom why will with within without would yet"""
 STOPWORDS = frozenset(_STOP_LIST.split())
-_STEMS: dict[str, str] = {}
 
 #: A term of the TF-IDF vocabulary: a word, or two adjacent words.
 Term = str | tuple[str, str]
@@ -73,18 +73,56 @@ _NOISE = set(_BASE_NOISE)
 STEM_MEMO_LIMIT = 200_000
 
 
+class _StemMemo(dict[str, str]):
+    """Word to stem, computed on first sight: a text is then stemmed by one C-level
+    `map(_STEMS.__getitem__, words)`, with no Python code run per word."""
+
+    def __missing__(self, word: str) -> str:
+        stem = self[word] = _stem(word)
+        if stem.isdigit():
+            _NOISE.add(stem)
+        return stem
+
+
+_STEMS = _StemMemo()
+
+
+def _ascii_word_bytes() -> bytes:
+    """A `bytes.translate` table: A-Z lower-cased, a-z and 0-9 kept, every other byte a space."""
+    table = bytearray(b" " * 256)
+    for lower, upper in zip(string.ascii_lowercase, string.ascii_uppercase, strict=True):
+        table[ord(lower)] = table[ord(upper)] = ord(lower)
+    for digit in string.digits:
+        table[ord(digit)] = ord(digit)
+    return bytes(table)
+
+
+_ASCII_WORD_BYTES = _ascii_word_bytes()
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased runs of a-z and 0-9 in `text`, as `_WORD.findall(text.lower())`.
+
+    ASCII text (nearly every title and abstract) takes a byte translation and a split,
+    twice as fast; other text takes the regular expression, since lower-casing can turn
+    a non-ASCII letter into an ASCII one (the Kelvin sign into k).
+    """
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
+    return _WORD.findall(text.lower())
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased, stemmed words; Chinese characters fall away, English terms stay."""
-    words = _WORD.findall(text.lower())
     if len(_STEMS) > STEM_MEMO_LIMIT:
         _STEMS.clear()
         _NOISE.intersection_update(_BASE_NOISE)
-    # Stems are memoized, and looked up with map() so the hot loop stays in C.
-    for word in set(words).difference(_STEMS):
-        stem = _STEMS[word] = _stem(word)
-        if stem.isdigit():
-            _NOISE.add(stem)
-    return list(map(_STEMS.__getitem__, words))
+    return list(map(_STEMS.__getitem__, words(text)))
+
+
+def content(stems: list[str]) -> list[str]:
+    """The stems (from `tokens`) that carry content: no stop words, no bare numbers."""
+    return list(filterfalse(_NOISE.__contains__, stems))
 
 
 def phrase_text(words: list[str]) -> str:
@@ -94,28 +132,8 @@ def phrase_text(words: list[str]) -> str:
 
 def features(words: list[str]) -> Counter[Term]:
     """Unigrams and bigrams of the content words."""
-    content = list(filterfalse(_NOISE.__contains__, words))
-    counts: Counter[Term] = Counter(content)
-    counts.update(pairwise(content))
-    return counts
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A candidate cut into what scoring needs, tokenized once."""
-
-    title: str
-    abstract: str
-    counts: Counter[Term]
-
-    @classmethod
-    def of(cls, title: str, abstract: str) -> _Prepared:
-        title_words, abstract_words = tokens(title), tokens(abstract)
-        return cls(
-            phrase_text(title_words),
-            phrase_text(abstract_words),
-            features(title_words + abstract_words),
-        )
+    content_words = content(words)
+    return Counter(chain(content_words, pairwise(content_words)))
 
 
 class Rankable(Protocol):
@@ -205,71 +223,146 @@ class Ranker:
     ) -> None:
         phrases = [(keyword, phrase_text(tokens(keyword))) for keyword in keywords]
         self.keywords = [(keyword, phrase) for keyword, phrase in phrases if phrase.strip()]
+        self._keyword_search = _KeywordSearch(self.keywords)
         self.profile = list(profile)
         self.reviewed_ids = frozenset(reviewed_ids)
         self._by_kind = {
             kind: [index for index, doc in enumerate(self.profile) if doc.kind == kind]
             for kind in ("review", "drafted", "dismissed")
         }
+        # The profile's terms are the same in every ranking (their idf is not: it
+        # depends on the candidates too), so its documents are read once.
+        self._profile_counts = [features(tokens(doc.text)) for doc in self.profile]
+        self._profile_frequency: Counter[Term] = Counter(chain.from_iterable(self._profile_counts))
+        self._profile_bigrams = frozenset(
+            term for term in self._profile_frequency if isinstance(term, tuple)
+        )
 
     def rank(self, candidates: Sequence[Rankable]) -> list[Ranking]:
-        """One `Ranking` per candidate, in the candidates' order."""
-        prepared = [_Prepared.of(c.title, c.abstract) for c in candidates]
-        profile_counts = [features(tokens(doc.text)) for doc in self.profile]
-        idf = _idf([*(p.counts for p in prepared), *profile_counts])
-        idf_squared = {term: weight * weight for term, weight in idf.items()}
-        # An inverted index of the profile: each candidate term looks up who shares it.
-        postings: dict[Term, list[tuple[int, float]]] = {}
-        for index, counts in enumerate(profile_counts):
-            for term, weight in _weights(counts, idf).items():
-                postings.setdefault(term, []).append((index, weight))
+        """One `Ranking` per candidate, in the candidates' order.
+
+        Most candidates resemble no profile document enough to earn points, and for them
+        a lower bound of their norm settles it (see `_Comparison.may_reach`); the exact
+        norm, which needs the document frequency of every one of their bigrams, is only
+        computed for the others.
+        """
+        read = [self._read(candidate.title, candidate.abstract) for candidate in candidates]
+        comparison = _Comparison(self._profile_counts, self._profile_frequency, read)
+        dots = [comparison.dot_products(candidate) for candidate in read]
+        close = [
+            index
+            for index, (candidate, products) in enumerate(zip(read, dots, strict=True))
+            if comparison.may_reach(candidate, max(products, default=0.0))
+        ]
+        norms = dict(zip(close, comparison.norms([read[i] for i in close], read), strict=True))
         return [
-            self._rank_one(candidate.arxiv_id, doc, idf, idf_squared, postings)
-            for candidate, doc in zip(candidates, prepared, strict=True)
+            self._ranking(candidate.arxiv_id, document.keyword, products, norms.get(index))
+            for index, (candidate, document, products) in enumerate(
+                zip(candidates, read, dots, strict=True)
+            )
         ]
 
-    def _rank_one(
-        self,
-        arxiv_id: str,
-        doc: _Prepared,
-        idf: dict[Term, float],
-        idf_squared: dict[Term, float],
-        postings: dict[Term, list[tuple[int, float]]],
+    def _read(self, title: str, abstract: str) -> _Candidate:
+        """A candidate's terms and keyword signal: everything that needs no idf."""
+        title_stems, abstract_stems = tokens(title), tokens(abstract)
+        content_words = content(title_stems + abstract_stems)
+        unigrams = Counter(content_words)
+        return _Candidate(
+            content_words,
+            unigrams,
+            Counter(filter(self._profile_bigrams.__contains__, pairwise(content_words))),
+            self._keyword_search.signal(title_stems, abstract_stems, unigrams),
+        )
+
+    def _ranking(
+        self, arxiv_id: str, keyword: Signal | None, dots: list[float], norm: float | None
     ) -> Ranking:
-        signals = []
-        keyword = self._keywords(doc)
-        if keyword is not None:
-            signals.append(keyword)
-        similarity = _similarities(doc.counts, idf, idf_squared, postings, len(self.profile))
-        for kind, weight in (
-            ("review", REVIEW_WEIGHT),
-            ("drafted", DRAFTED_WEIGHT),
-            ("dismissed", -DISMISSED_WEIGHT),
-        ):
-            best = max(self._by_kind[kind], key=similarity.__getitem__, default=None)
-            if best is not None and similarity[best] >= MIN_SIMILARITY:
-                neighbour = self.profile[best]
-                points = weight * similarity[best]
-                signals.append(
-                    Signal(kind, neighbour.title, points, similarity[best], neighbour.ref)
-                )
+        """The signals and score of one candidate; without a `norm`, no profile document
+        is close enough to count."""
+        signals = [] if keyword is None else [keyword]
+        if norm is not None:
+            similarity = [dot / norm for dot in dots]
+            for kind, weight in (
+                ("review", REVIEW_WEIGHT),
+                ("drafted", DRAFTED_WEIGHT),
+                ("dismissed", -DISMISSED_WEIGHT),
+            ):
+                best = max(self._by_kind[kind], key=similarity.__getitem__, default=None)
+                if best is not None and similarity[best] >= MIN_SIMILARITY:
+                    neighbour = self.profile[best]
+                    points = weight * similarity[best]
+                    signals.append(
+                        Signal(kind, neighbour.title, points, similarity[best], neighbour.ref)
+                    )
         if arxiv_id in self.reviewed_ids:
             signals.append(Signal("reviewed", "", -REVIEWED_PENALTY, ref=arxiv_id))
         return Ranking(round(sum(s.points for s in signals), 4), tuple(signals))
 
-    def _keywords(self, doc: _Prepared) -> Signal | None:
+
+class _Candidate(NamedTuple):
+    """A candidate as ranking reads it, once: its content words and what is counted of them."""
+
+    #: Stems of title and abstract without stop words and numbers: its bigrams are the
+    #: adjacent pairs.
+    content: list[str]
+    unigrams: Counter[str]
+    #: Only the bigrams that the profile has too: the others are counted when needed.
+    profile_bigrams: Counter[tuple[str, str]]
+    keyword: Signal | None
+
+
+class _KeywordSearch:
+    """Finds the configured keywords in a stemmed title and abstract."""
+
+    def __init__(self, keywords: Sequence[tuple[str, str]]) -> None:
+        #: (keyword, phrase, its content words, whether the phrase is one content word)
+        self.keywords = [
+            (
+                keyword,
+                phrase,
+                frozenset(content(phrase.split())),
+                content(phrase.split()) == phrase.split()[:1] == phrase.split(),
+            )
+            for keyword, phrase in keywords
+        ]
+        #: For each keyword, the others whose phrase holds its own (and is longer).
+        self.inside = [
+            frozenset(
+                other
+                for other, (_, longer, _, _) in enumerate(self.keywords)
+                if phrase != longer and phrase in longer
+            )
+            for _, phrase, _, _ in self.keywords
+        ]
+
+    def signal(
+        self, title_stems: list[str], abstract_stems: list[str], unigrams: Counter[str]
+    ) -> Signal | None:
         """Keyword points; a keyword inside a longer matched one ("language model" in
-        "large language model") is not counted twice."""
-        hits: list[tuple[str, str, float]] = []
-        for keyword, phrase in self.keywords:
-            if phrase in doc.title:
-                hits.append((keyword, phrase, KEYWORD_TITLE_POINTS))
-            elif phrase in doc.abstract:
-                hits.append((keyword, phrase, KEYWORD_ABSTRACT_POINTS))
+        "large language model") is not counted twice.
+
+        The text's content words rule most keywords out by a dict lookup or two, and a
+        one-word keyword among them needs no search of the abstract either; the stemmed
+        title and abstract are only joined for a substring search when needed.
+        """
+        title = abstract = ""
+        hits: dict[int, float] = {}
+        for index, (_, phrase, needed, one_word) in enumerate(self.keywords):
+            if not unigrams.keys() >= needed:
+                continue
+            title = title or phrase_text(title_stems)
+            if phrase in title:
+                hits[index] = KEYWORD_TITLE_POINTS
+                continue
+            if not one_word:
+                abstract = abstract or phrase_text(abstract_stems)
+                if phrase not in abstract:
+                    continue
+            hits[index] = KEYWORD_ABSTRACT_POINTS
         kept = [
-            (keyword, points)
-            for keyword, phrase, points in hits
-            if not any(phrase != other and phrase in other for _, other, _ in hits)
+            (self.keywords[index][0], points)
+            for index, points in hits.items()
+            if self.inside[index].isdisjoint(hits)
         ]
         if not kept:
             return None
@@ -277,19 +370,115 @@ class Ranker:
         return Signal("keyword", ", ".join(keyword for keyword, _ in kept), points)
 
 
-def _idf(documents: Sequence[Counter[Term]]) -> dict[Term, float]:
-    """Smoothed idf; terms in more than MAX_DF of the documents weigh nothing (as
-    arxiv-sanity's max_df): they say nothing about a paper and would only slow the
-    comparison down."""
-    frequency: Counter[Term] = Counter()
-    for document in documents:
-        frequency.update(document.keys())
-    total = len(documents)
-    common = MAX_DF * total
-    return {
-        term: 0.0 if df > common else math.log((1 + total) / (1 + df)) + 1.0
-        for term, df in frequency.items()
-    }
+#: `tf > 1` as a C-level predicate, to pick the repeated terms out of a count.
+_MORE_THAN_ONCE = (1).__lt__
+#: How much rounding `_Comparison.may_reach` allows for, relatively: far more than the
+#: few ulps float sums can be off by.
+_ROUNDING_MARGIN = 1e-9
+
+
+class _Comparison:
+    """One ranking's TF-IDF statistics, and the candidates' cosines with the profile.
+
+    The document frequencies (over candidates and profile) are known from the start for
+    unigrams and for the profile's bigrams: all that cosines with the profile involve.
+    A candidate's other bigrams only weigh in its norm, and are counted in `norms`.
+    """
+
+    def __init__(
+        self,
+        profile_counts: Sequence[Counter[Term]],
+        profile_frequency: Counter[Term],
+        candidates: Sequence[_Candidate],
+    ) -> None:
+        self.frequency = profile_frequency.copy()
+        self.frequency.update(chain.from_iterable(c.unigrams for c in candidates))
+        self.frequency.update(chain.from_iterable(c.profile_bigrams for c in candidates))
+        total = len(candidates) + len(profile_counts)
+        common = MAX_DF * total
+        #: Smoothed idf by document frequency (as arxiv-sanity's max_df, terms in more
+        #: than MAX_DF of the documents weigh nothing: they say nothing about a paper).
+        self.idf_by_df = [
+            0.0 if df > common else math.log((1 + total) / (1 + df)) + 1.0
+            for df in range(total + 1)
+        ]
+        self.idf_squared_by_df = [idf * idf for idf in self.idf_by_df]
+        idf = {term: self.idf_by_df[self.frequency[term]] for term in profile_frequency}
+        #: An inverted index of the profile: term -> [(document, its weight times the
+        #: term's idf)], which for a term a candidate has once is the whole product.
+        self.postings: dict[Term, list[tuple[int, float]]] = {}
+        for index, counts in enumerate(profile_counts):
+            for term, weight in _weights(counts, idf).items():
+                self.postings.setdefault(term, []).append((index, idf[term] * weight))
+        self.size = len(profile_counts)
+
+    def dot_products(self, candidate: _Candidate) -> list[float]:
+        """The candidate's TF-IDF vector, not yet normalised, dot each profile vector.
+
+        Only the candidate's terms that also occur in the profile are looped over."""
+        products = [0.0] * self.size
+        for counts in (candidate.unigrams, candidate.profile_bigrams):
+            for term in filter(self.postings.__contains__, counts):
+                tf = counts[term]
+                if tf == 1:
+                    for index, product in self.postings[term]:
+                        products[index] += product
+                else:
+                    sublinear = 1.0 + math.log(tf)
+                    for index, product in self.postings[term]:
+                        products[index] += sublinear * product
+        return products
+
+    def may_reach(self, candidate: _Candidate, best_dot: float) -> bool:
+        """Whether the candidate's cosine with some profile document may reach
+        MIN_SIMILARITY, told by a lower bound of its norm that needs no bigram counted.
+
+        Unigrams count at least their idf squared. So do bigrams, at least that of their
+        first word (no more documents have both words than have the first), and there
+        are at least as many distinct bigrams as distinct first words: every word but
+        the last, unless it occurs earlier too.
+        """
+        if best_dot <= 0.0:
+            return False
+        squares = self._idf_squared_sum(candidate.unigrams)
+        last = candidate.content[-1]
+        first_words = squares - (self._idf_squared(last) if candidate.unigrams[last] == 1 else 0)
+        floor = math.sqrt(squares + first_words)
+        return best_dot >= MIN_SIMILARITY * floor * (1.0 - _ROUNDING_MARGIN)
+
+    def norms(
+        self, candidates: Sequence[_Candidate], everyone: Sequence[_Candidate]
+    ) -> list[float]:
+        """The exact norm of each of `candidates`, once every document's bigrams (of
+        `everyone`) are counted that these candidates have and the profile does not."""
+        bigram_counts = [Counter(pairwise(candidate.content)) for candidate in candidates]
+        uncounted = set(chain.from_iterable(bigram_counts)).difference(self.frequency)
+        if uncounted:
+            self.frequency.update(
+                chain.from_iterable(
+                    set(filter(uncounted.__contains__, pairwise(other.content)))
+                    for other in everyone
+                )
+            )
+        return [
+            math.sqrt(self._squared_weights(c.unigrams) + self._squared_weights(bigrams)) or 1.0
+            for c, bigrams in zip(candidates, bigram_counts, strict=True)
+        ]
+
+    def _squared_weights(self, counts: Counter[str] | Counter[tuple[str, str]]) -> float:
+        """The sum of (idf * (1 + log tf)) squared over `counts`: every term's idf squared,
+        plus what the repeated ones weigh on top."""
+        squares = self._idf_squared_sum(counts)
+        for term in compress(counts, map(_MORE_THAN_ONCE, counts.values())):
+            squares += self._idf_squared(term) * ((1.0 + math.log(counts[term])) ** 2 - 1.0)
+        return squares
+
+    def _idf_squared(self, term: Term) -> float:
+        return self.idf_squared_by_df[self.frequency[term]]
+
+    def _idf_squared_sum(self, terms: Iterable[Term]) -> float:
+        idf_squared = self.idf_squared_by_df.__getitem__
+        return sum(map(idf_squared, map(self.frequency.__getitem__, terms)))
 
 
 def _weights(counts: Counter[Term], idf: dict[Term, float]) -> dict[Term, float]:
@@ -297,33 +486,3 @@ def _weights(counts: Counter[Term], idf: dict[Term, float]) -> dict[Term, float]
     vector = {term: (1.0 + math.log(tf)) * idf[term] for term, tf in counts.items() if idf[term]}
     norm = math.sqrt(sum(weight * weight for weight in vector.values())) or 1.0
     return {term: weight / norm for term, weight in vector.items()}
-
-
-def _similarities(
-    counts: Counter[Term],
-    idf: dict[Term, float],
-    idf_squared: dict[Term, float],
-    postings: dict[Term, list[tuple[int, float]]],
-    size: int,
-) -> list[float]:
-    """Cosine similarity of one candidate with every profile document.
-
-    Written for speed: the norm and the shared terms are found with C-level
-    map/set operations, and only terms that also occur in the profile are looped over.
-    """
-    scores = [0.0] * size
-    if not size:
-        return scores
-    squares = sum(map(idf_squared.__getitem__, counts))
-    repeated: dict[Term, float] = {}
-    for term, tf in counts.most_common():
-        if tf == 1:
-            break
-        repeated[term] = 1.0 + math.log(tf)
-        squares += idf_squared[term] * (repeated[term] ** 2 - 1.0)
-    for term in counts.keys() & postings.keys():
-        weight = idf[term] * repeated.get(term, 1.0)
-        for index, other in postings[term]:
-            scores[index] += weight * other
-    norm = math.sqrt(squares) or 1.0
-    return [score / norm for score in scores]
