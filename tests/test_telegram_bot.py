@@ -421,3 +421,44 @@ async def test_editor_publish_pushes_at_once_and_stats_show_it(bot: Bot) -> None
     await bot.send(EDITOR, "/stats")
     stats = await bot.reply_to(4242, "订阅者：2 活跃")
     assert "送达 2" in stats.text
+
+
+def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The real entry point: `paperbot run` as a process, long polling our fake API."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with FakeTelegramServer() as fake:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))},
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "DATA_DIR": str(tmp_path / "data"),
+        }
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "paperbot"), "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            fake.wait_for(lambda calls: any(c.method == "getUpdates" for c in calls), 60)
+            fake.push_update(message_update(READER, "/latest"))
+            fake.wait_for(
+                lambda calls: any(
+                    c.method == "sendMessage" and "最新论文解读" in str(c.params.get("text"))
+                    for c in calls
+                ),
+                30,
+            )
+            assert fake.commands(language_code="en"), "the English menu was not published"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output
+        assert "bot @paperbot_test_bot is up" in output
+        assert fake.rejected_calls() == []
