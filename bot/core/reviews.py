@@ -244,9 +244,8 @@ class ReviewService:
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
     def section_counts(self) -> dict[str, int]:
-        with self.sessions() as session:
-            repo = ReviewRepository(session)
-            return {section: repo.count_published(section) for section in ("latest", "classic")}
+        """Published reviews per section (served from the page cache, like /latest)."""
+        return {section: self.page(section, 1).total for section in ("latest", "classic")}
 
     def all(self) -> list[ReviewView]:
         with self.sessions() as session:
