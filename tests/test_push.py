@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.core.jobs import missed_fire_time
 from bot.core.ratelimit import SendLimits, SendRateLimiter
 from bot.db.models import Delivery, Subscriber
+
 from conftest import DATA_DIR, make_settings
 from fake_telegram import FakeTelegramServer
 
@@ -269,7 +271,7 @@ async def test_rate_limiter_paces_overall_and_per_chat() -> None:
         await limiter.acquire(7, is_group=False)
         sent.append((now[0], 7))
     times_for_7 = [t for t, chat in sent if chat == 7]
-    assert all(b - a >= 1.0 - 1e-9 for a, b in zip(times_for_7, times_for_7[1:], strict=False))
+    assert all(b - a >= 1.0 - 1e-9 for a, b in pairwise(times_for_7))
     start = now[0]
     limiter.pause(5)
     await limiter.acquire(99, is_group=False)

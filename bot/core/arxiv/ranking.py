@@ -14,7 +14,11 @@ the papers that resemble it without dragging the whole topic down.
 
 Pure Python on purpose: a day's feeds hold at most a few thousand entries, which this
 ranks in a fraction of a second (see bench/arxiv_rank.py), and no numeric stack is
-needed to deploy the bot.
+needed to deploy the bot. What keeps it fast: words are stemmed through memos with
+C-level `map`, idf is computed once per document frequency, keywords are ruled out by
+the content words before any substring search, and most candidates are shown to be
+far from every profile document (`_Comparison.may_be_close`) before all their bigrams
+are counted, which is then done only for the few close ones.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress, filterfalse, pairwise
+from itertools import chain, compress, pairwise
 from typing import Any, NamedTuple, Protocol
 
 from bot.core.sources import shorten
@@ -66,25 +70,41 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word[-1] == "s" and word[-2] not in "siu" else word
 
 
-#: Stems that are no content: stop words and bare numbers (filled as numbers appear).
-_BASE_NOISE = frozenset(STOPWORDS | {_stem(word) for word in STOPWORDS})
-_NOISE = set(_BASE_NOISE)
-#: The memo is dropped when it grows past this, so a bot running for months stays small.
+#: Stems that are no content, besides bare numbers: stop words, and what they stem to.
+_NOISE = frozenset(STOPWORDS | {_stem(word) for word in STOPWORDS})
+#: The memos are dropped when they grow past this, so a bot running for months stays small.
 STEM_MEMO_LIMIT = 200_000
+
+
+def _is_noise(stem: str) -> bool:
+    return stem in _NOISE or stem.isdigit()
 
 
 class _StemMemo(dict[str, str]):
     """Word to stem, computed on first sight: a text is then stemmed by one C-level
-    `map(_STEMS.__getitem__, words)`, with no Python code run per word."""
+    `map(memo.__getitem__, words)`, with no Python code run per word. The memo of
+    content stems maps stop words and numbers to "" instead, for `filter` to drop."""
+
+    def __init__(self, *, content_only: bool) -> None:
+        super().__init__()
+        self.content_only = content_only
 
     def __missing__(self, word: str) -> str:
-        stem = self[word] = _stem(word)
-        if stem.isdigit():
-            _NOISE.add(stem)
+        stem = _stem(word)
+        if self.content_only and _is_noise(stem):
+            stem = ""
+        self[word] = stem
         return stem
 
 
-_STEMS = _StemMemo()
+_STEMS = _StemMemo(content_only=False)
+_CONTENT_STEMS = _StemMemo(content_only=True)
+
+
+def _bound_memos() -> None:
+    if len(_STEMS) > STEM_MEMO_LIMIT or len(_CONTENT_STEMS) > STEM_MEMO_LIMIT:
+        _STEMS.clear()
+        _CONTENT_STEMS.clear()
 
 
 def _ascii_word_bytes() -> bytes:
@@ -100,7 +120,7 @@ def _ascii_word_bytes() -> bytes:
 _ASCII_WORD_BYTES = _ascii_word_bytes()
 
 
-def words(text: str) -> list[str]:
+def _words(text: str) -> list[str]:
     """The lower-cased runs of a-z and 0-9 in `text`, as `_WORD.findall(text.lower())`.
 
     ASCII text (nearly every title and abstract) takes a byte translation and a split,
@@ -112,28 +132,35 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def _stems(text_words: list[str]) -> list[str]:
+    return list(map(_STEMS.__getitem__, text_words))
+
+
+def _content_stems(text_words: list[str]) -> list[str]:
+    """The stems of the words that carry content: no stop words, no bare numbers."""
+    return list(filter(None, map(_CONTENT_STEMS.__getitem__, text_words)))
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased, stemmed words; Chinese characters fall away, English terms stay."""
-    if len(_STEMS) > STEM_MEMO_LIMIT:
-        _STEMS.clear()
-        _NOISE.intersection_update(_BASE_NOISE)
-    return list(map(_STEMS.__getitem__, words(text)))
+    _bound_memos()
+    return _stems(_words(text))
 
 
-def content(stems: list[str]) -> list[str]:
-    """The stems (from `tokens`) that carry content: no stop words, no bare numbers."""
-    return list(filterfalse(_NOISE.__contains__, stems))
-
-
-def phrase_text(words: list[str]) -> str:
+def phrase_text(stems: list[str]) -> str:
     """Tokens joined by single spaces and padded, for whole-phrase keyword matching."""
-    return f" {' '.join(words)} "
+    return f" {' '.join(stems)} "
 
 
-def features(words: list[str]) -> Counter[Term]:
-    """Unigrams and bigrams of the content words."""
-    content_words = content(words)
-    return Counter(chain(content_words, pairwise(content_words)))
+def features(stems: list[str]) -> Counter[Term]:
+    """Unigrams and bigrams of the content words (of `tokens`)."""
+    return _count_terms([stem for stem in stems if not _is_noise(stem)])
+
+
+def _count_terms(content: list[str]) -> Counter[Term]:
+    """The unigrams, then the bigrams, of content words. The order matters: it is the
+    order in which a similarity adds up, and so decides its last bit."""
+    return Counter(chain(content, pairwise(content)))
 
 
 class Rankable(Protocol):
@@ -233,55 +260,48 @@ class Ranker:
         # The profile's terms are the same in every ranking (their idf is not: it
         # depends on the candidates too), so its documents are read once.
         self._profile_counts = [features(tokens(doc.text)) for doc in self.profile]
-        self._profile_frequency: Counter[Term] = Counter(chain.from_iterable(self._profile_counts))
         self._profile_bigrams = frozenset(
-            term for term in self._profile_frequency if isinstance(term, tuple)
+            term for counts in self._profile_counts for term in counts if isinstance(term, tuple)
         )
 
     def rank(self, candidates: Sequence[Rankable]) -> list[Ranking]:
         """One `Ranking` per candidate, in the candidates' order.
 
-        Most candidates resemble no profile document enough to earn points, and for them
-        a lower bound of their norm settles it (see `_Comparison.may_reach`); the exact
-        norm, which needs the document frequency of every one of their bigrams, is only
-        computed for the others.
+        Most candidates resemble no profile document enough to earn points, which their
+        unigrams and the bigrams they share with the profile tell; all their bigrams are
+        only counted, and their similarities computed, for the others.
         """
+        _bound_memos()
         read = [self._read(candidate.title, candidate.abstract) for candidate in candidates]
-        comparison = _Comparison(self._profile_counts, self._profile_frequency, read)
-        dots = [comparison.dot_products(candidate) for candidate in read]
-        close = [
-            index
-            for index, (candidate, products) in enumerate(zip(read, dots, strict=True))
-            if comparison.may_reach(candidate, max(products, default=0.0))
-        ]
-        norms = dict(zip(close, comparison.norms([read[i] for i in close], read), strict=True))
+        comparison = _Comparison(self._profile_counts, read)
+        close = [index for index, document in enumerate(read) if comparison.may_be_close(document)]
+        similarities = dict(
+            zip(close, comparison.similarities([read[i] for i in close], read), strict=True)
+        )
         return [
-            self._ranking(candidate.arxiv_id, document.keyword, products, norms.get(index))
-            for index, (candidate, document, products) in enumerate(
-                zip(candidates, read, dots, strict=True)
-            )
+            self._ranking(candidate.arxiv_id, document.keyword, similarities.get(index))
+            for index, (candidate, document) in enumerate(zip(candidates, read, strict=True))
         ]
 
     def _read(self, title: str, abstract: str) -> _Candidate:
-        """A candidate's terms and keyword signal: everything that needs no idf."""
-        title_stems, abstract_stems = tokens(title), tokens(abstract)
-        content_words = content(title_stems + abstract_stems)
-        unigrams = Counter(content_words)
+        """What ranking needs of a candidate's text, read once."""
+        title_words, abstract_words = _words(title), _words(abstract)
+        content = _content_stems(title_words + abstract_words)
+        unigrams: Counter[Term] = Counter(content)
         return _Candidate(
-            content_words,
+            content,
             unigrams,
-            Counter(filter(self._profile_bigrams.__contains__, pairwise(content_words))),
-            self._keyword_search.signal(title_stems, abstract_stems, unigrams),
+            Counter(filter(self._profile_bigrams.__contains__, pairwise(content))),
+            self._keyword_search.signal(title_words, abstract_words, unigrams),
         )
 
     def _ranking(
-        self, arxiv_id: str, keyword: Signal | None, dots: list[float], norm: float | None
+        self, arxiv_id: str, keyword: Signal | None, similarity: list[float] | None
     ) -> Ranking:
-        """The signals and score of one candidate; without a `norm`, no profile document
-        is close enough to count."""
+        """A candidate's signals and score; without `similarity`, no profile document is
+        close enough to count."""
         signals = [] if keyword is None else [keyword]
-        if norm is not None:
-            similarity = [dot / norm for dot in dots]
+        if similarity is not None:
             for kind, weight in (
                 ("review", REVIEW_WEIGHT),
                 ("drafted", DRAFTED_WEIGHT),
@@ -300,159 +320,174 @@ class Ranker:
 
 
 class _Candidate(NamedTuple):
-    """A candidate as ranking reads it, once: its content words and what is counted of them."""
-
-    #: Stems of title and abstract without stop words and numbers: its bigrams are the
-    #: adjacent pairs.
+    #: The content words of title and abstract (`features`' words), in order.
     content: list[str]
-    unigrams: Counter[str]
-    #: Only the bigrams that the profile has too: the others are counted when needed.
-    profile_bigrams: Counter[tuple[str, str]]
+    unigrams: Counter[Term]
+    #: Only the bigrams that the profile has too.
+    profile_bigrams: Counter[Term]
     keyword: Signal | None
 
 
+class _Keyword(NamedTuple):
+    label: str
+    #: As `phrase_text` pads it: searched for in the stemmed title and abstract.
+    phrase: str
+    #: Its content words: a text without them all cannot have the phrase.
+    needed: frozenset[str]
+    #: The phrase is one content word: a text with that word has the phrase, in the
+    #: title or else in the abstract.
+    one_word: bool
+
+
 class _KeywordSearch:
-    """Finds the configured keywords in a stemmed title and abstract."""
+    """Finds the configured keywords in a title and abstract."""
 
     def __init__(self, keywords: Sequence[tuple[str, str]]) -> None:
-        #: (keyword, phrase, its content words, whether the phrase is one content word)
-        self.keywords = [
-            (
-                keyword,
-                phrase,
-                frozenset(content(phrase.split())),
-                content(phrase.split()) == phrase.split()[:1] == phrase.split(),
-            )
-            for keyword, phrase in keywords
-        ]
+        self.keywords = []
+        for label, phrase in keywords:
+            stems = phrase.split()
+            needed = [stem for stem in stems if not _is_noise(stem)]
+            one_word = len(stems) == 1 and needed == stems
+            self.keywords.append(_Keyword(label, phrase, frozenset(needed), one_word))
+        self.vocabulary = frozenset().union(*(keyword.needed for keyword in self.keywords))
+        #: Whether some keyword is all stop words, and so never ruled out beforehand.
+        self.unconditional = any(not keyword.needed for keyword in self.keywords)
         #: For each keyword, the others whose phrase holds its own (and is longer).
         self.inside = [
             frozenset(
-                other
-                for other, (_, longer, _, _) in enumerate(self.keywords)
-                if phrase != longer and phrase in longer
+                index
+                for index, other in enumerate(self.keywords)
+                if other.phrase != keyword.phrase and keyword.phrase in other.phrase
             )
-            for _, phrase, _, _ in self.keywords
+            for keyword in self.keywords
         ]
 
     def signal(
-        self, title_stems: list[str], abstract_stems: list[str], unigrams: Counter[str]
+        self, title_words: list[str], abstract_words: list[str], unigrams: Counter[Term]
     ) -> Signal | None:
         """Keyword points; a keyword inside a longer matched one ("language model" in
         "large language model") is not counted twice.
 
-        The text's content words rule most keywords out by a dict lookup or two, and a
-        one-word keyword among them needs no search of the abstract either; the stemmed
-        title and abstract are only joined for a substring search when needed.
+        The text's content words (`unigrams`) rule most keywords out, and a one-word
+        keyword needs no search of the abstract either: title and abstract are only
+        stemmed and joined for a substring search when needed.
         """
+        present = unigrams.keys() & self.vocabulary
+        if not present and not self.unconditional:
+            return None
         title = abstract = ""
         hits: dict[int, float] = {}
-        for index, (_, phrase, needed, one_word) in enumerate(self.keywords):
-            if not unigrams.keys() >= needed:
+        for index, keyword in enumerate(self.keywords):
+            if not keyword.needed <= present:
                 continue
-            title = title or phrase_text(title_stems)
-            if phrase in title:
+            title = title or phrase_text(_stems(title_words))
+            if keyword.phrase in title:
                 hits[index] = KEYWORD_TITLE_POINTS
                 continue
-            if not one_word:
-                abstract = abstract or phrase_text(abstract_stems)
-                if phrase not in abstract:
+            if not keyword.one_word:
+                abstract = abstract or phrase_text(_stems(abstract_words))
+                if keyword.phrase not in abstract:
                     continue
             hits[index] = KEYWORD_ABSTRACT_POINTS
         kept = [
-            (self.keywords[index][0], points)
+            (self.keywords[index].label, points)
             for index, points in hits.items()
             if self.inside[index].isdisjoint(hits)
         ]
         if not kept:
             return None
         points = min(sum(points for _, points in kept), KEYWORD_CAP)
-        return Signal("keyword", ", ".join(keyword for keyword, _ in kept), points)
+        return Signal("keyword", ", ".join(label for label, _ in kept), points)
 
 
 #: `tf > 1` as a C-level predicate, to pick the repeated terms out of a count.
 _MORE_THAN_ONCE = (1).__lt__
-#: How much rounding `_Comparison.may_reach` allows for, relatively: far more than the
-#: few ulps float sums can be off by.
+#: How much rounding `_Comparison.may_be_close` allows for, relatively: far more than
+#: the few ulps a float sum can be off by.
 _ROUNDING_MARGIN = 1e-9
 
 
 class _Comparison:
-    """One ranking's TF-IDF statistics, and the candidates' cosines with the profile.
+    """One ranking's TF-IDF statistics (over candidates and profile together), and the
+    candidates' cosine similarities with the profile documents.
 
-    The document frequencies (over candidates and profile) are known from the start for
-    unigrams and for the profile's bigrams: all that cosines with the profile involve.
-    A candidate's other bigrams only weigh in its norm, and are counted in `norms`.
+    The document frequencies of unigrams and of the profile's bigrams are counted at
+    once; those of other bigrams only matter to the norm of the candidates close to the
+    profile, and are only counted for those (in `similarities`).
+
+    Similarities are computed as they always were, operation for operation and in the
+    same order, so that they come out the same to the last bit: a similarity of exactly
+    1.0, or points tied with another signal's, decide the order of the reasons.
     """
 
     def __init__(
-        self,
-        profile_counts: Sequence[Counter[Term]],
-        profile_frequency: Counter[Term],
-        candidates: Sequence[_Candidate],
+        self, profile_counts: Sequence[Counter[Term]], candidates: Sequence[_Candidate]
     ) -> None:
-        self.frequency = profile_frequency.copy()
+        self.frequency: Counter[Term] = Counter(chain.from_iterable(profile_counts))
         self.frequency.update(chain.from_iterable(c.unigrams for c in candidates))
         self.frequency.update(chain.from_iterable(c.profile_bigrams for c in candidates))
         total = len(candidates) + len(profile_counts)
         common = MAX_DF * total
-        #: Smoothed idf by document frequency (as arxiv-sanity's max_df, terms in more
-        #: than MAX_DF of the documents weigh nothing: they say nothing about a paper).
+        # Smoothed idf depends on nothing but the document frequency: it is computed once
+        # per frequency, not once per term. As arxiv-sanity's max_df, terms in more than
+        # MAX_DF of the documents weigh nothing: they say nothing about a paper and would
+        # only slow the comparison down.
         self.idf_by_df = [
             0.0 if df > common else math.log((1 + total) / (1 + df)) + 1.0
             for df in range(total + 1)
         ]
-        self.idf_squared_by_df = [idf * idf for idf in self.idf_by_df]
-        idf = {term: self.idf_by_df[self.frequency[term]] for term in profile_frequency}
-        #: An inverted index of the profile: term -> [(document, its weight times the
-        #: term's idf)], which for a term a candidate has once is the whole product.
+        self.idf_squared_by_df = [weight * weight for weight in self.idf_by_df]
+        self.idf: dict[Term, float] = {}
+        self.idf_squared: dict[Term, float] = {}
+        self._add_idf(self.frequency)
+        # An inverted index of the profile: each candidate term looks up who shares it,
+        # with the document's weight and, for a term the candidate has once (most of
+        # them), the whole product with the candidate's weight, the term's idf.
         self.postings: dict[Term, list[tuple[int, float]]] = {}
+        self.products: dict[Term, list[tuple[int, float]]] = {}
         for index, counts in enumerate(profile_counts):
-            for term, weight in _weights(counts, idf).items():
-                self.postings.setdefault(term, []).append((index, idf[term] * weight))
+            for term, weight in _weights(counts, self.idf).items():
+                self.postings.setdefault(term, []).append((index, weight))
+                self.products.setdefault(term, []).append((index, self.idf[term] * weight))
         self.size = len(profile_counts)
 
-    def dot_products(self, candidate: _Candidate) -> list[float]:
-        """The candidate's TF-IDF vector, not yet normalised, dot each profile vector.
-
-        Only the candidate's terms that also occur in the profile are looped over."""
-        products = [0.0] * self.size
-        for counts in (candidate.unigrams, candidate.profile_bigrams):
-            for term in filter(self.postings.__contains__, counts):
-                tf = counts[term]
-                if tf == 1:
-                    for index, product in self.postings[term]:
-                        products[index] += product
-                else:
-                    sublinear = 1.0 + math.log(tf)
-                    for index, product in self.postings[term]:
-                        products[index] += sublinear * product
-        return products
-
-    def may_reach(self, candidate: _Candidate, best_dot: float) -> bool:
+    def may_be_close(self, candidate: _Candidate) -> bool:
         """Whether the candidate's cosine with some profile document may reach
-        MIN_SIMILARITY, told by a lower bound of its norm that needs no bigram counted.
+        MIN_SIMILARITY: false for most candidates, and told at a fraction of the cost.
 
-        Unigrams count at least their idf squared. So do bigrams, at least that of their
-        first word (no more documents have both words than have the first), and there
-        are at least as many distinct bigrams as distinct first words: every word but
-        the last, unless it occurs earlier too.
+        Its dot products with the profile are exact (but for rounding), and its norm is
+        bounded from below without its bigrams counted. Unigrams weigh at least their
+        idf. So do bigrams, at least the idf of their first word (no more documents have
+        both words than have the first), and there are at least as many distinct bigrams
+        as distinct first words: every content word but the last, unless it occurs twice.
         """
-        if best_dot <= 0.0:
+        scores = [0.0] * self.size
+        for counts in (candidate.unigrams, candidate.profile_bigrams):
+            self._add_products(scores, filter(self.postings.__contains__, counts), counts)
+        best = max(scores, default=0.0)
+        if best <= 0.0:
             return False
-        squares = self._idf_squared_sum(candidate.unigrams)
+        # Far from every profile document, if the norm squared is known to exceed this.
+        far = (best / (MIN_SIMILARITY * (1.0 - _ROUNDING_MARGIN))) ** 2
+        idf_squared, unigrams = self.idf_squared, candidate.unigrams
+        first_words = squares = sum(map(idf_squared.__getitem__, unigrams))
         last = candidate.content[-1]
-        first_words = squares - (self._idf_squared(last) if candidate.unigrams[last] == 1 else 0)
-        floor = math.sqrt(squares + first_words)
-        return best_dot >= MIN_SIMILARITY * floor * (1.0 - _ROUNDING_MARGIN)
+        if unigrams[last] == 1:
+            first_words -= idf_squared[last]
+        if squares + first_words > far:
+            return False
+        # Not told yet: repeated unigrams weigh more than their idf.
+        for term in compress(unigrams, map(_MORE_THAN_ONCE, unigrams.values())):
+            squares += idf_squared[term] * ((1.0 + math.log(unigrams[term])) ** 2 - 1.0)
+        return squares + first_words <= far
 
-    def norms(
+    def similarities(
         self, candidates: Sequence[_Candidate], everyone: Sequence[_Candidate]
-    ) -> list[float]:
-        """The exact norm of each of `candidates`, once every document's bigrams (of
-        `everyone`) are counted that these candidates have and the profile does not."""
-        bigram_counts = [Counter(pairwise(candidate.content)) for candidate in candidates]
-        uncounted = set(chain.from_iterable(bigram_counts)).difference(self.frequency)
+    ) -> list[list[float]]:
+        """The cosines of each of `candidates` with every profile document, once the
+        bigrams these have (and the profile has not) are counted in `everyone`."""
+        counts = [_count_terms(candidate.content) for candidate in candidates]
+        uncounted = set(chain.from_iterable(counts)).difference(self.frequency)
         if uncounted:
             self.frequency.update(
                 chain.from_iterable(
@@ -460,25 +495,43 @@ class _Comparison:
                     for other in everyone
                 )
             )
-        return [
-            math.sqrt(self._squared_weights(c.unigrams) + self._squared_weights(bigrams)) or 1.0
-            for c, bigrams in zip(candidates, bigram_counts, strict=True)
-        ]
+            self._add_idf(uncounted)
+        return [self._similarities(term_counts) for term_counts in counts]
 
-    def _squared_weights(self, counts: Counter[str] | Counter[tuple[str, str]]) -> float:
-        """The sum of (idf * (1 + log tf)) squared over `counts`: every term's idf squared,
-        plus what the repeated ones weigh on top."""
-        squares = self._idf_squared_sum(counts)
-        for term in compress(counts, map(_MORE_THAN_ONCE, counts.values())):
-            squares += self._idf_squared(term) * ((1.0 + math.log(counts[term])) ** 2 - 1.0)
-        return squares
+    def _similarities(self, counts: Counter[Term]) -> list[float]:
+        scores = [0.0] * self.size
+        self._add_products(scores, counts.keys() & self.postings.keys(), counts)
+        idf_squared = self.idf_squared
+        squares = sum(map(idf_squared.__getitem__, counts))
+        for term, tf in counts.most_common():
+            if tf == 1:
+                break
+            squares += idf_squared[term] * ((1.0 + math.log(tf)) ** 2 - 1.0)
+        norm = math.sqrt(squares) or 1.0
+        return [score / norm for score in scores]
 
-    def _idf_squared(self, term: Term) -> float:
-        return self.idf_squared_by_df[self.frequency[term]]
+    def _add_products(
+        self, scores: list[float], shared: Iterable[Term], counts: Counter[Term]
+    ) -> None:
+        """Adds to each profile document's score the products of its weights with the
+        candidate's (sublinear tf times idf, before normalising) over the `shared` terms."""
+        for term in shared:
+            tf = counts[term]
+            if tf == 1:
+                for index, product in self.products[term]:
+                    scores[index] += product
+            else:
+                weight = self.idf[term] * (1.0 + math.log(tf))
+                for index, other in self.postings[term]:
+                    scores[index] += weight * other
 
-    def _idf_squared_sum(self, terms: Iterable[Term]) -> float:
-        idf_squared = self.idf_squared_by_df.__getitem__
-        return sum(map(idf_squared, map(self.frequency.__getitem__, terms)))
+    def _add_idf(self, terms: Iterable[Term]) -> None:
+        terms = list(terms)
+        frequencies = list(map(self.frequency.__getitem__, terms))
+        self.idf.update(zip(terms, map(self.idf_by_df.__getitem__, frequencies), strict=True))
+        self.idf_squared.update(
+            zip(terms, map(self.idf_squared_by_df.__getitem__, frequencies), strict=True)
+        )
 
 
 def _weights(counts: Counter[Term], idf: dict[Term, float]) -> dict[Term, float]:
