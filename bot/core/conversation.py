@@ -112,6 +112,8 @@ class Command:
     in_menu: bool = True
     #: Editors only (ADMIN_IDS): others are told no, and the attempt is audited.
     admin_only: bool = False
+    #: Where the command stands in the menu Telegram shows (lower first).
+    menu_position: int = 80
 
     def description(self, language: str) -> str:
         return t(language, self.description_key)
@@ -141,11 +143,12 @@ class Registry:
 
     def menu(self, *, admin: bool = False) -> list[Command]:
         """Commands to list: readers' commands, plus the editors' ones for an admin."""
-        return [
+        listed = [
             command
             for command in self.commands.values()
             if command.in_menu and (admin or not command.admin_only)
         ]
+        return sorted(listed, key=lambda command: command.menu_position)
 
 
 def clean_input(value: str, limit: int = 4096) -> str:

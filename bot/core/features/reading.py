@@ -28,11 +28,15 @@ class ReadingFeature:
         self._queries: OrderedDict[str, str] = OrderedDict()
 
     def register(self, registry: Registry) -> None:
-        registry.add_command(Command("help", "cmd_help", self.help))
-        registry.add_command(Command("latest", "cmd_latest", self.latest))
-        registry.add_command(Command("classic", "cmd_classic", self.classic))
-        registry.add_command(Command("search", "cmd_search", self.search, "arg_search"))
-        registry.add_command(Command("review", "cmd_review", self.review, "arg_review"))
+        registry.add_command(Command("help", "cmd_help", self.help, menu_position=90))
+        registry.add_command(Command("latest", "cmd_latest", self.latest, menu_position=10))
+        registry.add_command(Command("classic", "cmd_classic", self.classic, menu_position=11))
+        registry.add_command(
+            Command("search", "cmd_search", self.search, "arg_search", menu_position=12)
+        )
+        registry.add_command(
+            Command("review", "cmd_review", self.review, "arg_review", menu_position=13)
+        )
         registry.text_handler = self.search
         registry.add_action("r", self._read_action)
         registry.add_action("p", self._page_action)

@@ -28,12 +28,16 @@ class SubscriptionFeature:
         self.reading = reading
 
     def register(self, registry: Registry) -> None:
-        registry.add_command(Command("start", "cmd_start", self.start))
-        registry.add_command(Command("subscribe", "cmd_subscribe", self.subscribe))
-        registry.add_command(Command("unsubscribe", "cmd_unsubscribe", self.unsubscribe))
-        registry.add_command(Command("topics", "cmd_topics", self.topics))
-        registry.add_command(Command("settings", "cmd_settings", self.settings))
-        registry.add_command(Command("about", "cmd_about", self.about))
+        registry.add_command(Command("start", "cmd_start", self.start, menu_position=0))
+        registry.add_command(
+            Command("subscribe", "cmd_subscribe", self.subscribe, menu_position=20)
+        )
+        registry.add_command(
+            Command("unsubscribe", "cmd_unsubscribe", self.unsubscribe, menu_position=21)
+        )
+        registry.add_command(Command("topics", "cmd_topics", self.topics, menu_position=22))
+        registry.add_command(Command("settings", "cmd_settings", self.settings, menu_position=23))
+        registry.add_command(Command("about", "cmd_about", self.about, menu_position=91))
         registry.add_action("tp", self._topic_action)
         registry.add_action("set", self._settings_action)
 
