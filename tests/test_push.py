@@ -309,3 +309,21 @@ async def test_concurrent_pushes_in_one_process_never_double_send(
     first, second = await asyncio.gather(push(push_core, "a"), push(push_core, "b"))
     assert first.deliveries_sent + second.deliveries_sent == 200
     assert set(received(server).values()) == {1} and len(received(server)) == 200
+
+
+async def test_other_channels_subscribers_are_not_pushed_on_telegram(
+    push_core: Core, server: FakeTelegramServer
+) -> None:
+    """A console (or, later, WeChat) subscriber is neither sent to nor waited for."""
+    subscribe(push_core, 701, when=LONG_AGO)
+    push_core.subscriptions.subscribe("console", 0, "private", "zh")
+    with push_core.sessions.begin() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.channel == "console").values(subscribed_at=LONG_AGO)
+        )
+    queue_now(push_core)
+    summary = await asyncio.wait_for(push(push_core), timeout=30)
+    assert summary.deliveries_sent == 1 and received(server) == Counter({701: 1})
+    console = push_core.subscriptions.get("console", 0)
+    assert console is not None and console.status == "active"
+    assert push_core.push.preview("console") != []

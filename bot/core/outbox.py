@@ -92,7 +92,7 @@ class OutboxRepository:
         result = self.session.connection().execute(statement, rows)
         return max(int(result.rowcount or 0), 0)
 
-    def unplanned_pairs(self, review_ids: Sequence[int]) -> list[PlanCandidate]:
+    def unplanned_pairs(self, review_ids: Sequence[int], channel: str) -> list[PlanCandidate]:
         """Active subscribers x published reviews (published after they subscribed) that
         have no delivery row yet. Topic filtering happens in Python (topics are JSON)."""
         if not review_ids:
@@ -102,6 +102,7 @@ class OutboxRepository:
             .join(Review, Review.published_at > Subscriber.subscribed_at)
             .where(
                 Subscriber.status == "active",
+                Subscriber.channel == channel,
                 Review.id.in_(review_ids),
                 Review.status == "published",
                 ~exists().where(
@@ -123,14 +124,17 @@ class OutboxRepository:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def claim(self, worker: str, now: dt.datetime, subscribers: int) -> list[Claimed]:
-        """Atomically move the pending deliveries of up to `subscribers` subscribers to
-        `sending`, owned by `worker`."""
+    def claim(self, worker: str, now: dt.datetime, subscribers: int, channel: str) -> list[Claimed]:
+        """Atomically move the pending deliveries of up to `subscribers` subscribers of
+        `channel` to `sending`, owned by `worker`."""
         due = Delivery.status == "pending"
         if self.dialect == "postgresql":
             picked = (
                 select(Subscriber.id)
-                .where(exists().where(Delivery.subscriber_id == Subscriber.id, due))
+                .where(
+                    Subscriber.channel == channel,
+                    exists().where(Delivery.subscriber_id == Subscriber.id, due),
+                )
                 .order_by(Subscriber.id)
                 .limit(subscribers)
                 .with_for_update(skip_locked=True)
@@ -140,7 +144,8 @@ class OutboxRepository:
         else:
             chosen = (
                 select(Delivery.subscriber_id)
-                .where(due)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(due, Subscriber.channel == channel)
                 .distinct()
                 .order_by(Delivery.subscriber_id)
                 .limit(subscribers)
@@ -190,15 +195,21 @@ class OutboxRepository:
         query = select(Delivery.status, func.count(Delivery.id)).group_by(Delivery.status)
         return {status: int(count) for status, count in self.session.execute(query).all()}
 
-    def outstanding(self) -> int:
-        """Deliveries still pending or in flight (in this or another worker)."""
+    def outstanding(self, channel: str) -> int:
+        """Deliveries of `channel` still pending or in flight (in this or another worker)."""
         count = self.session.scalar(
-            select(func.count(Delivery.id)).where(Delivery.status.in_(("pending", "sending")))
+            select(func.count(Delivery.id))
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.status.in_(("pending", "sending")), Subscriber.channel == channel)
         )
         return int(count or 0)
 
-    def active_subscribers(self) -> Sequence[Subscriber]:
-        query = select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.id)
+    def active_subscribers(self, channel: str) -> Sequence[Subscriber]:
+        query = (
+            select(Subscriber)
+            .where(Subscriber.status == "active", Subscriber.channel == channel)
+            .order_by(Subscriber.id)
+        )
         return self.session.scalars(query).all()
 
     def planned_pairs(self, review_ids: Sequence[int]) -> set[tuple[int, int]]:

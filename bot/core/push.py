@@ -73,7 +73,13 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class Sender(Protocol):
-    """A channel's side of the push: render replies into its messages, send one."""
+    """A channel's side of the push: render replies into its messages, send one.
+
+    `channel` names whose subscribers it serves ("telegram"); a push only plans and
+    claims deliveries for those.
+    """
+
+    channel: str
 
     def render(self, replies: list[Reply]) -> Sequence[object]: ...
 
@@ -258,19 +264,19 @@ class PushService:
                 "telegram", self.channel_post_chat_id, push_format="full", chat_type="channel"
             )
 
-    def plan(self) -> int:
+    def plan(self, channel: str = "telegram") -> int:
         now = self.clock()
         with self.sessions.begin() as session:
             outbox = OutboxRepository(session)
             published = session.scalars(select(Review.id).where(Review.status == "published")).all()
             pairs = [
                 (candidate.subscriber_id, candidate.review_id)
-                for candidate in outbox.unplanned_pairs(published)
+                for candidate in outbox.unplanned_pairs(published, channel)
                 if wants(candidate.topics or [], candidate.tags or [])
             ]
             return outbox.plan(pairs, now)
 
-    def preview(self) -> list[PlannedPush]:
+    def preview(self, channel: str = "telegram") -> list[PlannedPush]:
         """What a push would send now; publishes, plans and sends nothing."""
         now = self.clock()
         with self.sessions() as session:
@@ -288,7 +294,8 @@ class PushService:
                 for row in rows
             ]
             subscribers = [
-                SubscriberView.of(row) for row in OutboxRepository(session).active_subscribers()
+                SubscriberView.of(row)
+                for row in OutboxRepository(session).active_subscribers(channel)
             ]
             planned = OutboxRepository(session).planned_pairs([r.id for r in reviews])
         plans = []
@@ -311,8 +318,9 @@ class PushService:
         started = time.monotonic()
         summary = PushSummary(run_id=None, trigger=trigger)
         summary.published = [review.slug for review in self.publish_due()]
-        self._ensure_channel_subscriber()
-        summary.planned = self.plan()
+        if sender.channel == "telegram":
+            self._ensure_channel_subscriber()
+        summary.planned = self.plan(sender.channel)
         summary.run_id = self._start_run(trigger)
         log.info("push #%s started: %d deliveries planned", summary.run_id, summary.planned)
         self._render_cache.clear()
@@ -354,9 +362,9 @@ class PushService:
         summary: PushSummary,
     ) -> None:
         while True:
-            claimed, subscribers = self._claim(worker)
+            claimed, subscribers = self._claim(worker, sender.channel)
             if not claimed:
-                wait = self._idle_wait()
+                wait = self._idle_wait(sender.channel)
                 if wait is None:
                     return
                 await asyncio.sleep(wait)
@@ -368,7 +376,7 @@ class PushService:
                 subscriber = subscribers.get(subscriber_id)
                 await self._deliver(subscriber, items, sender, limiter, recorder, reviews, summary)
 
-    def _claim(self, worker: str) -> tuple[list[Claimed], dict[int, SubscriberView]]:
+    def _claim(self, worker: str, channel: str) -> tuple[list[Claimed], dict[int, SubscriberView]]:
         """Claim a batch, and load its subscribers in the same transaction."""
         now = self.clock()
         with self.sessions.begin() as session:
@@ -377,7 +385,7 @@ class PushService:
                 # Leases are long; looking for dead ones once a second is plenty.
                 self._next_release = time.monotonic() + 1.0
                 outbox.release_stale(now - dt.timedelta(seconds=self.options.lease_seconds))
-            claimed = outbox.claim(worker, now, self.options.claim_batch)
+            claimed = outbox.claim(worker, now, self.options.claim_batch, channel)
             if not claimed:
                 return [], {}
             ids = {item.subscriber_id for item in claimed}
@@ -393,10 +401,10 @@ class PushService:
             with self.sessions.begin() as session:
                 OutboxRepository(session).renew(worker, self.clock())
 
-    def _idle_wait(self) -> float | None:
+    def _idle_wait(self, channel: str) -> float | None:
         """None when the push is complete; else wait for other senders or dead leases."""
         with self.sessions() as session:
-            outstanding = OutboxRepository(session).outstanding()
+            outstanding = OutboxRepository(session).outstanding(channel)
         return None if outstanding == 0 else 0.2
 
     async def _deliver(
@@ -541,10 +549,10 @@ class PushService:
             run.failed = summary.failed
             run.seconds = summary.seconds
 
-    def outstanding(self) -> int:
+    def outstanding(self, channel: str = "telegram") -> int:
         """Deliveries an unfinished push left pending or in flight."""
         with self.sessions() as session:
-            return OutboxRepository(session).outstanding()
+            return OutboxRepository(session).outstanding(channel)
 
     def recent_runs(self, limit: int = 5) -> list[PushRun]:
         with self.sessions() as session:

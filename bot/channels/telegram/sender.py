@@ -39,6 +39,8 @@ def retry_after_seconds(error: RetryAfter) -> float:
 
 
 class TelegramSender:
+    channel = "telegram"
+
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
