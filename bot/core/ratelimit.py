@@ -71,7 +71,12 @@ class SendRateLimiter:
                 self._chat_last.get(chat_id, -chat_interval) + chat_interval,
             )
             if now >= ready:
-                self._last_sent = now
+                # Slightly late (the usual sleep overshoot): stay on the grid, or the
+                # overshoots add up and the rate drifts below the limit. Very late (the
+                # loop was busy): restart the grid from now rather than catch up.
+                interval = self.limits.global_interval
+                on_grid = now - ready < interval / 2
+                self._last_sent = ready if on_grid else now
                 self._chat_last[chat_id] = now
                 return
             await self.sleep(ready - now)
