@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.arxiv.api import ArxivApi, ArxivApiError, PaperRecord
-from bot.db.models import ArxivRecord, utcnow
+from bot.db.models import ArxivCandidate, ArxivRecord, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,21 @@ class Lookup:
     refused: dict[str, str] = field(default_factory=dict)
     #: API requests this lookup made (0 when everything was cached).
     requests: int = 0
+
+
+_Row = TypeVar("_Row", ArxivRecord, ArxivCandidate)
+
+
+def rows_by_arxiv_id(
+    session: Session, model: type[_Row], arxiv_ids: Sequence[str]
+) -> dict[str, _Row]:
+    """Rows of `model` for these ids, queried in chunks (bound-parameter limits)."""
+    rows: dict[str, _Row] = {}
+    for start in range(0, len(arxiv_ids), QUERY_CHUNK):
+        chunk = arxiv_ids[start : start + QUERY_CHUNK]
+        query = select(model).where(model.arxiv_id.in_(chunk))
+        rows.update((row.arxiv_id, row) for row in session.scalars(query))
+    return rows
 
 
 def record_of(row: ArxivRecord) -> PaperRecord:
@@ -59,12 +75,7 @@ class RecordRepository:
         self.session = session
 
     def by_ids(self, arxiv_ids: Sequence[str]) -> dict[str, ArxivRecord]:
-        rows: dict[str, ArxivRecord] = {}
-        for start in range(0, len(arxiv_ids), QUERY_CHUNK):
-            chunk = arxiv_ids[start : start + QUERY_CHUNK]
-            query = select(ArxivRecord).where(ArxivRecord.arxiv_id.in_(chunk))
-            rows.update((row.arxiv_id, row) for row in self.session.scalars(query))
-        return rows
+        return rows_by_arxiv_id(self.session, ArxivRecord, arxiv_ids)
 
     def save(self, records: Iterable[PaperRecord]) -> None:
         records = list(records)

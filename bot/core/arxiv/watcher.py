@@ -21,7 +21,7 @@ from bot.core.arxiv.api import PaperRecord
 from bot.core.arxiv.feed import FeedEntry, dedupe, feed_url, merge, parse_feed
 from bot.core.arxiv.http import ArxivUnavailableError, PoliteClient
 from bot.core.arxiv.ranking import ProfileDoc, Ranker, Signal, describe
-from bot.core.arxiv.records import QUERY_CHUNK, ArxivRecords, RecordRepository
+from bot.core.arxiv.records import ArxivRecords, RecordRepository, rows_by_arxiv_id
 from bot.db.models import ArxivCandidate, ArxivFeedState, Review, utcnow
 
 log = logging.getLogger(__name__)
@@ -133,12 +133,7 @@ class CandidateRepository:
         self.session = session
 
     def by_arxiv_ids(self, arxiv_ids: Sequence[str]) -> dict[str, ArxivCandidate]:
-        rows: dict[str, ArxivCandidate] = {}
-        for start in range(0, len(arxiv_ids), QUERY_CHUNK):
-            chunk = arxiv_ids[start : start + QUERY_CHUNK]
-            query = select(ArxivCandidate).where(ArxivCandidate.arxiv_id.in_(chunk))
-            rows.update((row.arxiv_id, row) for row in self.session.scalars(query))
-        return rows
+        return rows_by_arxiv_id(self.session, ArxivCandidate, arxiv_ids)
 
     def get(self, candidate_id: int) -> ArxivCandidate | None:
         return self.session.get(ArxivCandidate, candidate_id)
