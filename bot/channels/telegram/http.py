@@ -9,8 +9,6 @@ parameters, multipart when files are attached, TimedOut / NetworkError on failur
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
@@ -69,20 +67,23 @@ class AiohttpRequest(BaseRequest):
         connect = (
             self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         )
+        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
         write = self._write_timeout if not files else self._media_write_timeout
         if not isinstance(write_timeout, DefaultValue):
             write = write_timeout
-        # aiohttp has no separate write timeout: the whole exchange gets read + write.
-        total = None if read is None or write is None else read + write + (connect or 0)
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+        # aiohttp's `connect` covers waiting for a pooled connection and opening a new one;
+        # it has no separate write timeout, so the whole exchange gets read + write.
+        acquire = None if pool is None or connect is None else pool + connect
+        total = None if read is None or write is None else read + write + (acquire or 0)
+        timeout = aiohttp.ClientTimeout(
+            total=total, connect=acquire, sock_connect=connect, sock_read=read
+        )
         try:
             async with self._session.request(
                 method, url, data=_body(request_data), timeout=timeout
             ) as response:
                 return response.status, await response.read()
-        except TimeoutError as exc:
-            raise TimedOut from exc
-        except asyncio.TimeoutError as exc:  # noqa: UP041 (aiohttp may raise the alias)
+        except TimeoutError as exc:  # asyncio.TimeoutError is the same class since 3.11
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
