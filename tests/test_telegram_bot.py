@@ -6,7 +6,9 @@ what Telegram itself would accept (HTML, lengths, button data, entity counts).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,18 @@ class Bot:
         await self.server.await_updates_consumed()
         # Updates are confirmed when the next batch is fetched; wait for the bot to be idle.
         await self.server.await_for(lambda _c: self.server.waiting_pollers > 0)
+        # Fetched is not handled: handlers run concurrently with the next poll, so wait
+        # until no update is queued or in a handler, twice in a row (a fetched update's
+        # task starts one loop turn after it left the queue).
+        quiet, deadline = 0, time.monotonic() + 10.0
+        while quiet < 2:
+            assert time.monotonic() < deadline, "the bot is still handling updates after 10 s"
+            await asyncio.sleep(0.05)
+            busy = (
+                not self.application.update_queue.empty()
+                or self.application.update_processor.current_concurrent_updates > 0
+            )
+            quiet = 0 if busy else quiet + 1
 
     def sent_count(self, chat_id: int) -> int:
         return len(self.server.sent_messages(chat_id))
