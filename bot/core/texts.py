@@ -52,6 +52,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
     ),
+    "internal_error": (
+        "抱歉，出错了，请稍后再试。",
+        "Sorry, something went wrong; please try again later.",
+    ),
     "not_allowed": (
         "抱歉，这个命令只对编辑开放。",
         "Sorry, that command is for the editors only.",

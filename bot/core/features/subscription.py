@@ -59,7 +59,9 @@ class SubscriptionFeature:
                 replies.append(_say(caller, "subscribed_new"))
         elif caller.chat_type != "private":
             replies.append(_say(caller, "group_start"))
-        if not args:
+        # Plain /start, or a payload we did not act on (an old or foreign deep link from
+        # someone already subscribed): greet and show what the bot can do.
+        if not args or not replies:
             if not replies:
                 replies.append(_say(caller, "welcome"))
             replies.extend(self.reading.help(caller, ""))
