@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
 from bot.core.features.reading import ReadingFeature
@@ -163,7 +164,7 @@ class SubscriptionFeature:
         if len(arguments) != 1:
             return None
         if not await caller.can_manage_chat():
-            return [_say(caller, "group_admins_only")]
+            return [_refuse(caller)]
         if arguments[0] == "all":
             topics: list[str] = []
         else:
@@ -189,7 +190,7 @@ class SubscriptionFeature:
         ):
             return None
         if not await caller.can_manage_chat():
-            return [_say(caller, "group_admins_only")]
+            return [_refuse(caller)]
         view = self.subscriptions.update_preferences(
             caller.channel,
             caller.chat_id,
@@ -209,3 +210,8 @@ class SubscriptionFeature:
 
 def _say(caller: Caller, key: str) -> Reply:
     return Reply(rich(paragraph(t(caller.language, key))))
+
+
+def _refuse(caller: Caller) -> Reply:
+    """A button tapped by someone who may not change this chat: told privately."""
+    return replace(_say(caller, "group_admins_only"), notice=True)
