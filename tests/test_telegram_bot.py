@@ -605,3 +605,4 @@ async def test_a_failing_update_is_logged_by_id_and_command_not_contents(
     assert f"update {sent['update_id']} (message /search)" in logged
     for private in ("我的私人问题", "张秘密", "zhang_mimi", "1003"):
         assert private not in logged, private
+    await bot.reply_to(1003, "抱歉，出错了")  # the reader is not left with silence

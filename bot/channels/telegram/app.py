@@ -10,6 +10,7 @@ import re
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.app import Core, scheduled_jobs
@@ -21,6 +22,7 @@ from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.jobs import missed_fire_time
 from bot.core.push import PushSummary
+from bot.core.texts import language_of, t
 from bot.db.models import utcnow
 from bot.settings import Settings
 from scheduler.push import JOB_NAME as PUSH_JOB
@@ -56,9 +58,24 @@ def describe_update(update: object) -> str:
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The one error handler: the update's id and kind, never its contents, nor details
-    to readers."""
+    """The one error handler: logs the update's id and kind, never its contents, and
+    tells the reader something went wrong rather than nothing (never the details)."""
     log.error("error while handling %s", describe_update(update), exc_info=context.error)
+    if isinstance(update, Update):
+        await _apologize(update, context.bot)
+
+
+async def _apologize(update: Update, bot: Bot) -> None:
+    """Best effort: if Telegram is what failed, this may fail too, and that is fine."""
+    user = update.effective_user
+    text = t(language_of(user.language_code if user else None), "internal_error")
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text)
+        elif update.message is not None and update.effective_chat is not None:
+            await bot.send_message(update.effective_chat.id, text)
+    except TelegramError as exc:
+        log.info("could not tell the reader about the error: %s", exc.__class__.__name__)
 
 
 def build_application(core: Core) -> Application:  # type: ignore[type-arg]
