@@ -32,8 +32,8 @@ class Attachment:
 
     filename: str
     data: bytes
-    #: The size the channel announced; the data may be left empty for a file too large
-    #: to be worth downloading.
+    #: The size the channel announced or the bytes received; the data is left empty for
+    #: a file too large to be worth downloading (or not worth it: a stranger's).
     size: int | None = None
 
     @property

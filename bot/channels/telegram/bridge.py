@@ -260,7 +260,7 @@ class TelegramBridge:
     async def _answer_query(query: CallbackQuery, text: str | None) -> None:
         """Stop the client's spinner (with a popup text, if any); a late answer is moot."""
         try:
-            await with_retries(lambda: query.answer(text, show_alert=text is not None), "an answer")
+            await with_retries(lambda: query.answer(text), "an answer")
         except BadRequest as exc:  # "query is too old": the tap was long ago
             log.info("could not answer a button: %s", exc)
 
