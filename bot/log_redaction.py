@@ -47,7 +47,11 @@ class SecretRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self._pattern is None:
             return True
-        record.msg = self.redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # a caller's bad format string: keep the text, drop the args
+            message = f"{record.msg} (arguments could not be formatted)"
+        record.msg = self.redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             # Formatters reuse `exc_text` once set: format the traceback here, redacted.

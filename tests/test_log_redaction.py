@@ -49,6 +49,15 @@ def test_token_is_redacted_from_messages_arguments_and_tracebacks() -> None:
     assert "Set Bot API URL: https://api.telegram.org/bot<redacted>/getMe" in output
 
 
+def test_a_bad_format_string_neither_raises_nor_leaks() -> None:
+    stream = io.StringIO()
+    logger = _isolated_logger(stream)
+    install_redactor([TOKEN], root=logger)
+    logger.info(f"url {TOKEN} %d", "not a number")
+    output = stream.getvalue()
+    assert "arguments could not be formatted" in output and SECRET_HALF not in output
+
+
 def test_installing_twice_keeps_one_filter() -> None:
     logger = _isolated_logger(io.StringIO())
     install_redactor([TOKEN], root=logger)
