@@ -206,3 +206,14 @@ def test_console_answers_and_reads_on_when_a_handler_fails(tmp_path: Path) -> No
     text = output.getvalue()
     assert "fine 1" in text and "fine 2" in text
     assert text.count("出错了") == 2
+
+
+@pytest.mark.parametrize(("language", "greeting"), [("zh", "可用命令"), ("en", "Commands:")])
+def test_start_with_an_unknown_payload_answers_a_subscriber(
+    core: Core, loop: asyncio.AbstractEventLoop, language: str, greeting: str
+) -> None:
+    reader = Caller(channel="telegram", user_id=2001, chat_id=2001, language=language)
+    loop.run_until_complete(core.conversation.handle_text(reader, "/start"))
+    assert core.subscriptions.get("telegram", 2001) is not None
+    replies = loop.run_until_complete(core.conversation.handle_text(reader, "/start foo"))
+    assert any(greeting in reply.body.plain_text for reply in replies)
