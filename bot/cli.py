@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from bot.app import Core, build_core, configure_logging
+from bot.core.numbers import MAX_NUMBER, parse_count
 from bot.core.push import PushSummary
 from bot.db import migrate
 from bot.db.engine import make_engine
@@ -37,6 +38,21 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings)
     return settings
+
+
+def _number(minimum: int = 0) -> Callable[[click.Context, click.Parameter, Any], int | None]:
+    """A click callback reading a number as the bot does: ASCII digits, minimum..MAX_NUMBER
+    (`int()` would take `١٢` for 12 and hand the database numbers no column can hold)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> int | None:
+        if value is None:
+            return None
+        number = parse_count(str(value))
+        if number is None or number < minimum:
+            raise click.BadParameter(f"{value!r} is not a number from {minimum} to {MAX_NUMBER}")
+        return number
+
+    return check
 
 
 @contextmanager
@@ -253,7 +269,7 @@ def arxiv_poll(force: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="Only the N best.")
+@click.option("-n", "limit", callback=_number(minimum=1), metavar="N", help="Only the N best.")
 def candidates(as_json: bool, limit: int | None) -> None:
     """List pending arXiv candidates, best first: arXiv id, title, score and the reason.
 
@@ -500,7 +516,7 @@ def queue_list() -> None:
 
 
 @cli.command()
-@click.argument("review_id", type=int)
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
 def publish(review_id: int) -> None:
     """Publish review REVIEW_ID now and push it to subscribers at once.
 

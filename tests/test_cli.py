@@ -115,3 +115,13 @@ def test_env_file_is_read_from_the_working_directory(tmp_path: Path, seed_file: 
     result = run_cli(["import", str(seed_file)], tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "from-env.db").is_file()
+
+
+def test_numbers_are_ascii_digits_within_range(tmp_path: Path) -> None:
+    for argument in ("²", "١٢", str(10**30)):
+        result = run_cli(["publish", argument], tmp_path)
+        assert result.returncode == 2, (argument, result.stderr)
+        assert "is not a number from 0 to 2147483647" in result.stderr
+        assert "Traceback" not in result.stderr
+    listed = run_cli(["candidates", "-n", "³"], tmp_path)
+    assert listed.returncode == 2 and "is not a number from 1" in listed.stderr

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # Imported for its session hook: every review added or changed here is (re)indexed for
 # search in the same transaction.
 import bot.core.search_index  # noqa: F401
+from bot.core.numbers import parse_count
 from bot.core.sources import (
     PaperDate,
     ParsedReview,
@@ -222,8 +223,9 @@ class ReviewService:
         with self.sessions() as session:
             repo = ReviewRepository(session)
             row: Review | None = None
-            if reference.isdigit() and len(reference) < 10:
-                row = repo.get(int(reference))
+            review_id = parse_count(reference)
+            if review_id is not None:
+                row = repo.get(review_id)
             if row is None:
                 row = repo.by_slug(reference.lower())
             arxiv_id = parse_arxiv_id(reference)

@@ -52,6 +52,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
     ),
+    "button_needs_chat": (
+        "这个按钮在这里无法使用，请在与机器人的私聊中操作。",
+        "This button does not work here; please use it in a private chat with the bot.",
+    ),
+    "internal_error": (
+        "抱歉，出错了，请稍后再试。",
+        "Sorry, something went wrong; please try again later.",
+    ),
     "not_allowed": (
         "抱歉，这个命令只对编辑开放。",
         "Sorry, that command is for the editors only.",
