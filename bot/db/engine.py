@@ -48,7 +48,28 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(SQLITE_BEGIN)
+
+
+#: How every SQLite transaction opened through the engine starts.
+#:
+#: A deferred `BEGIN` takes the write lock only at the first write. A transaction that
+#: read first and then writes after another connection committed cannot get it: SQLite
+#: answers "database is locked" at once (its snapshot is stale), and `busy_timeout`
+#: does not apply, because waiting cannot help. That is the claim's, the import's and
+#: a button tap's shape (read, then update), so two processes on one file failed each
+#: other. `BEGIN IMMEDIATE` takes the write lock when the transaction starts; a second
+#: writer then waits (`busy_timeout`) instead of failing, and sees the first one's
+#: commit when it gets its turn.
+#:
+#: Every transaction, reads included, opens this way, on purpose. In WAL mode a
+#: reader never blocks on a writer, so what a read-only transaction costs is only
+#: that it waits for (and holds off) writers while it is open; our transactions are
+#: short (no network I/O inside a session), so that wait is a few milliseconds. The
+#: alternative, deferred reads and immediate writes, needs every caller to declare
+#: its intent up front, and one that reads through `sessions()`, then commits a
+#: write, would bring the failure back silently. One rule here cannot be forgotten.
+SQLITE_BEGIN = "BEGIN IMMEDIATE"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
