@@ -297,7 +297,14 @@ class PushService:
         self._next_release = 0.0
         #: Claims of this process not yet recorded: the ones its heartbeat renews.
         self._held: set[int] = set()
-        self._recorder: SentRecorder | None = None
+        #: One per service, so records a dead run could not write are written by the next.
+        self._recorder = SentRecorder(
+            self._engine,
+            options.record_batch,
+            options.record_delay_seconds,
+            clock,
+            self._held,
+        )
         #: `failed` records the database was too far away to take (written later).
         self._unwritten_failures: list[tuple[list[int], str]] = []
         #: Runs of this service that died: (run id, worker prefix), closed at the next.
@@ -430,24 +437,17 @@ class PushService:
         return summary
 
     def _recorder_for_run(self) -> SentRecorder:
-        """A recorder with this run's options, unless the last one still holds records."""
-        if self._recorder is None or not self._recorder.backlog:
-            self._recorder = SentRecorder(
-                self._engine,
-                self.options.record_batch,
-                self.options.record_delay_seconds,
-                self.clock,
-                self._held,
-            )
+        """The service's recorder, with this run's options (they may have changed)."""
+        self._recorder.batch = max(1, self.options.record_batch)
+        self._recorder.delay = self.options.record_delay_seconds
         return self._recorder
 
     async def _settle(self) -> None:
         """Write what was sent (or failed) but could not be recorded yet, before the
         next send: a worker never runs ahead of its records by more than one subscriber."""
         db = self.options.db_retry
-        recorder = self._recorder
-        if recorder is not None and recorder.backlog:
-            await db.arun(recorder.flush, "recording sent deliveries")
+        if self._recorder.backlog:
+            await db.arun(self._recorder.flush, "recording sent deliveries")
         if self._unwritten_failures:
             await db.arun(self._write_failures, "recording failed deliveries")
 
@@ -460,9 +460,8 @@ class PushService:
         if run_id is None:
             return
         self._abandoned.append((run_id, worker))
-        if self._recorder is not None:
-            self._recorder.try_flush()
-        if self._recorder is None or not self._recorder.backlog:
+        self._recorder.try_flush()
+        if not self._recorder.backlog:
             try:
                 self._close_abandoned()
             except Exception as exc:
@@ -475,7 +474,7 @@ class PushService:
         out) and mark those runs interrupted. Their records must be written first."""
         if not self._abandoned:
             return
-        keep = self._recorder.backlog_ids() if self._recorder is not None else set()
+        keep = self._recorder.backlog_ids()
         keep.update(i for delivery_ids, _ in self._unwritten_failures for i in delivery_ids)
         with self.sessions.begin() as session:
             outbox = OutboxRepository(session)
