@@ -24,7 +24,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        # pool_pre_ping: after a restart the pooled connections are dead; each is tested
+        # on checkout and replaced. A bounded connect: an unreachable server fails (and
+        # is retried, see bot/db/retry.py) instead of hanging on TCP's own timeout.
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
