@@ -695,6 +695,7 @@ class PushService:
             self._write_failures()
         except Exception as exc:
             if not is_transient(exc):
+                self._unwritten_failures.remove((delivery_ids, error))
                 raise
             log.warning(
                 "could not record %d failed deliveries yet: %s", len(delivery_ids), first_line(exc)
