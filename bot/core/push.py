@@ -18,9 +18,9 @@ How "exactly once" holds (see also bot/core/outbox.py):
    retried whole with backoff (bot/db/retry.py) for up to `DB_RETRY_SECONDS`. A
    `sent` that could not be written stays in memory and is written before the worker
    sends to anyone else, so an outage adds nothing to the bound of point 3 (a process
-   killed during the outage loses at most the records of the subscribers in flight)
-   as long as it is shorter than the lease; after a longer one another process may
-   take the claims back and send them again. A run that gives up raises
+   killed during the outage loses at most the records of the subscribers in flight,
+   plus a record batch) as long as it is shorter than the lease; after a longer one
+   another process may take the claims back and send them again. A run that gives up raises
    `DatabaseUnavailableError`; the same service writes its leftover records, takes
    back its own claims and closes its row at the start of its next run (the running
    bot starts that run itself, see scheduler/push.py).
@@ -199,6 +199,8 @@ class SentRecorder:
         self.clock = clock
         self.held = held if held is not None else set()
         self._pending: list[tuple[list[int], list[int], int]] = []
+        #: A flush failed (database away): the senders wait for it before sending more.
+        self.stalled = False
 
     @property
     def backlog(self) -> int:
@@ -219,6 +221,7 @@ class SentRecorder:
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            self.stalled = True
             log.warning(
                 "could not record %d sent deliveries yet (kept, retried): %s",
                 self.backlog,
@@ -252,8 +255,9 @@ class SentRecorder:
                 _TOUCH,
                 [{"subscriber_id": subscriber_id, "now": now} for _, _, subscriber_id in pending],
             )
-        # Only the rows written: others may have been added while this one waited.
+        # Only the rows written (a retried flush takes a fresh snapshot each time).
         del self._pending[: len(pending)]
+        self.stalled = False
         for delivery_ids, _, _ in pending:
             self.held.difference_update(delivery_ids)
 
@@ -397,7 +401,7 @@ class PushService:
         started = time.monotonic()
         summary = PushSummary(run_id=None, trigger=trigger)
         db = self.options.db_retry
-        await self._settle()
+        await self._settle(final=True)
         await db.arun(self._close_dead_runs, "closing dead push runs")
         published = await db.arun(self.publish_due, "publishing due reviews")
         summary.published = [review.slug for review in published]
@@ -423,7 +427,7 @@ class PushService:
         ]
         try:
             await asyncio.gather(*tasks)
-            await self._settle()
+            await self._settle(final=True)
         except BaseException:
             self._abandon(summary.run_id, worker, [*tasks, *background])
             raise
@@ -442,11 +446,12 @@ class PushService:
         self._recorder.delay = self.options.record_delay_seconds
         return self._recorder
 
-    async def _settle(self) -> None:
+    async def _settle(self, final: bool = False) -> None:
         """Write what was sent (or failed) but could not be recorded yet, before the
-        next send: a worker never runs ahead of its records by more than one subscriber."""
+        next send: a worker never runs ahead of its records by more than one subscriber
+        (plus the record batch). `final`: also what merely waits for its batch."""
         db = self.options.db_retry
-        if self._recorder.backlog:
+        if self._recorder.stalled or (final and self._recorder.backlog):
             await db.arun(self._recorder.flush, "recording sent deliveries")
         if self._unwritten_failures:
             await db.arun(self._write_failures, "recording failed deliveries")
