@@ -188,13 +188,17 @@ def outage_after(server: FakeTelegramServer, proxy: TcpProxy, messages: int) -> 
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("record_batch", [1, 16])
 def test_push_process_rides_out_a_database_restart(
-    postgres_schema_url: str, tmp_path: Path
+    postgres_schema_url: str, tmp_path: Path, record_batch: int
 ) -> None:
     chats = range(6000, 6200)
     dead = prepare(postgres_schema_url, tmp_path, chats, plan=False)
     with FakeTelegramServer(latency=0.002) as server, TcpProxy() as proxy:
-        process = spawn(["push"], tmp_path, environment(proxy.url(postgres_schema_url), server))
+        env = environment(
+            proxy.url(postgres_schema_url), server, PUSH_RECORD_BATCH=str(record_batch)
+        )
+        process = spawn(["push"], tmp_path, env)
         at_cut = outage_after(server, proxy, 50)
         _stdout, stderr = process.communicate(timeout=180)
     print(f"cut after {at_cut} messages; {proxy.connections} connections through the proxy")
