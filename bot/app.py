@@ -33,6 +33,7 @@ from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.retry import DbRetry
 from bot.log_redaction import install_excepthook, install_redactor
 from bot.settings import Settings
 from scheduler.arxiv_poll import poll_arxiv
@@ -181,6 +182,7 @@ def push_options(settings: Settings) -> PushOptions:
         max_attempts=settings.push_max_attempts,
         lease_seconds=settings.push_lease_seconds,
         record_batch=settings.push_record_batch,
+        db_retry=DbRetry(patience=settings.db_retry_seconds),
     )
 
 

@@ -22,6 +22,7 @@ from bot.core.push import PushSummary
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.models import SUBSCRIBER_STATUSES
+from bot.db.retry import first_line, is_transient
 from bot.settings import Settings, SettingsError, load_settings
 
 NO_TOKEN = (
@@ -431,8 +432,21 @@ def push(dry_run: bool) -> None:
 
     Publishes queued reviews whose time has come, then sends every active subscriber
     the published reviews they have not received, exactly once. Safe to run again or
-    after a crash: it resumes where the last run stopped.
+    after a crash: it resumes where the last run stopped. While the database is away
+    it retries for DB_RETRY_SECONDS, then stops with one line (run it again later).
     """
+    try:
+        _push(dry_run)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise click.ClickException(
+            f"push stopped: {first_line(exc)}. It resumes where it stopped when you "
+            "run `paperbot push` again once the database answers."
+        ) from None
+
+
+def _push(dry_run: bool) -> None:
     with _core() as core:
         if dry_run:
             plans = core.push.preview()

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)
     push_record_batch: int = Field(default=1, ge=1, le=1000)
+    #: A push retries its database work this long while the database is away or busy.
+    db_retry_seconds: float = Field(default=120.0, ge=0)
     #: Optional public channel (numeric id, e.g. -1001234567890) that gets every newly
     #: published review once.
     telegram_channel_id: int | None = None

@@ -16,7 +16,7 @@ All methods run SQL on the session they are given and never commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -163,16 +163,38 @@ class OutboxRepository:
             key=lambda claimed: (claimed.subscriber_id, claimed.delivery_id),
         )
 
-    def renew(self, worker_prefix: str, now: dt.datetime) -> None:
-        """Extend the lease of every claim held by this process's workers."""
+    def renew(self, worker_prefix: str, now: dt.datetime, held: Collection[int]) -> None:
+        """Extend the lease of the claims this process's workers hold (`held`: the ids
+        they claimed and have not recorded). A claim whose commit was lost with the
+        connection is not among them, so its rows still come back after the lease."""
+        if not held:
+            return
         self.session.connection().execute(
             update(_deliveries)
             .where(
                 _deliveries.c.status == "sending",
                 _deliveries.c.claimed_by.like(f"{worker_prefix}-%"),
+                _deliveries.c.id.in_(sorted(held)),
             )
             .values(claimed_at=now)
         )
+
+    def release_own(self, worker_prefix: str, keep: Collection[int]) -> list[int]:
+        """Give back at once the claims of a run of this process that died, except
+        `keep` (sent, with the record still to write). Returns the released ids."""
+        ids = self.session.scalars(
+            select(Delivery.id).where(
+                Delivery.status == "sending", Delivery.claimed_by.like(f"{worker_prefix}-%")
+            )
+        ).all()
+        released = [delivery_id for delivery_id in ids if delivery_id not in keep]
+        if released:
+            self.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(released), Delivery.status == "sending")
+                .values(status="pending", claimed_by=None)
+            )
+        return released
 
     # recording
 

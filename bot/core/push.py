@@ -13,6 +13,20 @@ How "exactly once" holds (see also bot/core/outbox.py):
 4. Nothing is skipped: a run ends only when no delivery is pending or sending; a
    temporary failure is retried with backoff until `PUSH_MAX_ATTEMPTS`, then recorded
    as failed with its error.
+5. The database going away does not end a run: every transaction of the push
+   (publishing, planning, claims, recording, the heartbeat, the run's own row) is
+   retried whole with backoff (bot/db/retry.py) for up to `DB_RETRY_SECONDS`. A
+   `sent` that could not be written stays in memory and is written before the worker
+   sends to anyone else, so an outage adds nothing to the bound of point 3 (a process
+   killed during the outage loses at most the records of the subscribers in flight,
+   plus a record batch) as long as it is shorter than the lease; after a longer one
+   another process may take the claims back and send them again. A run that gives up raises
+   `DatabaseUnavailableError`; the same service writes its leftover records, takes
+   back its own claims and closes its row at the start of its next run (the running
+   bot starts that run itself, see scheduler/push.py).
+6. A run's row is `running` while its heartbeat keeps `seconds` current (every third
+   of the lease), `done` when it finished and `interrupted` when it died (its process
+   noticed, or a later run found its heartbeat older than the lease).
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol, cast
 
 from sqlalchemy import Engine, Table, bindparam, select, update
@@ -37,8 +52,14 @@ from bot.core.reviews import ReviewService, ReviewView
 from bot.core.subscriptions import SubscriberView, SubscriptionService
 from bot.core.views import push_digest, review_full
 from bot.db.models import PushRun, Review, Subscriber, utcnow
+from bot.db.retry import DbRetry, first_line, is_transient
 
 log = logging.getLogger(__name__)
+
+#: The statuses of a `push_runs` row (point 6 of the module doc).
+RUN_RUNNING = "running"
+RUN_DONE = "done"
+RUN_INTERRUPTED = "interrupted"
 
 
 # --- what a channel tells the push about a failed send ---------------------------------
@@ -105,6 +126,8 @@ class PushOptions:
     record_batch: int = 1
     #: The longest a sent delivery waits to be recorded when batching.
     record_delay_seconds: float = 0.02
+    #: How each database transaction of the push rides out an outage (DB_RETRY_SECONDS).
+    db_retry: DbRetry = field(default_factory=DbRetry)
 
 
 @dataclass
@@ -156,25 +179,66 @@ class SentRecorder:
     """Writes `sent` for delivered rows: at once (batch 1) or in small batches.
 
     Whatever is sent but not yet written when the process dies is sent again after
-    the lease, so the batch size adds to the duplicate bound after a crash.
+    the lease, so the batch size adds to the duplicate bound after a crash. A write
+    that fails because the database is away keeps its rows here (`backlog`) for the
+    next flush: a `sent` is never dropped while the process lives. Rows leave `held`
+    (the claims the heartbeat renews) once their `sent` is written.
     """
 
-    def __init__(self, engine: Engine, batch: int, delay: float, clock: Callable[[], dt.datetime]):
+    def __init__(
+        self,
+        engine: Engine,
+        batch: int,
+        delay: float,
+        clock: Callable[[], dt.datetime],
+        held: set[int] | None = None,
+    ):
         self.engine = engine
         self.batch = max(1, batch)
         self.delay = delay
         self.clock = clock
+        self.held = held if held is not None else set()
         self._pending: list[tuple[list[int], list[int], int]] = []
+        #: A flush failed (database away): the senders wait for it before sending more.
+        self.stalled = False
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    def backlog_ids(self) -> set[int]:
+        return {delivery_id for ids, _, _ in self._pending for delivery_id in ids}
 
     def add(self, delivery_ids: list[int], message_ids: list[int], subscriber_id: int) -> None:
         self._pending.append((delivery_ids, message_ids, subscriber_id))
         if len(self._pending) >= self.batch:
+            self.try_flush()
+
+    def try_flush(self) -> bool:
+        """Flush; on a database outage keep the rows for later and say so."""
+        try:
             self.flush()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self.stalled = True
+            log.warning(
+                "could not record %d sent deliveries yet (kept, retried): %s",
+                self.backlog,
+                first_line(exc),
+            )
+            return False
+        return True
 
     def flush(self) -> None:
+        """Write what is pending in one transaction; rows leave the backlog on commit.
+
+        Safe to repeat (the update is guarded by `status = 'sending'`), so a commit
+        whose answer was lost with the connection is simply written again.
+        """
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
+        pending = list(self._pending)
         now = self.clock()
         # Straight on a connection: a Session's set-up and tear-down would cost as much
         # as the statements themselves.
@@ -191,6 +255,11 @@ class SentRecorder:
                 _TOUCH,
                 [{"subscriber_id": subscriber_id, "now": now} for _, _, subscriber_id in pending],
             )
+        # Only the rows written (a retried flush takes a fresh snapshot each time).
+        del self._pending[: len(pending)]
+        self.stalled = False
+        for delivery_ids, _, _ in pending:
+            self.held.difference_update(delivery_ids)
 
     async def run(self) -> None:
         """Flush on a timer, so a batch never waits longer than `delay`."""
@@ -198,7 +267,7 @@ class SentRecorder:
             return
         while True:
             await asyncio.sleep(self.delay)
-            self.flush()
+            self.try_flush()
 
 
 # --- the service -----------------------------------------------------------------------
@@ -230,6 +299,20 @@ class PushService:
         self._engine: Engine = sessions.kw["bind"]
         self._render_cache: dict[tuple[tuple[int, ...], str, str], Sequence[object]] = {}
         self._next_release = 0.0
+        #: Claims of this process not yet recorded: the ones its heartbeat renews.
+        self._held: set[int] = set()
+        #: One per service, so records a dead run could not write are written by the next.
+        self._recorder = SentRecorder(
+            self._engine,
+            options.record_batch,
+            options.record_delay_seconds,
+            clock,
+            self._held,
+        )
+        #: `failed` records the database was too far away to take (written later).
+        self._unwritten_failures: list[tuple[list[int], str]] = []
+        #: Runs of this service that died: (run id, worker prefix), closed at the next.
+        self._abandoned: list[tuple[int, str]] = []
 
     # step 1: publish what is due
 
@@ -317,19 +400,21 @@ class PushService:
     async def run(self, sender: Sender, trigger: str = "manual") -> PushSummary:
         started = time.monotonic()
         summary = PushSummary(run_id=None, trigger=trigger)
-        summary.published = [review.slug for review in self.publish_due()]
+        db = self.options.db_retry
+        await self._settle(final=True)
+        await db.arun(self._close_dead_runs, "closing dead push runs")
+        published = await db.arun(self.publish_due, "publishing due reviews")
+        summary.published = [review.slug for review in published]
         if sender.channel == "telegram":
-            self._ensure_channel_subscriber()
-        summary.planned = self.plan(sender.channel)
-        summary.run_id = self._start_run(trigger)
+            await db.arun(self._ensure_channel_subscriber, "adding the channel subscriber")
+        summary.planned = await db.arun(lambda: self.plan(sender.channel), "planning the push")
+        summary.run_id = await db.arun(lambda: self._start_run(trigger), "starting the push run")
         log.info("push #%s started: %d deliveries planned", summary.run_id, summary.planned)
         self._render_cache.clear()
         worker = f"{uuid.uuid4().hex[:12]}"
         limiter = SendRateLimiter(self.options.limits)
         reviews: dict[int, ReviewView] = {}
-        recorder = SentRecorder(
-            self._engine, self.options.record_batch, self.options.record_delay_seconds, self.clock
-        )
+        recorder = self._recorder_for_run()
         tasks = [
             asyncio.create_task(
                 self._work(f"{worker}-{n}", sender, limiter, recorder, reviews, summary)
@@ -337,20 +422,89 @@ class PushService:
             for n in range(self.options.concurrency)
         ]
         background = [
-            asyncio.create_task(self._heartbeat(worker)),
+            asyncio.create_task(self._heartbeat(worker, summary.run_id)),
             asyncio.create_task(recorder.run()),
         ]
         try:
             await asyncio.gather(*tasks)
+            await self._settle(final=True)
+        except BaseException:
+            self._abandon(summary.run_id, worker, [*tasks, *background])
+            raise
         finally:
             for task in [*tasks, *background]:
                 task.cancel()
-            recorder.flush()
         summary.rate_limited = limiter.pauses
         summary.seconds = time.monotonic() - started
-        self._finish_run(summary)
+        await db.arun(lambda: self._finish_run(summary), "closing the push run")
         log.info("%s", summary.describe())
         return summary
+
+    def _recorder_for_run(self) -> SentRecorder:
+        """The service's recorder, with this run's options (they may have changed)."""
+        self._recorder.batch = max(1, self.options.record_batch)
+        self._recorder.delay = self.options.record_delay_seconds
+        return self._recorder
+
+    async def _settle(self, final: bool = False) -> None:
+        """Write what was sent (or failed) but could not be recorded yet, before the
+        next send: a worker never runs ahead of its records by more than one subscriber
+        (plus the record batch). `final`: also what merely waits for its batch."""
+        db = self.options.db_retry
+        if self._recorder.stalled or (final and self._recorder.backlog):
+            await db.arun(self._recorder.flush, "recording sent deliveries")
+        if self._unwritten_failures:
+            await db.arun(self._write_failures, "recording failed deliveries")
+
+    def _abandon(self, run_id: int | None, worker: str, tasks: list[asyncio.Task[None]]) -> None:
+        """The run dies: record what was sent, give back the claims it did not send and
+        close its row, each tried once; what the database refuses now the next run of
+        this service does (`_close_dead_runs`)."""
+        for task in tasks:
+            task.cancel()
+        if run_id is None:
+            return
+        self._abandoned.append((run_id, worker))
+        self._recorder.try_flush()
+        if not self._recorder.backlog:
+            try:
+                self._close_abandoned()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("push #%s: left for the next run to close: %s", run_id, first_line(exc))
+
+    def _close_abandoned(self) -> None:
+        """Release this service's dead runs' unsent claims at once (no lease to wait
+        out) and mark those runs interrupted. Their records must be written first."""
+        if not self._abandoned:
+            return
+        keep = self._recorder.backlog_ids()
+        keep.update(i for delivery_ids, _ in self._unwritten_failures for i in delivery_ids)
+        with self.sessions.begin() as session:
+            outbox = OutboxRepository(session)
+            for run_id, worker in self._abandoned:
+                released = outbox.release_own(worker, keep)
+                self._held.difference_update(released)
+                _mark_interrupted(session, run_id, self.clock())
+                log.warning(
+                    "push #%s was interrupted; %d unsent claims given back", run_id, len(released)
+                )
+        self._abandoned.clear()
+
+    def _close_dead_runs(self) -> None:
+        """Close rows left `running` by this service's dead runs and by any process
+        whose heartbeat stopped for longer than a lease (crash, kill, long outage)."""
+        self._close_abandoned()
+        now = self.clock()
+        lease = dt.timedelta(seconds=self.options.lease_seconds)
+        with self.sessions.begin() as session:
+            running = session.scalars(select(PushRun).where(PushRun.status == RUN_RUNNING)).all()
+            for run in running:
+                last_beat = run.started_at + dt.timedelta(seconds=run.seconds or 0.0)
+                if last_beat < now - lease:
+                    _mark_interrupted(session, run.id, now)
+                    log.warning("push #%s was left running by a process that died; closed", run.id)
 
     async def _work(
         self,
@@ -361,18 +515,28 @@ class PushService:
         reviews: dict[int, ReviewView],
         summary: PushSummary,
     ) -> None:
+        db = self.options.db_retry
+        channel = sender.channel
         while True:
-            claimed, subscribers = self._claim(worker, sender.channel)
+            await self._settle()
+            claimed, subscribers = await db.arun(
+                lambda: self._claim(worker, channel), "claiming deliveries"
+            )
             if not claimed:
-                wait = self._idle_wait(sender.channel)
+                wait = await db.arun(lambda: self._idle_wait(channel), "checking the outbox")
                 if wait is None:
                     return
                 await asyncio.sleep(wait)
                 continue
+            await db.arun(
+                partial(self._reviews, [item.review_id for item in claimed], reviews),
+                "loading reviews",
+            )
             by_subscriber: dict[int, list[Claimed]] = defaultdict(list)
             for item in claimed:
                 by_subscriber[item.subscriber_id].append(item)
             for subscriber_id, items in by_subscriber.items():
+                await self._settle()
                 subscriber = subscribers.get(subscriber_id)
                 await self._deliver(subscriber, items, sender, limiter, recorder, reviews, summary)
 
@@ -390,16 +554,34 @@ class PushService:
                 return [], {}
             ids = {item.subscriber_id for item in claimed}
             rows = session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))).all()
-            return claimed, {row.id: SubscriberView.of(row) for row in rows}
+            subscribers = {row.id: SubscriberView.of(row) for row in rows}
+        # Only after the commit: a claim whose commit was lost with the connection is
+        # not renewed, so its rows come back when their lease ends.
+        self._held.update(item.delivery_id for item in claimed)
+        return claimed, subscribers
 
-    async def _heartbeat(self, worker: str) -> None:
+    async def _heartbeat(self, worker: str, run_id: int | None) -> None:
         """Keep this process's claims fresh while it works (including while it waits out
-        a 429 or a backoff), so only a dead process's claims ever expire."""
+        a 429 or a backoff), so only a dead process's claims ever expire; and show the
+        run is alive (its row's `seconds`). A beat the database misses is logged and
+        the next one tries again."""
         interval = max(self.options.lease_seconds / 3, 0.1)
         while True:
             await asyncio.sleep(interval)
-            with self.sessions.begin() as session:
-                OutboxRepository(session).renew(worker, self.clock())
+            try:
+                self._beat(worker, run_id)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("push #%s: heartbeat missed: %s", run_id, first_line(exc))
+
+    def _beat(self, worker: str, run_id: int | None) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            OutboxRepository(session).renew(worker, now, self._held)
+            run = session.get(PushRun, run_id) if run_id is not None else None
+            if run is not None and run.status == RUN_RUNNING:
+                run.seconds = (now - run.started_at).total_seconds()
 
     def _idle_wait(self, channel: str) -> float | None:
         """None when the push is complete; else wait for other senders or dead leases."""
@@ -512,8 +694,28 @@ class PushService:
         return cached
 
     def _fail(self, delivery_ids: list[int], error: str) -> None:
+        """Record final failures; if the database is away, keep them for `_settle`."""
+        self._unwritten_failures.append((delivery_ids, error))
+        try:
+            self._write_failures()
+        except Exception as exc:
+            if not is_transient(exc):
+                self._unwritten_failures.remove((delivery_ids, error))
+                raise
+            log.warning(
+                "could not record %d failed deliveries yet: %s", len(delivery_ids), first_line(exc)
+            )
+
+    def _write_failures(self) -> None:
+        """Safe to repeat: a delivery marked failed twice is still failed."""
+        pending = list(self._unwritten_failures)
         with self.sessions.begin() as session:
-            OutboxRepository(session).mark_failed(delivery_ids, error)
+            outbox = OutboxRepository(session)
+            for delivery_ids, error in pending:
+                outbox.mark_failed(delivery_ids, error)
+        del self._unwritten_failures[: len(pending)]
+        for delivery_ids, _ in pending:
+            self._held.difference_update(delivery_ids)
 
     def _reviews(self, ids: list[int], cache: dict[int, ReviewView]) -> dict[int, ReviewView]:
         missing = [review_id for review_id in ids if review_id not in cache]
@@ -530,7 +732,7 @@ class PushService:
 
     def _start_run(self, trigger: str) -> int:
         with self.sessions.begin() as session:
-            run = PushRun(trigger=trigger, started_at=self.clock(), status="running")
+            run = PushRun(trigger=trigger, started_at=self.clock(), status=RUN_RUNNING)
             session.add(run)
             session.flush()
             return run.id
@@ -541,7 +743,7 @@ class PushService:
             if run is None:
                 return
             run.finished_at = self.clock()
-            run.status = "done"
+            run.status = RUN_DONE
             run.planned = summary.planned
             run.sent = summary.deliveries_sent
             run.messages = summary.messages_sent
@@ -561,3 +763,10 @@ class PushService:
             ).all()
             session.expunge_all()
             return list(rows)
+
+
+def _mark_interrupted(session: Session, run_id: int, now: dt.datetime) -> None:
+    run = session.get(PushRun, run_id)
+    if run is not None and run.status == RUN_RUNNING:
+        run.status = RUN_INTERRUPTED
+        run.finished_at = now

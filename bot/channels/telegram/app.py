@@ -26,7 +26,7 @@ from bot.core.texts import language_of, t
 from bot.db.models import utcnow
 from bot.settings import Settings
 from scheduler.push import JOB_NAME as PUSH_JOB
-from scheduler.push import run_push
+from scheduler.push import run_push_until_done
 from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
         sender = TelegramSender(push_bot)
 
         async def push_now(trigger: str) -> PushSummary:
-            return await run_push(
+            # A push the database interrupted is resumed here, by the running bot.
+            return await run_push_until_done(
                 core.push, sender, core.job_state, notifier, settings.admin_ids, trigger
             )
 
