@@ -178,6 +178,11 @@ def push_options(settings: Settings) -> PushOptions:
         max_attempts=settings.push_max_attempts,
         lease_seconds=settings.push_lease_seconds,
         record_batch=settings.push_record_batch,
+        max_retry_runs=settings.push_max_retry_runs,
+        max_reviews_per_reader=settings.push_max_reviews_per_reader,
+        deadline_seconds=settings.push_deadline_seconds,
+        send_timeout_seconds=settings.push_send_timeout_seconds,
+        progress_seconds=settings.push_progress_seconds,
     )
 
 
