@@ -18,7 +18,6 @@ from test_push_processes import environment, prepare
 
 from bot.app import Core, build_core
 from bot.channels.telegram.app import build_push_bot
-from bot.channels.telegram.render import MAX_BUTTONS
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.conversation import Button, Reply
 from bot.core.richtext import paragraph, rich
@@ -171,6 +170,7 @@ async def test_a_keyboard_over_telegrams_limit_is_spread_over_messages(
     server: FakeTelegramServer, tmp_path: Path
 ) -> None:
     """Digests stay far below it, but the renderer never sends more than 100 buttons."""
+    from bot.channels.telegram.render import MAX_BUTTONS
     from bot.settings import load_settings
 
     settings = load_settings(

@@ -544,7 +544,10 @@ class PushService:
         while True:
             await asyncio.sleep(interval)
             waits = watch.waiting_for(hang_after=min(5.0, interval))
-            remaining = self.outstanding(channel)
+            try:
+                remaining: int | str = self.outstanding(channel)
+            except Exception as exc:  # a progress line must never end the push
+                remaining = f"? ({exc.__class__.__name__})"
             line = (
                 f"push #{summary.run_id}: {summary.deliveries_sent} deliveries sent "
                 f"({summary.messages_sent} messages), {remaining} remaining"

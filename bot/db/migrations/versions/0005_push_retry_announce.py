@@ -30,13 +30,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("error_kind", sa.String(length=16), nullable=True))
-        batch_op.add_column(
-            sa.Column("retry_runs", sa.Integer(), server_default="0", nullable=False)
-        )
-    with op.batch_alter_table("reviews", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("announced_at", sa.DateTime(), nullable=True))
+    # Plain ALTER TABLE ADD/DROP COLUMN, not batch mode: rebuilding `reviews` on SQLite
+    # would drop the table its deliveries reference, and ON DELETE CASCADE with it.
+    op.add_column("deliveries", sa.Column("error_kind", sa.String(length=16), nullable=True))
+    op.add_column(
+        "deliveries", sa.Column("retry_runs", sa.Integer(), server_default="0", nullable=False)
+    )
+    op.add_column("reviews", sa.Column("announced_at", sa.DateTime(), nullable=True))
 
     op.execute(
         "UPDATE deliveries SET error_kind = CASE WHEN last_error LIKE 'gave up after%' "
@@ -51,8 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reviews", schema=None) as batch_op:
-        batch_op.drop_column("announced_at")
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_column("retry_runs")
-        batch_op.drop_column("error_kind")
+    # SQLite >= 3.35 drops a plain column in place (see upgrade for why not batch mode).
+    op.drop_column("reviews", "announced_at")
+    op.drop_column("deliveries", "retry_runs")
+    op.drop_column("deliveries", "error_kind")
