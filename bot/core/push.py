@@ -273,7 +273,7 @@ class RunWatch:
         if paused > 0:
             waits.append(
                 f"waiting for 429 retry_after {self.retry_after:.0f}s "
-                f"({paused:.0f}s left, {self.limiter.pauses} × 429 so far)"
+                f"({paused:.1f}s left, {self.limiter.pauses} × 429 so far)"
             )
         now = time.monotonic()
         hanging = sorted(
