@@ -8,7 +8,9 @@ Invariants the push relies on:
   without waiting on each other;
 - a claim is a lease: a live process renews its claims (a heartbeat, every third of
   the lease); a process that dies leaves `sending` rows which any worker takes back
-  once `claimed_at` is older than the lease.
+  once `claimed_at` is older than the lease;
+- a failed row keeps its reason (`last_error`) and kind (`error_kind`): "transient" rows
+  go back to pending at a later push (`requeue`, counted in `retry_runs`), "final" never.
 
 All methods run SQL on the session they are given and never commit.
 """
