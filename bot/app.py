@@ -183,6 +183,11 @@ def push_options(settings: Settings) -> PushOptions:
         lease_seconds=settings.push_lease_seconds,
         record_batch=settings.push_record_batch,
         db_retry=DbRetry(patience=settings.db_retry_seconds),
+        max_retry_runs=settings.push_max_retry_runs,
+        max_reviews_per_reader=settings.push_max_reviews_per_reader,
+        deadline_seconds=settings.push_deadline_seconds,
+        send_timeout_seconds=settings.push_send_timeout_seconds,
+        progress_seconds=settings.push_progress_seconds,
     )
 
 

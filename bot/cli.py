@@ -406,15 +406,29 @@ def aliases_remove(term: str) -> None:
 # --- the editors' queue and the push -------------------------------------------------
 
 
-async def _push_once(core: Core, *, trigger: str) -> PushSummary:
-    """One push with the same code as the scheduled job, through a Bot of its own."""
+async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) -> PushSummary:
+    """One push with the same code as the scheduled job, through a Bot of its own.
+
+    An unreachable Bot API (connection refused, unknown host, bad token) is one clear
+    line and a non-zero exit before anything is published, planned or sent.
+    """
+    from telegram.error import TelegramError
+
     from bot.channels.telegram.app import build_push_bot
     from bot.channels.telegram.bridge import TelegramNotifier
     from bot.channels.telegram.sender import TelegramSender
     from scheduler.push import run_push
 
     bot = build_push_bot(core.settings)
-    async with bot:
+    try:
+        await bot.initialize()
+    except TelegramError as exc:
+        await bot.shutdown()
+        raise click.ClickException(
+            f"cannot reach the Telegram Bot API at {core.settings.telegram_api_base_url}: "
+            f"{exc.message}; nothing was sent, deliveries stay pending"
+        ) from None
+    try:
         return await run_push(
             core.push,
             TelegramSender(bot),
@@ -422,21 +436,49 @@ async def _push_once(core: Core, *, trigger: str) -> PushSummary:
             TelegramNotifier(bot),
             core.settings.admin_ids,
             trigger,
+            retry_failed=retry_failed,
         )
+    finally:
+        await bot.shutdown()
+
+
+def _stopped_at_deadline(core: Core, summary: PushSummary) -> click.ClickException:
+    return click.ClickException(
+        f"push #{summary.run_id} stopped at its deadline (PUSH_DEADLINE_SECONDS="
+        f"{core.settings.push_deadline_seconds:g}) with {summary.left_pending} deliveries "
+        "left pending; run `paperbot push` again to resume"
+    )
 
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Print who would get what; send nothing.")
-def push(dry_run: bool) -> None:
+@click.option(
+    "--include",
+    "include",
+    multiple=True,
+    metavar="ID|SLUG",
+    help="Also push this published review (e.g. back catalogue) to every subscriber "
+    "who has not had it. Repeatable.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Retry every delivery that failed for a transient reason (5xx, network, "
+    "timeout), even past PUSH_MAX_RETRY_RUNS. Blocked or refused ones are never retried.",
+)
+def push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
     """Run one push now, with the same code as the weekly schedule.
 
     Publishes queued reviews whose time has come, then sends every active subscriber
-    the published reviews they have not received, exactly once. Safe to run again or
-    after a crash: it resumes where the last run stopped. While the database is away
-    it retries for DB_RETRY_SECONDS, then stops with one line (run it again later).
+    the reviews announced since they subscribed that they have not received, exactly
+    once, at most PUSH_MAX_REVIEWS_PER_READER each. Reviews imported as already
+    published are not pushed unless named with --include. Safe to run again or after
+    a crash or a deadline: it resumes where the last run stopped. While the database
+    is away it retries for DB_RETRY_SECONDS, then stops with one line (run it again
+    later).
     """
     try:
-        _push(dry_run)
+        _push(dry_run, include, retry_failed)
     except Exception as exc:
         if not is_transient(exc):
             raise
@@ -446,10 +488,23 @@ def push(dry_run: bool) -> None:
         ) from None
 
 
-def _push(dry_run: bool) -> None:
+def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
+    from bot.core.reviews import ReviewStateError
+
     with _core() as core:
+        included = []
+        for reference in include:
+            review = core.reviews.find(reference, published_only=False)
+            if review is None:
+                raise click.ClickException(f"--include {reference}: no such review")
+            if review.status != "published":
+                raise click.ClickException(
+                    f"--include {reference}: #{review.id} is {review.status}, not published "
+                    f"(`paperbot publish {review.id}` publishes and pushes it)"
+                )
+            included.append(review.id)
         if dry_run:
-            plans = core.push.preview()
+            plans = core.push.preview(include=included)
             for plan in plans:
                 subscriber = plan.subscriber
                 titles = "; ".join(review.title for review in plan.reviews)
@@ -462,8 +517,16 @@ def _push(dry_run: bool) -> None:
             return
         if not core.settings.telegram_bot_token:
             raise click.ClickException(NO_TOKEN)
-        summary = asyncio.run(_push_once(core, trigger="cli"))
-    click.echo(summary.describe())
+        if included:
+            try:
+                for review in core.reviews.announce(included):
+                    click.echo(f"included #{review.id} {review.slug}")
+            except ReviewStateError as exc:
+                raise click.ClickException(str(exc)) from None
+        summary = asyncio.run(_push_once(core, trigger="cli", retry_failed=retry_failed))
+        click.echo(summary.describe())
+        if summary.timed_out:
+            raise _stopped_at_deadline(core, summary)
 
 
 @cli.group()
@@ -548,7 +611,10 @@ def publish(review_id: int) -> None:
         if not core.settings.telegram_bot_token:
             click.echo("no TELEGRAM_BOT_TOKEN: the next push delivers it")
             return
-        click.echo(asyncio.run(_push_once(core, trigger="publish")).describe())
+        summary = asyncio.run(_push_once(core, trigger="publish"))
+        click.echo(summary.describe())
+        if summary.timed_out:
+            raise _stopped_at_deadline(core, summary)
 
 
 @cli.command()

@@ -31,10 +31,12 @@ async def run_push(
     notifier: Notifier | None,
     admin_ids: Collection[int],
     trigger: str = "schedule",
+    *,
+    retry_failed: bool = False,
 ) -> PushSummary:
     """Run one push to completion, remember it ran, and tell the editors how it went."""
     job_state.mark_run(JOB_NAME)
-    summary = await push.run(sender, trigger=trigger)
+    summary = await push.run(sender, trigger=trigger, retry_failed=retry_failed)
     if notifier is not None and admin_ids:
         text = t("zh", "push_summary", summary=summary.describe())
         await notify_admins(notifier, admin_ids, [Reply(rich(paragraph(text)))])

@@ -1524,6 +1524,14 @@ class FakeTelegramServer:
                 _Injection(None, None, None, None, count, delay=seconds)
             )
 
+    def clear_failures(self, method: str | None = None) -> None:
+        """Drop injected failures and delays (all, or those of ``method``): the API recovers."""
+        with self._lock:
+            if method is None:
+                self._injections.clear()
+            else:
+                self._injections.pop(method, None)
+
     def set_admins(
         self,
         chat_id: int,

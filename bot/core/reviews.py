@@ -313,6 +313,9 @@ class ReviewService:
     def _new_review(self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime) -> Review:
         slug = _unique_slug(repo, parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
         status = parsed.status or "published"
+        # No `announced_at`: what an import brings in already published is back
+        # catalogue, never pushed unless an editor asks (`paperbot push --include`).
+        # A queued review is announced when the push publishes it.
         review = Review(
             slug=slug,
             title=parsed.title,
@@ -363,10 +366,30 @@ class ReviewService:
                 raise ReviewStateError(f"#{review_id} is {row.status}, not {' or '.join(expected)}")
             row.status, row.updated_at = status, now
             if status == "published":
-                row.published_at = now
+                # An editor's publish: due to every subscriber at the next push.
+                row.published_at = row.announced_at = now
             view = ReviewView.of(row)
         self.forget_pages()
         return view
+
+    def announce(self, review_ids: list[int]) -> list[ReviewView]:
+        """An editor asks for published reviews (say, from the back catalogue, which an
+        import never pushes) to go to every current subscriber who has not had them."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            rows = []
+            for review_id in review_ids:
+                row = session.get(Review, review_id, with_for_update=True)
+                if row is None:
+                    raise ReviewStateError(f"no review #{review_id}")
+                if row.status != "published":
+                    raise ReviewStateError(
+                        f"#{review_id} is {row.status}, not published "
+                        f"(`paperbot publish {review_id}` publishes and pushes it)"
+                    )
+                row.announced_at = now
+                rows.append(ReviewView.of(row))
+            return rows
 
     def discard_draft(self, review_id: int) -> bool:
         with self.sessions.begin() as session:

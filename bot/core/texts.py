@@ -131,6 +131,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_settings": ("语言与推送格式", "Language and push format"),
     "cmd_about": ("关于本栏目", "About the column"),
     "push_heading": ("本周新解读（{count} 篇）", "New this week ({count})"),
+    "push_heading_more": (
+        "本周新解读（续：第 {first}–{last} 篇，共 {count} 篇）",
+        "New this week (continued: {first}–{last} of {count})",
+    ),
     "cmd_queue": ("排队一篇新解读（附文档或粘贴）", "Queue a review (attach or paste)"),
     "cmd_queued": ("查看待发布的解读", "Reviews waiting to be published"),
     "cmd_publish": ("立即发布并推送", "Publish and push now"),
