@@ -181,10 +181,16 @@ def import_(paths: tuple[Path, ...]) -> None:
 def export(directory: Path) -> None:
     """Write every review to DIRECTORY as front-matter Markdown (<slug>.md).
 
-    The files import back to identical reviews.
+    The files import back to identical reviews. A slug that is not a safe file
+    name (it could write outside DIRECTORY) stops the export before any file is written.
     """
+    from bot.core.reviews import UnsafeSlugError
+
     with _core() as core:
-        written = core.reviews.export(directory)
+        try:
+            written = core.reviews.export(directory)
+        except UnsafeSlugError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(written)} reviews to {directory}")
 
 

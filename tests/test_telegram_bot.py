@@ -373,12 +373,14 @@ async def test_editor_queues_a_document_previews_and_confirms(bot: Bot) -> None:
         "file_name": "toolformer.md",
         "file_size": len(REVIEW_SOURCE),
     }
+    # A month ahead: far enough to be in the future, near enough to be allowed.
+    day = (dt.date.today() + dt.timedelta(days=30)).isoformat()
     bot.server.push_update(
-        message_update(EDITOR, None, document=document, caption="/queue 2030-01-07")
+        message_update(EDITOR, None, document=document, caption=f"/queue {day}")
     )
     await bot.reply_to(4242, "确认加入发布队列？")
     texts = [m.text for m in bot.server.sent_messages(4242)]
-    assert any("2030-01-07 09:00 CST" in text for text in texts)
+    assert any(f"{day} 09:00 CST" in text for text in texts)
     assert any("核心思想" in text and "Timo Schick" in text for text in texts)
     [draft] = bot.core.reviews.in_queue()
     assert draft.status == "draft"
