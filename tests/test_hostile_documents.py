@@ -146,9 +146,7 @@ CORPUS = [
         "---\ntitle: ok\ntags: [" + ", ".join(f"t{i}" for i in range(30)) + "]\n---\nbody\n",
         (3, "30 tags; at most 20"),
     ),
-    Hostile(
-        "long_tag.txt", COLUMN_HEAD + "**标签**: " + "x" * 60 + "\n", (4, "longer than 40")
-    ),
+    Hostile("long_tag.txt", COLUMN_HEAD + "**标签**: " + "x" * 60 + "\n", (4, "longer than 40")),
     Hostile(
         "long_authors.txt", COLUMN_HEAD + "**作者**: " + "a" * 1200 + "\n", (4, "at most 1,000")
     ),
@@ -162,9 +160,7 @@ CORPUS = [
         COLUMN_HEAD + ("正文" * 40 + "\n") * (ONE_MB // 250),
         (374, "(from line 4) is longer than 30,000 characters"),
     ),
-    Hostile(
-        "one_mb_stars.txt", COLUMN_HEAD + "**" + " " * (ONE_MB - 100) + "x\n", (4, "30,000")
-    ),
+    Hostile("one_mb_stars.txt", COLUMN_HEAD + "**" + " " * (ONE_MB - 100) + "x\n", (4, "30,000")),
     Hostile(
         "one_mb_front_matter.md",
         "---\ntitle: ok\n" + "tags: x\n" * (ONE_MB // 10) + "---\nbody\n",

@@ -114,6 +114,9 @@ _INLINE = re.compile(
     r"|(?P<autolink>https?://[^\s<>()\[\]]+)"
 )
 
+#: What could start a nested style or link; a run without any is plain text.
+_MARKUP = re.compile(r"[*`\[]|https?://")
+
 
 def parse_inline(source: str) -> tuple[Span, ...]:
     """Inline Markdown: **bold**, *italic*, `code`, [label](url) and bare URLs."""
@@ -127,10 +130,9 @@ def parse_inline(source: str) -> tuple[Span, ...]:
         elif match.group("link"):
             spans.append(Span(match.group("label"), url=match.group("url")))
         elif match.group("bold"):
-            spans.extend(replace(s, bold=True) for s in parse_inline(match.group("bold_text")))
+            spans.extend(_styled(match.group("bold_text"), bold=True))
         elif match.group("italic"):
-            inner = parse_inline(match.group("italic_text"))
-            spans.extend(replace(s, italic=True) for s in inner)
+            spans.extend(_styled(match.group("italic_text"), italic=True))
         else:
             url = match.group("autolink")
             spans.append(Span(url, url=url))
@@ -138,6 +140,16 @@ def parse_inline(source: str) -> tuple[Span, ...]:
     if position < len(source):
         spans.append(Span(source[position:]))
     return _merge_plain(spans)
+
+
+def _styled(inner: str, *, bold: bool = False, italic: bool = False) -> tuple[Span, ...]:
+    """The spans of a bold or italic run (adding its style); plain ones parse no further."""
+    if _MARKUP.search(inner) is None:
+        return (Span(inner, bold=bold, italic=italic),)
+    return tuple(
+        replace(span, bold=span.bold or bold, italic=span.italic or italic)
+        for span in parse_inline(inner)
+    )
 
 
 def _merge_plain(spans: list[Span]) -> tuple[Span, ...]:
