@@ -457,12 +457,14 @@ def queue_add(file: Path, when: str | None) -> None:
     """
     from bot.core.features.editors import publish_time
     from bot.core.reviews import ReviewStateError
-    from bot.core.sources import ReviewFormatError, read_source
+    from bot.core.sources import PublishTimeTooFarError, ReviewFormatError, read_source
 
     with _core() as core:
         settings = core.settings
         try:
             publish_at = publish_time(when or "", settings.push_cron, settings.zone)
+        except PublishTimeTooFarError as exc:
+            raise click.ClickException(f"--at {when!r}: {exc}") from None
         except ValueError:
             raise click.ClickException(
                 f"cannot read --at {when!r}; write 2026-12-07 or 2026-12-07 09:00"

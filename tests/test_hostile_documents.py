@@ -10,6 +10,7 @@ documents of several shapes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +278,7 @@ async def queue_with_lag(core: Core, hostile: Hostile) -> tuple[list[str], float
             worst = max(worst, now - last)
             last = now
 
+    gc.collect()  # a collection of earlier tests' garbage is not this document's doing
     ticking = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)
     try:
@@ -297,6 +299,10 @@ async def test_queue_answers_every_hostile_document_without_holding_the_loop(
     core: Core, hostile: Hostile
 ) -> None:
     texts, stall = await queue_with_lag(core, hostile)
+    if stall >= MAX_LOOP_STALL:
+        # Six helpers share two cores: the OS may deschedule the loop for a moment. A
+        # document that blocks the loop blocks it again; noise does not repeat.
+        _, stall = await queue_with_lag(core, hostile)
     if len(hostile.text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         assert texts == ["文档太大（上限 1 MB）。"]
     elif hostile.refusal is not None:
