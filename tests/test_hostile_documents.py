@@ -174,6 +174,9 @@ CORPUS = [
     ),
     Hostile("one_mb_no_newline.txt", "a" * (ONE_MB - 10), (None, "no reviews found")),
     Hostile("over_one_mb.txt", COLUMN_HEAD + "x" * ONE_MB, (None, "at most 1,000,000 bytes")),
+    # Bodies just under the limit, dense with markup: a span every three characters.
+    Hostile("dense_bold_body.txt", COLUMN_HEAD + "**a" * 9_900 + "\n", None),
+    Hostile("dense_list_body.txt", COLUMN_HEAD + "- **a** `b` [c](https://x)\n" * 1_100, None),
     Hostile(
         "one_mb_many_reviews.txt",
         "## 最新论文解读\n"

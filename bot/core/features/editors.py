@@ -22,6 +22,7 @@ from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
 from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from bot.core.sources import (
     MAX_PUBLISH_AHEAD,
+    ParsedReview,
     PublishTimeTooFarError,
     ReviewFormatError,
     check_publish_time,
@@ -137,10 +138,16 @@ class EditorsFeature:
         if review.publish_at is not None and not when_text:
             publish_at = review.publish_at
         try:
-            staged = self.reviews.stage(review, publish_at).review
+            # Also off the loop: indexing the body for search and rendering the preview
+            # take a while for a long body of dense markup.
+            return await asyncio.to_thread(self._stage_and_preview, review, publish_at, language)
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
-        return self._preview(staged, language)
+
+    def _stage_and_preview(
+        self, review: ParsedReview, publish_at: dt.datetime, language: str
+    ) -> list[Reply]:
+        return self._preview(self.reviews.stage(review, publish_at).review, language)
 
     def _preview(self, review: ReviewView, language: str) -> list[Reply]:
         when = self._local(review.publish_at)
