@@ -198,10 +198,16 @@ def import_(paths: tuple[Path, ...]) -> None:
 def export(directory: Path) -> None:
     """Write every review to DIRECTORY as front-matter Markdown (<slug>.md).
 
-    The files import back to identical reviews.
+    The files import back to identical reviews. A slug that is not a safe file
+    name (it could write outside DIRECTORY) stops the export before any file is written.
     """
+    from bot.core.reviews import UnsafeSlugError
+
     with _core() as core:
-        written = core.reviews.export(directory)
+        try:
+            written = core.reviews.export(directory)
+        except UnsafeSlugError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(written)} reviews to {directory}")
 
 
@@ -544,12 +550,14 @@ def queue_add(file: Path, when: str | None) -> None:
     """
     from bot.core.features.editors import publish_time
     from bot.core.reviews import ReviewStateError
-    from bot.core.sources import ReviewFormatError, read_source
+    from bot.core.sources import PublishTimeTooFarError, ReviewFormatError, read_source
 
     with _core() as core:
         settings = core.settings
         try:
             publish_at = publish_time(when or "", settings.push_cron, settings.zone)
+        except PublishTimeTooFarError as exc:
+            raise click.ClickException(f"--at {when!r}: {exc}") from None
         except ValueError:
             raise click.ClickException(
                 f"cannot read --at {when!r}; write 2026-12-07 or 2026-12-07 09:00"

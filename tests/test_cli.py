@@ -125,3 +125,27 @@ def test_numbers_are_ascii_digits_within_range(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
     listed = run_cli(["candidates", "-n", "³"], tmp_path)
     assert listed.returncode == 2 and "is not a number from 1" in listed.stderr
+
+
+def test_import_of_a_directory_reports_each_bad_file_and_imports_the_rest(
+    tmp_path: Path,
+) -> None:
+    """A raw exception used to stop a directory import at the first hostile file."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "a_bad_date.md").write_text("---\ntitle: x\ndate: 2023-02-30\n---\nb\n")
+    (incoming / "b_nested.md").write_text("---\ntitle: x\ntags: " + "[" * 5000 + "\n---\nb\n")
+    (incoming / "c_alias.md").write_text("---\ntitle: &t x\nsummary: *t\n---\nb\n")
+    (incoming / "d_good.md").write_bytes((DATA_DIR / "front_matter_review.md").read_bytes())
+    result = run_cli(["import", str(incoming)], tmp_path)
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert errors == [
+        f"error: {incoming / 'a_bad_date.md'}:3: cannot read the date '2023-02-30' "
+        "(expected e.g. 2023年12月, 2023-12 or 2023-12-05)",
+        f"error: {incoming / 'b_nested.md'}:3: front matter: lists and maps nested more "
+        "than 10 deep",
+        f"error: {incoming / 'c_alias.md'}:2: front matter: YAML aliases are not allowed "
+        "(write the value out)",
+    ]
+    assert "1 reviews: 1 added, 0 updated, 0 unchanged; 3 file(s) refused" in result.stdout

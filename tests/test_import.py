@@ -132,3 +132,78 @@ def test_a_store_with_reviews_is_not_seeded_again(
         assert second.reviews.find("2302.04761") is None
     finally:
         second.close()
+
+
+# --- slugs and export (issue #8) -------------------------------------------------------
+
+TWIN_TITLES = (
+    "Scaling Instruction Tuning for Small Models: Part One",
+    "Scaling Instruction Tuning for Small Models: Part Two",
+)
+
+
+def write_review(path: Path, title: str, body: str) -> Path:
+    path.write_text(f"---\ntitle: '{title}'\nsection: latest\n---\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+def test_titles_sharing_their_slug_are_two_reviews(core: Core, tmp_path: Path) -> None:
+    """Same first 40 characters, no arXiv id: both survive, each with its own text."""
+    one = write_review(tmp_path / "one.md", TWIN_TITLES[0], "第一篇的正文。")
+    two = write_review(tmp_path / "two.md", TWIN_TITLES[1], "第二篇的正文。")
+    assert actions(core, one) == ["added"]
+    assert actions(core, two) == ["added"]
+    by_title = {review.title: review for review in core.reviews.all()}
+    first, second = by_title[TWIN_TITLES[0]], by_title[TWIN_TITLES[1]]
+    assert first.body == "第一篇的正文。" and second.body == "第二篇的正文。"
+    assert first.slug == "scaling-instruction-tuning-for-small"
+    assert second.slug == "scaling-instruction-tuning-for-small-2"
+    # The same files again are the same reviews: nothing new, nothing overwritten.
+    assert actions(core, one, two) == ["unchanged", "unchanged"]
+    write_review(two, TWIN_TITLES[1], "第二篇改过的正文。")
+    assert actions(core, one, two) == ["unchanged", "updated"]
+    assert review_count(core) == 2
+    assert core.reviews.find(first.slug) == first
+
+
+def test_one_column_may_hold_titles_that_share_their_slug(core: Core, tmp_path: Path) -> None:
+    column = tmp_path / "issue.txt"
+    column.write_text(
+        f"## 最新论文解读\n\n### {TWIN_TITLES[0]}\n\n正文一。\n\n---\n\n"
+        f"### {TWIN_TITLES[1]}\n\n正文二。\n",
+        encoding="utf-8",
+    )
+    assert actions(core, column) == ["added", "added"]
+    assert actions(core, column) == ["unchanged", "unchanged"]
+    assert sorted(review.body for review in core.reviews.all()) == ["正文一。", "正文二。"]
+
+
+def test_an_explicit_slug_names_the_review_it_updates(core: Core, tmp_path: Path) -> None:
+    one = write_review(tmp_path / "one.md", TWIN_TITLES[0], "正文。")
+    actions(core, one)
+    [stored] = core.reviews.all()
+    renamed = tmp_path / "renamed.md"
+    renamed.write_text(
+        f"---\ntitle: A Better Title\nslug: {stored.slug}\n---\n\n正文。\n", encoding="utf-8"
+    )
+    assert actions(core, renamed) == ["updated"]
+    [after] = core.reviews.all()
+    assert (after.id, after.title) == (stored.id, "A Better Title")
+
+
+def test_export_refuses_a_slug_that_leaves_the_directory(core: Core, tmp_path: Path) -> None:
+    from bot.core.reviews import UnsafeSlugError
+
+    actions(core, DATA_DIR / "front_matter_review.md")
+    with core.sessions.begin() as session:
+        row = session.scalars(select(Review)).one()
+        row.slug = "../escaped"
+    exported = tmp_path / "deep" / "exported"
+    try:
+        core.reviews.export(exported)
+    except UnsafeSlugError as exc:
+        assert "'../escaped'" in str(exc)
+    else:
+        raise AssertionError("export wrote a review whose slug leaves the directory")
+    assert not (tmp_path / "deep" / "escaped.md").exists()
+    assert not exported.exists()  # refused before anything was written

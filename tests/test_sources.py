@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from bot.core.richtext import markdown_to_rich, parse_inline
 from bot.core.sources import (
     PaperDate,
     ReviewFormatError,
+    _meta_line,
     make_slug,
     parse_arxiv_id,
     parse_column,
     parse_paper_date,
+    parse_tags,
     parse_text,
     read_source,
 )
@@ -167,3 +175,98 @@ def test_slugs_are_short_and_safe() -> None:
     assert slug == "mamba-linear-time-sequence-modeling"
     assert make_slug("人类反馈强化学习", "2203.02155") == "arxiv-2203-02155"
     assert make_slug("中文标题").startswith("review-")
+
+
+# --- hostile input: limits, and parsing in linear time (issue #8) ---------------------
+
+
+def test_a_meta_line_of_stars_and_spaces_is_read_at_once() -> None:
+    """`**` and 400 spaces without a closing `**` took 15 s in the old pattern."""
+    source = "## 最新论文解读\n### A review\n**" + " " * 400 + "x\n**作者**: Ada\n"
+    started = time.perf_counter()
+    [review] = parse_column(source, "x.md")
+    assert time.perf_counter() - started < 1.0
+    # Not a metadata line: it opens the body, so the 作者 line below is body text too.
+    assert review.body.startswith("**") and review.authors is None
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("**作者**: Ada Lovelace", ("authors", "Ada Lovelace")),
+        ("- **发表时间：** 2023年12月", ("date", "2023年12月")),
+        (
+            "* **链接**：https://arxiv.org/abs/2401.00001 ",
+            ("link", "https://arxiv.org/abs/2401.00001"),
+        ),
+        ("**Tags:** a, b", ("tags", "a, b")),
+        ("  **摘要** ：  短  ", ("summary", "短")),
+        ("**作者**", ("authors", "")),
+        ("**未知**: x", None),
+        ("**作者*: x", None),
+        ("***作者**: x", None),
+        ("-**作者**: x", None),
+        ("**作者: x", None),
+    ],
+)
+def test_metadata_lines_read_as_before(line: str, expected: tuple[str, str] | None) -> None:
+    assert _meta_line(line) == expected
+
+
+_ADVERSARIAL_FILLS = [
+    " ", "\t", "*", "**a", ":", "：", "[", "](", "[a](", "#", "# ", "-", "_", "`", "a ",
+    "a.", "A", "arxiv:", "**作者**: ", "- ", "http://x", "中文", "** **", "\\", "<",
+]  # fmt: skip
+_PREFIXES = ["", "**", "- **", "## ", "### ", "#### ", "[", "**作者**: a", "`", "*", "> "]
+_SUFFIXES = ["", "x", "**", "#", "]", ")", " #"]
+#: Generous on a shared 2-core machine: 1 s for 100,000 characters. The worst case here
+#: (one bold span per three characters) runs at about 5 µs a character; the patterns
+#: this replaced took 15 s for 400 characters and grew with the square or cube.
+_SECONDS_PER_CHAR = 1.0 / 100_000
+
+
+def _parsers() -> list[tuple[str, Callable[[str], object]]]:
+    def column(line: str) -> object:
+        try:
+            return parse_column(f"## 最新论文解读\n### A review\n{line}\n", "x.md")
+        except ReviewFormatError as exc:
+            return exc
+
+    def tags(line: str) -> object:
+        try:
+            return parse_tags(line)
+        except ValueError as exc:
+            return exc
+
+    return [
+        ("column", column),
+        ("markdown", markdown_to_rich),
+        ("inline", parse_inline),
+        ("arxiv", parse_arxiv_id),
+        ("tags", tags),
+        ("authors", lambda line: re.sub(r"\s+", " ", line)),
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(prefix="**", fill=" ", size=300, suffix="x")  # ~2 s in the old pattern
+@example(prefix="### a", fill=" ", size=3_000, suffix="b")
+@example(prefix="", fill="[", size=20_000, suffix="")
+@given(
+    prefix=st.sampled_from(_PREFIXES),
+    fill=st.sampled_from(_ADVERSARIAL_FILLS),
+    size=st.integers(min_value=1_000, max_value=100_000),
+    suffix=st.sampled_from(_SUFFIXES),
+)
+def test_long_adversarial_lines_parse_in_linear_time(
+    prefix: str, fill: str, size: int, suffix: str
+) -> None:
+    line = prefix + fill * (size // len(fill)) + suffix
+    for name, parse in _parsers():
+        started = time.perf_counter()
+        parse(line)
+        elapsed = time.perf_counter() - started
+        assert elapsed < 0.05 + _SECONDS_PER_CHAR * len(line), (
+            f"{name} took {elapsed:.3f} s for {len(line):,} characters "
+            f"({prefix!r} + {fill!r} * n + {suffix!r})"
+        )

@@ -36,6 +36,7 @@ from fake_telegram import (
     migrate_update,
     my_chat_member_update,
 )
+from test_hostile_documents import ALIAS_BOMB
 
 READER = make_user(1001, "读者", language_code="zh-hans")
 ENGLISH_READER = make_user(1002, "Reader", language_code="en")
@@ -410,12 +411,12 @@ async def test_editor_queues_a_document_previews_and_confirms(bot: Bot) -> None:
         "file_name": "toolformer.md",
         "file_size": len(REVIEW_SOURCE),
     }
-    bot.server.push_update(
-        message_update(EDITOR, None, document=document, caption="/queue 2030-01-07")
-    )
+    # A month ahead: far enough to be in the future, near enough to be allowed.
+    day = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    bot.server.push_update(message_update(EDITOR, None, document=document, caption=f"/queue {day}"))
     await bot.reply_to(4242, "确认加入发布队列？")
     texts = [m.text for m in bot.server.sent_messages(4242)]
-    assert any("2030-01-07 09:00 CST" in text for text in texts)
+    assert any(f"{day} 09:00 CST" in text for text in texts)
     assert any("核心思想" in text and "Timo Schick" in text for text in texts)
     [draft] = bot.core.reviews.in_queue()
     assert draft.status == "draft"
@@ -435,6 +436,24 @@ async def test_editor_paste_with_errors_gets_line_numbers(bot: Bot) -> None:
     await bot.send(EDITOR, pasted)
     reply = await bot.reply_to(4242, "这篇解读有问题")
     assert "message:3: cannot read the date" in reply.text
+    assert bot.core.reviews.in_queue() == []
+
+
+async def test_editor_sending_an_alias_bomb_gets_one_clear_reply(bot: Bot) -> None:
+    """393 bytes of nested YAML aliases stored a 312-million-character title."""
+    source = ALIAS_BOMB.encode()
+    bot.server.add_file("doc-bomb", source, "bomb.md")
+    document = {
+        "file_id": "doc-bomb",
+        "file_unique_id": "ub",
+        "file_name": "bomb.md",
+        "file_size": len(source),
+    }
+    bot.server.push_update(message_update(EDITOR, None, document=document, caption="/queue"))
+    reply = await bot.reply_to(4242, "这篇解读有问题")
+    assert "bomb.md:2: front matter: YAML aliases are not allowed" in reply.text
+    await bot.settle()
+    assert bot.sent_count(4242) == 1
     assert bot.core.reviews.in_queue() == []
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 # Imported for its session hook: every review added or changed here is (re)indexed for
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import bot.core.search_index  # noqa: F401
 from bot.core.numbers import parse_count
 from bot.core.sources import (
+    SLUG_PATTERN,
     PaperDate,
     ParsedReview,
     ReviewFormatError,
@@ -42,6 +44,18 @@ PAGE_CACHE_SIZE = 1_000
 
 class ReviewStateError(ValueError):
     """A review is not in the state the requested change needs (said to the editor)."""
+
+
+class UnsafeSlugError(ValueError):
+    """A stored slug that cannot be used as a file name (export refuses to write)."""
+
+
+def _in_slug_family(candidate: str, slug: str) -> bool:
+    """`slug` itself or a collision suffix of it, as `_unique_slug` makes them."""
+    if candidate == slug:
+        return True
+    stem, _, number = candidate.rpartition("-")
+    return number.isdigit() and stem == slug[:60]
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,16 @@ class ReviewRepository:
 
     def count(self) -> int:
         return int(self.session.scalar(select(func.count(Review.id))) or 0)
+
+    def with_slug_family(self, slug: str) -> Sequence[Review]:
+        """Reviews whose slug is `slug` or `slug-<n>` (the suffixes of collisions)."""
+        stem = slug[:60].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.session.scalars(
+            select(Review)
+            .where(or_(Review.slug == slug, Review.slug.like(f"{stem}-%", escape="\\")))
+            .order_by(Review.id)
+        ).all()
+        return [row for row in rows if _in_slug_family(row.slug, slug)]
 
     def slug_taken(self, slug: str, except_id: int | None = None) -> bool:
         query = select(Review.id).where(Review.slug == slug)
@@ -260,18 +284,30 @@ class ReviewService:
     # importing
 
     def import_files(self, paths: list[Path]) -> list[FileReport]:
-        """Import each file in its own transaction; a bad file imports nothing of itself."""
+        """Import each file in its own transaction; a bad file imports nothing of itself.
+
+        A refused file is reported (`file:line: reason`) and the next one is read:
+        one bad file in a directory never keeps the others out.
+        """
         reports: list[FileReport] = []
         for path in source_files(paths):
             try:
                 parsed = read_source(path)
+                outcomes = tuple(self.import_parsed(parsed))
             except ReviewFormatError as exc:
                 reports.append(FileReport(str(path), error=str(exc)))
-                continue
             except OSError as exc:
                 reports.append(FileReport(str(path), error=f"{path}: {exc.strerror or exc}"))
-                continue
-            reports.append(FileReport(str(path), tuple(self.import_parsed(parsed))))
+            except SQLAlchemyError as exc:
+                # Validation should leave nothing for the store to refuse; if it does,
+                # this file's transaction was rolled back and the others still go in.
+                log.warning("the store refused %s", path, exc_info=True)
+                reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+                reports.append(
+                    FileReport(str(path), error=f"{path}: the store refused it: {reason}")
+                )
+            else:
+                reports.append(FileReport(str(path), outcomes))
         return reports
 
     def import_parsed(self, parsed: list[ParsedReview]) -> list[ImportOutcome]:
@@ -289,16 +325,7 @@ class ReviewService:
     def _upsert(
         self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime
     ) -> tuple[str, Review]:
-        existing = None
-        if parsed.arxiv_id:
-            existing = repo.by_arxiv_id(parsed.arxiv_id)
-        if existing is None:
-            slug = parsed.slug or make_slug(parsed.title, parsed.arxiv_id)
-            candidate = repo.by_slug(slug)
-            if candidate is not None and (
-                not parsed.arxiv_id or candidate.arxiv_id in (None, parsed.arxiv_id)
-            ):
-                existing = candidate
+        existing = _same_review(repo, parsed)
         if existing is None:
             review = self._new_review(repo, parsed, now)
             repo.add(review)
@@ -345,10 +372,7 @@ class ReviewService:
         published review changes through `paperbot import`, deliberately.
         """
         with self.sessions() as session:
-            repo = ReviewRepository(session)
-            existing = repo.by_arxiv_id(parsed.arxiv_id) if parsed.arxiv_id else None
-            if existing is None:
-                existing = repo.by_slug(parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
+            existing = _same_review(ReviewRepository(session), parsed)
             if existing is not None and existing.status == "published":
                 raise ReviewStateError(f"#{existing.id} {existing.title!r} is already published")
         parsed.status, parsed.publish_at, parsed.published_at = "draft", publish_at, None
@@ -412,10 +436,27 @@ class ReviewService:
     # exporting and seeding
 
     def export(self, directory: Path) -> list[Path]:
+        """Write every review to `directory/<slug>.md`.
+
+        A slug is a file name here, so one that could name a file elsewhere
+        (`../x`, `/etc/x`, `a/b`) refuses the whole export before anything is
+        written (`UnsafeSlugError`); import never makes such slugs.
+        """
+        reviews = self.all()
+        unsafe = [review for review in reviews if not _safe_file_slug(review.slug)]
+        if unsafe:
+            named = ", ".join(f"#{review.id} {review.slug!r}" for review in unsafe[:5])
+            raise UnsafeSlugError(
+                f"{len(unsafe)} review(s) have a slug that is not a safe file name: {named}; "
+                "fix them (a-z, 0-9 and '-') before exporting"
+            )
         directory.mkdir(parents=True, exist_ok=True)
+        root = directory.resolve()
         written = []
-        for review in self.all():
+        for review in reviews:
             path = directory / f"{review.slug}.md"
+            if path.resolve().parent != root:  # e.g. a symlink planted in the directory
+                raise UnsafeSlugError(f"{path} would be written outside {directory}")
             path.write_text(review_to_front_matter(review), encoding="utf-8")
             written.append(path)
         return written
@@ -430,6 +471,37 @@ class ReviewService:
                 log.error("seed file refused: %s", report.error)
         log.info("seeded %d reviews from %s", sum(len(r.outcomes) for r in reports), content_dir)
         return reports
+
+
+def _same_review(repo: ReviewRepository, parsed: ParsedReview) -> Review | None:
+    """The stored review the source is about, or None for a new one.
+
+    By arXiv id first. A slug is only a match when the source says it is this
+    review: it names the slug itself (`slug:` in front matter, as `export`
+    writes), or its derived slug (possibly suffixed, `-2`) belongs to a review of
+    the very same title. Two reviews whose titles share their first 40 characters
+    derive one slug; that alone must not make the second overwrite the first.
+    """
+    if parsed.arxiv_id:
+        found = repo.by_arxiv_id(parsed.arxiv_id)
+        if found is not None:
+            return found
+
+    def compatible(row: Review) -> bool:
+        return not parsed.arxiv_id or row.arxiv_id in (None, parsed.arxiv_id)
+
+    if parsed.slug:
+        named = repo.by_slug(parsed.slug)
+        return named if named is not None and compatible(named) else None
+    base = make_slug(parsed.title, parsed.arxiv_id)
+    for row in repo.with_slug_family(base):
+        if row.title == parsed.title and compatible(row):
+            return row
+    return None
+
+
+def _safe_file_slug(slug: str) -> bool:
+    return SLUG_PATTERN.fullmatch(slug) is not None
 
 
 def _unique_slug(repo: ReviewRepository, slug: str, except_id: int | None = None) -> str:

@@ -100,18 +100,22 @@ def rich(*blocks: Block) -> RichText:
 
 # --- Markdown (the subset the column writes) -> RichText -------------------------------
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
 _NUMBERED = re.compile(r"^\s*(\d{1,3})[.)、]\s+(.*)$")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _QUOTE = re.compile(r"^\s*>\s?(.*)$")
 _INLINE = re.compile(
     r"(?P<code>`[^`\n]+`)"
-    r"|(?P<link>\[(?P<label>[^\]\n]+)\]\((?P<url>[^)\s]+)\))"
+    # No `[` in a label and none in a URL: a line of 10,000 `[` (or of `[a](`) is then
+    # scanned once, not once from every bracket.
+    r"|(?P<link>\[(?P<label>[^\[\]\n]+)\]\((?P<url>[^()\[\]\s]+)\))"
     r"|(?P<bold>\*\*(?P<bold_text>.+?)\*\*)"
     r"|(?P<italic>(?<![*\w])\*(?P<italic_text>[^*\n]+?)\*(?![*\w]))"
     r"|(?P<autolink>https?://[^\s<>()\[\]]+)"
 )
+
+#: What could start a nested style or link; a run without any is plain text.
+_MARKUP = re.compile(r"[*`\[]|https?://")
 
 
 def parse_inline(source: str) -> tuple[Span, ...]:
@@ -126,10 +130,9 @@ def parse_inline(source: str) -> tuple[Span, ...]:
         elif match.group("link"):
             spans.append(Span(match.group("label"), url=match.group("url")))
         elif match.group("bold"):
-            spans.extend(replace(s, bold=True) for s in parse_inline(match.group("bold_text")))
+            spans.extend(_styled(match.group("bold_text"), bold=True))
         elif match.group("italic"):
-            inner = parse_inline(match.group("italic_text"))
-            spans.extend(replace(s, italic=True) for s in inner)
+            spans.extend(_styled(match.group("italic_text"), italic=True))
         else:
             url = match.group("autolink")
             spans.append(Span(url, url=url))
@@ -139,16 +142,44 @@ def parse_inline(source: str) -> tuple[Span, ...]:
     return _merge_plain(spans)
 
 
+def _styled(inner: str, *, bold: bool = False, italic: bool = False) -> tuple[Span, ...]:
+    """The spans of a bold or italic run (adding its style); plain ones parse no further."""
+    if _MARKUP.search(inner) is None:
+        return (Span(inner, bold=bold, italic=italic),)
+    return tuple(
+        replace(span, bold=span.bold or bold, italic=span.italic or italic)
+        for span in parse_inline(inner)
+    )
+
+
 def _merge_plain(spans: list[Span]) -> tuple[Span, ...]:
-    merged: list[Span] = []
+    """Join neighbours of the same style (texts collected, then joined once: linear)."""
+    groups: list[tuple[Span, list[str]]] = []
     for span in spans:
         if not span.text:
             continue
-        if merged and merged[-1] == replace(span, text=merged[-1].text):
-            merged[-1] = replace(span, text=merged[-1].text + span.text)
+        if groups and _style(groups[-1][0]) == _style(span):
+            groups[-1][1].append(span.text)
         else:
-            merged.append(span)
-    return tuple(merged)
+            groups.append((span, [span.text]))
+    return tuple(
+        first if len(texts) == 1 else replace(first, text="".join(texts)) for first, texts in groups
+    )
+
+
+def _style(span: Span) -> tuple[bool, bool, bool, str | None]:
+    return span.bold, span.italic, span.code, span.url
+
+
+def _heading_text(line: str) -> str | None:
+    """The text of `# heading #` (one to six `#`, then a space), else None.
+
+    A string scan: the pattern `(.*?)\\s*#*\\s*$` took cubic time on a line of spaces.
+    """
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or not line[level : level + 1].isspace():
+        return None
+    return line[level:].strip().rstrip("#").strip()
 
 
 def markdown_to_rich(source: str) -> RichText:
@@ -180,9 +211,9 @@ def markdown_to_rich(source: str) -> RichText:
         elif _RULE.match(line):
             flush()
             blocks.append(Block("rule"))
-        elif heading_match := _HEADING.match(line):
+        elif (heading_text := _heading_text(line)) is not None:
             flush()
-            blocks.append(Block("heading", parse_inline(heading_match.group(2))))
+            blocks.append(Block("heading", parse_inline(heading_text)))
         elif bullet_match := _BULLET.match(line):
             flush()
             blocks.append(Block("bullet", parse_inline(bullet_match.group(1))))

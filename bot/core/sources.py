@@ -3,12 +3,20 @@
 Parsing is pure (text in, `ParsedReview`s out) and all-or-nothing per file: any
 problem raises `ReviewFormatError` naming the file and line, so the importer can
 refuse the whole file before touching the database.
+
+Sources come from editors and files nobody vetted, so parsing is defensive: every
+field has a maximum length (the MAX_* constants below, also in the README), YAML
+may not use aliases, anchors or tags beyond plain data, and no pattern applied to a
+line backtracks (headings and `**key**: value` lines are read with string scans),
+so the time to parse a document grows linearly with its size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -18,6 +26,8 @@ from typing import Any
 import yaml
 
 from bot.core.richtext import markdown_to_rich
+
+log = logging.getLogger(__name__)
 
 SECTION_HEADINGS = {
     "最新论文解读": "latest",
@@ -49,11 +59,6 @@ _META_KEYS = {
     "摘要": "summary",
     "summary": "summary",
 }
-_META_LINE = re.compile(
-    r"^\s*(?:[-*+]\s+)?\*\*\s*(?P<key>[^*:：]+?)\s*[:：]?\s*\*\*\s*[:：]?\s*(?P<value>.*?)\s*$"
-)
-_SECTION_LINE = re.compile(r"^##(?!#)\s*(?P<name>.*?)\s*#*\s*$")
-_REVIEW_LINE = re.compile(r"^###(?!#)\s*(?P<title>.*?)\s*#*\s*$")
 _SEPARATOR = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
@@ -67,6 +72,35 @@ _ARXIV_LABEL = re.compile(
 )
 _BARE_ID = re.compile(rf"^\s*(?P<id>{_NEW_ID}|{_OLD_ID})(?:v\d+)?\s*$", re.IGNORECASE)
 _ANY_URL = re.compile(r"https?://[^\s)\]]+")
+
+#: A document (a file, an editor's attachment or paste) larger than this is refused
+#: before it is read into memory: a review is a few KB, an issue of the column tens.
+MAX_DOCUMENT_BYTES = 1_000_000
+#: The YAML header of a front-matter file, in characters, and how deeply its lists and
+#: maps may nest (the fields are flat; a bound keeps the YAML composer's recursion short).
+MAX_FRONT_MATTER_CHARS = 20_000
+MAX_FRONT_MATTER_DEPTH = 10
+#: Field lengths, in characters (the store's columns hold title 500, authors 1,000).
+MAX_TITLE_CHARS = 300
+MAX_AUTHORS_CHARS = 1_000
+MAX_SUMMARY_CHARS = 1_000
+MAX_TAGS = 20
+MAX_TAG_CHARS = 40
+#: A review's body: the column's run one to a few thousand characters. A preview of
+#: this many is about 8 Telegram messages of prose, 50 at worst (dense markup, each
+#: message holds 100 styled spans), not the 18,443 an unbounded one took.
+MAX_BODY_CHARS = 30_000
+#: Reviews in one document (an issue of the column has five or so).
+MAX_REVIEWS = 100
+#: Any other single value (a date, a link, a section name).
+MAX_VALUE_CHARS = 500
+#: How far ahead a publish time may be: later is a typo (2062 for 2026), not a plan.
+MAX_PUBLISH_AHEAD = dt.timedelta(days=366)
+
+#: C0 control characters other than tab, newline and carriage return (PostgreSQL
+#: refuses NUL in text; the others are invisible in a chat), and lone surrogates
+#: (`\ud800` from a YAML or JSON escape: not text, they cannot even be encoded).
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 _MONTHS = {
     name: number
@@ -149,6 +183,49 @@ class ParsedReview:
 # --- field parsers -------------------------------------------------------------------
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value quoted for an error message, cut short: a message must stay one line."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def forbidden_character(text: str) -> tuple[int, str] | None:
+    """The position and a description of the first character a review may not hold."""
+    match = _FORBIDDEN_CHARS.search(text)
+    if match is None:
+        return None
+    code = ord(match.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return match.start(), f"a lone surrogate U+{code:04X} (not valid Unicode text)"
+    name = "NUL" if code == 0 else "a control character"
+    return match.start(), f"{name} U+{code:04X}"
+
+
+def checked_text(value: object, what: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """A scalar as stripped text, refused when it is a list, map, bytes or too long."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{what} must be text, not {_kind(value)}")
+    text = str(value).strip()
+    bad = forbidden_character(text)
+    if bad is not None:
+        raise ValueError(f"{what} contains {bad[1]}")
+    if len(text) > limit:
+        raise ValueError(f"{what} is {len(text):,} characters long (at most {limit:,})")
+    return text
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, bytes | bytearray):
+        return "binary data"
+    if isinstance(value, bool):
+        return "true/false"
+    return type(value).__name__
+
+
 def parse_arxiv_id(value: str) -> str | None:
     """The arXiv id (without version) in a URL, `arXiv:ID` label or bare id, else None."""
     for pattern in (_ARXIV_URL, _ARXIV_LABEL, _BARE_ID):
@@ -166,10 +243,12 @@ def parse_link(value: str) -> str:
     url = _ANY_URL.search(value)
     if url:
         raise ValueError(
-            f"the link {url.group(0)} is not an arXiv link "
+            f"the link {shown(url.group(0), 100)[1:-1]} is not an arXiv link "
             "(expected https://arxiv.org/abs/<id> or arXiv:<id>)"
         )
-    raise ValueError(f"cannot find an arXiv id in {value!r} (expected https://arxiv.org/abs/<id>)")
+    raise ValueError(
+        f"cannot find an arXiv id in {shown(value)} (expected https://arxiv.org/abs/<id>)"
+    )
 
 
 def parse_paper_date(value: Any) -> PaperDate:
@@ -178,9 +257,9 @@ def parse_paper_date(value: Any) -> PaperDate:
         return PaperDate(value.date(), "day")
     if isinstance(value, dt.date):
         return PaperDate(value, "day")
-    raw = unicodedata.normalize("NFKC", str(value)).strip()
+    raw = unicodedata.normalize("NFKC", checked_text(value, "the date")).strip()
     problem = ValueError(
-        f"cannot read the date {str(value)!r} (expected e.g. 2023年12月, 2023-12 or 2023-12-05)"
+        f"cannot read the date {shown(value)} (expected e.g. 2023年12月, 2023-12 or 2023-12-05)"
     )
     patterns = (
         r"(?P<y>\d{4})\s*年\s*(?:(?P<m>\d{1,2})\s*月\s*(?:(?P<d>\d{1,2})\s*[日号]?)?)?",
@@ -211,14 +290,23 @@ def _date_from_parts(
 
 
 def parse_tags(value: Any) -> list[str]:
+    """`a, b、c #d` or a YAML list; at most MAX_TAGS tags of MAX_TAG_CHARS each."""
     if value is None:
         return []
-    items = value if isinstance(value, list) else re.split(r"[,，、;；]|\s+#", str(value))
+    if isinstance(value, list):
+        items = [checked_text(item, "a tag", MAX_TAG_CHARS + 2) for item in value]
+    else:
+        # `\s#`, not `\s+#`: a run of spaces is split once, not retried from each space.
+        items = re.split(r"[,，、;；]|\s#", checked_text(value, "tags", MAX_VALUE_CHARS * 2))
     tags: list[str] = []
     for item in items:
-        tag = str(item).strip().lstrip("#").strip()
+        tag = item.strip().lstrip("#").strip()
+        if len(tag) > MAX_TAG_CHARS:
+            raise ValueError(f"the tag {shown(tag)} is longer than {MAX_TAG_CHARS} characters")
         if tag and tag not in tags:
             tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"{len(tags)} tags; at most {MAX_TAGS}")
     return tags
 
 
@@ -228,20 +316,47 @@ def parse_datetime(value: Any) -> dt.datetime:
     elif isinstance(value, dt.date):
         moment = dt.datetime(value.year, value.month, value.day)
     else:
+        raw = checked_text(value, "the time")
         try:
-            moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(
-                f"cannot read the time {value!r} "
+                f"cannot read the time {shown(value)} "
                 "(expected ISO 8601, e.g. 2026-12-07T09:00:00+08:00)"
             ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"the time {shown(value)} is out of range") from None
+
+
+class PublishTimeTooFarError(ValueError):
+    """A publish time later than MAX_PUBLISH_AHEAD from now."""
+
+
+def check_publish_time(moment: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """Refuse a publish time more than MAX_PUBLISH_AHEAD ahead (a typo, not a plan)."""
+    latest = (now or dt.datetime.now(dt.UTC)) + MAX_PUBLISH_AHEAD
+    if moment > latest:
+        raise PublishTimeTooFarError(
+            f"the publish time {moment:%Y-%m-%d %H:%M} UTC is more than "
+            f"{MAX_PUBLISH_AHEAD.days} days ahead"
+        )
+    return moment
 
 
 def clean_authors(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(str(item).strip() for item in value if str(item).strip())
-    return re.sub(r"\s+", " ", str(value)).strip()
+        names = [checked_text(item, "an author", MAX_AUTHORS_CHARS) for item in value]
+        joined = ", ".join(name for name in names if name)
+    else:
+        joined = re.sub(r"\s+", " ", checked_text(value, "authors", MAX_AUTHORS_CHARS)).strip()
+    if len(joined) > MAX_AUTHORS_CHARS:
+        raise ValueError(
+            f"authors are {len(joined):,} characters long (at most {MAX_AUTHORS_CHARS:,})"
+        )
+    return joined
 
 
 _SLUG_STOPWORDS = {"a", "an", "and", "by", "for", "from", "in", "of", "on", "the", "to", "with"}
@@ -295,6 +410,8 @@ class _ReviewDraft:
     meta: dict[str, tuple[str, int]] = field(default_factory=dict)
     body: list[str] = field(default_factory=list)
     in_body: bool = False
+    body_line: int = 0
+    body_chars: int = 0
 
 
 def parse_column(text: str, source: str) -> list[ParsedReview]:
@@ -309,30 +426,37 @@ def parse_column(text: str, source: str) -> list[ParsedReview]:
             reviews.append(_finish_draft(draft, source))
             draft = None
 
+    _check_characters(text, source)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip()
-        if section_match := _SECTION_LINE.match(line):
+        if (name := _heading(line, 2)) is not None:
             finish()
-            name = section_match.group("name")
             section = SECTION_HEADINGS.get(_normalize_heading(name))
             if section is None:
                 raise ReviewFormatError(
                     source,
                     number,
-                    f"unknown section {name!r}; the column has '## 最新论文解读' "
+                    f"unknown section {shown(name)}; the column has '## 最新论文解读' "
                     "and '## 经典论文回顾'",
                 )
-        elif review_match := _REVIEW_LINE.match(line):
+        elif (title := _heading(line, 3)) is not None:
             finish()
-            title = review_match.group("title").strip()
             if not title:
                 raise ReviewFormatError(source, number, "a review without a title ('###' alone)")
             if section is None:
                 raise ReviewFormatError(
                     source,
                     number,
-                    f"review {title!r} comes before any section heading "
+                    f"review {shown(title)} comes before any section heading "
                     "('## 最新论文解读' or '## 经典论文回顾')",
+                )
+            try:
+                title = checked_text(title, "the title", MAX_TITLE_CHARS)
+            except ValueError as exc:
+                raise ReviewFormatError(source, number, str(exc)) from None
+            if len(reviews) >= MAX_REVIEWS:
+                raise ReviewFormatError(
+                    source, number, f"more than {MAX_REVIEWS} reviews in one document"
                 )
             draft = _ReviewDraft(title=title, line=number, section=section)
         elif draft is None:
@@ -343,7 +467,16 @@ def parse_column(text: str, source: str) -> list[ParsedReview]:
             key, value = meta
             draft.meta[key] = (value, number)
         elif line.strip() or draft.in_body:
-            draft.in_body = True
+            if not draft.in_body:
+                draft.in_body, draft.body_line = True, number
+            draft.body_chars += len(line) + 1
+            if draft.body_chars > MAX_BODY_CHARS + 1:
+                raise ReviewFormatError(
+                    source,
+                    number,
+                    f"the body of {shown(draft.title)} (from line {draft.body_line}) is longer "
+                    f"than {MAX_BODY_CHARS:,} characters",
+                )
             draft.body.append(line)
     finish()
     if not reviews:
@@ -358,12 +491,51 @@ def _normalize_heading(name: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", name)).strip().lower()
 
 
-def _meta_line(line: str) -> tuple[str, str] | None:
-    match = _META_LINE.match(line)
-    if not match:
+def _check_characters(text: str, source: str) -> None:
+    """Refuse NUL, other control characters and lone surrogates, naming their line."""
+    bad = forbidden_character(text)
+    if bad is not None:
+        position, what = bad
+        raise ReviewFormatError(source, text.count("\n", 0, position) + 1, f"contains {what}")
+
+
+def _heading(line: str, level: int) -> str | None:
+    """The text of an ATX heading of exactly `level` `#`s (`## name ##`), else None.
+
+    A string scan, not a regex: `(.*?)\\s*#*\\s*$` retries its tail at every
+    character and takes cubic time on a long line of spaces.
+    """
+    if not line.startswith("#" * level) or line[level : level + 1] == "#":
         return None
-    key = _META_KEYS.get(_normalize_heading(match.group("key")))
-    return (key, match.group("value")) if key else None
+    return line[level:].strip().rstrip("#").strip()
+
+
+def _meta_line(line: str) -> tuple[str, str] | None:
+    """`**key**: value`, `- **key:** value` or `**key：**value`: (field, value), else None.
+
+    Read by string scans in linear time; the regex this replaces backtracked
+    catastrophically on `**` followed by spaces (15 s for 400 of them).
+    """
+    rest = line.lstrip()
+    if rest[:1] in ("-", "*", "+") and rest[1:2].isspace():
+        rest = rest[1:].lstrip()
+    if not rest.startswith("**"):
+        return None
+    end = rest.find("**", 2)
+    if end < 0:
+        return None
+    name = rest[2:end].strip()
+    if name[-1:] in (":", "："):
+        name = name[:-1].rstrip()
+    if not name or any(mark in name for mark in "*:："):
+        return None
+    key = _META_KEYS.get(_normalize_heading(name))
+    if key is None:
+        return None
+    value = rest[end + 2 :].strip()
+    if value[:1] in (":", "："):
+        value = value[1:].strip()
+    return key, value
 
 
 def _finish_draft(draft: _ReviewDraft, source: str) -> ParsedReview:
@@ -388,22 +560,28 @@ def _apply_meta(review: ParsedReview, key: str, value: str) -> None:
     elif key == "authors":
         review.authors = clean_authors(value)
     elif key == "link":
-        review.arxiv_id = parse_link(value)
+        review.arxiv_id = parse_link(checked_text(value, "the link"))
     elif key == "tags":
         review.tags = parse_tags(value)
     elif key == "summary":
-        review.summary = value.strip()
+        review.summary = checked_text(value, "the summary", MAX_SUMMARY_CHARS)
 
 
 def _check_duplicates(reviews: list[ParsedReview], source: str) -> None:
+    """The same paper (arXiv id) or the same title twice in one file is a mistake.
+
+    Titles that merely share their slug (the first 40 characters) are two reviews:
+    the store gives the second a suffixed slug.
+    """
     seen: dict[str, int] = {}
     for review in reviews:
-        key = review.arxiv_id or review.slug or make_slug(review.title)
+        key = review.arxiv_id or review.slug or _normalize_heading(review.title)
         if key in seen:
             raise ReviewFormatError(
                 source,
                 review.line,
-                f"review {review.title!r} repeats {key} (already at line {seen[key]})",
+                f"review {shown(review.title)} repeats {shown(key)[1:-1]} "
+                f"(already at line {seen[key]})",
             )
         seen[key] = review.line
 
@@ -423,41 +601,119 @@ FRONT_MATTER_KEYS = (
     "published_at",
     "summary",
 )
+#: A slug as the store keeps it and as `export` names its file (`<slug>.md`).
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _KEY_ALIASES = {"arxiv": "arxiv_id", "link": "arxiv_id", "url": "arxiv_id", "author": "authors"}
+
+
+_YAML_DATA_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
+)
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML for plain data only: no aliases or anchors, no tags, shallow nesting.
+
+    An alias repeats a node without copying it in the source, so a few hundred
+    bytes of nested aliases expand to gigabytes (a "billion laughs"); a review's
+    fields never need one. `!!binary`, `!!set` and friends make values no field
+    takes, and timestamps stay text so that our date parsers report a bad one
+    (2023-02-30) as `file:line: reason` rather than the loader raising ValueError.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases are not allowed (write the value out)", event.start_mark
+            )
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!") and tag not in _YAML_DATA_TAGS:
+            name = str(tag).replace("tag:yaml.org,2002:", "!!")
+            raise yaml.composer.ComposerError(
+                None, None, f"the YAML tag {shown(name, 40)} is not allowed", event.start_mark
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_FRONT_MATTER_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"lists and maps nested more than {MAX_FRONT_MATTER_DEPTH} deep",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
+def _load_front_matter(header: str, source: str) -> Any:
+    """The YAML header as plain data; every problem is `file:line: front matter: ...`."""
+    loader = _FrontMatterLoader(header)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 2 if mark is not None else 1
+        problem = exc.problem or "invalid YAML"
+        raise ReviewFormatError(source, line, f"front matter: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ReviewFormatError(source, 2, f"front matter: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        raise ReviewFormatError(source, 2, f"front matter: {shown(str(exc), 120)}") from None
+    finally:
+        loader.dispose()
 
 
 def parse_front_matter(text: str, source: str) -> list[ParsedReview]:
     """One review per file: a YAML header between `---` lines, then the Markdown body."""
+    _check_characters(text, source)
     lines = text.splitlines()
     closing = next((index for index in range(1, len(lines)) if lines[index].strip() == "---"), None)
     if closing is None:
         raise ReviewFormatError(source, 1, "front matter opened with '---' is never closed")
     header = "\n".join(lines[1:closing])
-    try:
-        data = yaml.safe_load(header) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ReviewFormatError(source, line, f"front matter: {problem}") from None
+    if len(header) > MAX_FRONT_MATTER_CHARS:
+        raise ReviewFormatError(
+            source, 1, f"the front matter is longer than {MAX_FRONT_MATTER_CHARS:,} characters"
+        )
+    data = _load_front_matter(header, source) or {}
     if not isinstance(data, dict):
         raise ReviewFormatError(source, 2, "front matter must be 'key: value' lines")
 
     def line_of(key: str) -> int:
         for index in range(1, closing):
-            if re.match(rf"^\s*{re.escape(key)}\s*:", lines[index]):
+            rest = lines[index].lstrip()
+            if rest.startswith(key) and rest[len(key) :].lstrip().startswith(":"):
                 return index + 1
         return 1
 
-    title = data.get("title")
-    if title is None or not str(title).strip():
+    if data.get("title") is None:
         raise ReviewFormatError(source, 1, "a review without a title (add 'title: ...')")
-    review = ParsedReview(
-        title=str(title).strip(),
-        source=source,
-        line=1,
-        body="\n".join(lines[closing + 1 :]).strip("\n"),
-    )
+    try:
+        title = checked_text(data["title"], "the title", MAX_TITLE_CHARS)
+    except ValueError as exc:
+        raise ReviewFormatError(source, line_of("title"), str(exc)) from None
+    if not title:
+        raise ReviewFormatError(source, 1, "a review without a title (add 'title: ...')")
+    body = "\n".join(lines[closing + 1 :]).strip("\n")
+    if len(body) > MAX_BODY_CHARS:
+        raise ReviewFormatError(
+            source, closing + 2, f"the body is longer than {MAX_BODY_CHARS:,} characters"
+        )
+    review = ParsedReview(title=title, source=source, line=1, body=body)
     for raw_key, value in data.items():
         key = _KEY_ALIASES.get(str(raw_key), str(raw_key))
         try:
@@ -472,52 +728,82 @@ def _apply_front_matter(review: ParsedReview, key: str, value: Any) -> None:
         return
     if key not in FRONT_MATTER_KEYS:
         known = ", ".join(FRONT_MATTER_KEYS)
-        raise ValueError(f"unknown front-matter key {key!r} (known: {known})")
+        raise ValueError(f"unknown front-matter key {shown(key)} (known: {known})")
     if value is None:
         return
     if key == "slug":
-        slug = str(value).strip()
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,63}", slug):
-            raise ValueError(f"slug {slug!r} must be 2-64 characters of a-z, 0-9 and '-'")
+        slug = checked_text(value, "the slug")
+        if not SLUG_PATTERN.fullmatch(slug):
+            raise ValueError(f"slug {shown(slug)} must be 2-64 characters of a-z, 0-9 and '-'")
         review.slug = slug
     elif key == "arxiv_id":
-        review.arxiv_id = parse_link(str(value))
+        review.arxiv_id = parse_link(checked_text(value, "the arXiv id"))
     elif key == "authors":
         review.authors = clean_authors(value)
     elif key == "date":
         review.paper_date = parse_paper_date(value)
     elif key == "section":
-        section = SECTION_HEADINGS.get(_normalize_heading(str(value)))
+        name = checked_text(value, "the section")
+        section = SECTION_HEADINGS.get(_normalize_heading(name))
         if section is None:
-            raise ValueError(f"section {value!r} must be 'latest' or 'classic'")
+            raise ValueError(f"section {shown(name)} must be 'latest' or 'classic'")
         review.section = section
     elif key == "tags":
         review.tags = parse_tags(value)
     elif key == "status":
-        if str(value) not in STATUSES:
-            raise ValueError(f"status {value!r} must be one of {', '.join(STATUSES)}")
-        review.status = str(value)
+        status = checked_text(value, "the status")
+        if status not in STATUSES:
+            raise ValueError(f"status {shown(status)} must be one of {', '.join(STATUSES)}")
+        review.status = status
     elif key == "publish_at":
-        review.publish_at = parse_datetime(value)
+        review.publish_at = check_publish_time(parse_datetime(value))
     elif key == "published_at":
-        review.published_at = parse_datetime(value)
+        review.published_at = check_publish_time(parse_datetime(value))
     elif key == "summary":
-        review.summary = str(value).strip()
+        review.summary = checked_text(value, "the summary", MAX_SUMMARY_CHARS)
 
 
 # --- files ---------------------------------------------------------------------------
 
 
 def parse_text(text: str, source: str) -> list[ParsedReview]:
-    """Pick the format by its first line: `---` opens front matter, else the column."""
+    """Pick the format by its first line: `---` opens front matter, else the column.
+
+    Never raises anything but `ReviewFormatError`: the importer and the editors'
+    /queue both report it as `file:line: reason` and go on.
+    """
     text = text.removeprefix("\ufeff")
-    if text.lstrip("\n").startswith("---"):
-        return parse_front_matter(text.lstrip("\n"), source)
-    return parse_column(text, source)
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ReviewFormatError(source, None, _too_big(len(text), "characters"))
+    try:
+        if text.lstrip("\n").startswith("---"):
+            return parse_front_matter(text.lstrip("\n"), source)
+        return parse_column(text, source)
+    except ReviewFormatError:
+        raise
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        # Every known case has its own message above; this keeps an unforeseen one
+        # from stopping a directory import or leaving an editor without an answer.
+        log.warning("unexpected parse failure in %s", source, exc_info=True)
+        raise ReviewFormatError(source, None, f"cannot be read ({type(exc).__name__})") from None
+
+
+def _too_big(size: int, unit: str) -> str:
+    return (
+        f"the document is {size:,} {unit}; at most {MAX_DOCUMENT_BYTES:,} bytes "
+        "(split it into several files)"
+    )
 
 
 def read_source(path: Path) -> list[ParsedReview]:
-    data = path.read_bytes()
+    """Read and parse one file; one larger than MAX_DOCUMENT_BYTES is never read whole."""
+    with path.open("rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise ReviewFormatError(str(path), None, _too_big(size, "bytes"))
+        data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:  # it grew, or is not a regular file
+        raise ReviewFormatError(str(path), None, _too_big(len(data), "bytes or more"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

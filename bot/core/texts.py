@@ -157,6 +157,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "看不懂发布时间「{value}」，请写成 2026-12-07 或 2026-12-07 09:00。",
         "Cannot read the publish time “{value}”; write 2026-12-07 or 2026-12-07 09:00.",
     ),
+    "queue_time_too_far": (
+        "发布时间「{value}」太远了：最多可以排到 {days} 天之后。",
+        "The publish time “{value}” is too far ahead: at most {days} days from now.",
+    ),
     "queue_invalid": (
         "这篇解读有问题，未保存：\n{error}",
         "This review has a problem and was not saved:\n{error}",

@@ -7,6 +7,7 @@ it waits in the queue until its publish time (the next push by default).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,15 @@ from bot.core.numbers import parse_count
 from bot.core.push import PushService, PushSummary
 from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
 from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
-from bot.core.sources import ReviewFormatError, parse_text
+from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
+from bot.core.sources import (
+    MAX_PUBLISH_AHEAD,
+    ParsedReview,
+    PublishTimeTooFarError,
+    ReviewFormatError,
+    check_publish_time,
+    parse_text,
+)
 from bot.core.subscriptions import SubscriptionService
 from bot.core.texts import t
 from bot.core.views import review_full
@@ -27,7 +36,6 @@ from bot.db.models import utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_DOCUMENT_BYTES = 1_000_000
 PushNow = Callable[[str], Awaitable[PushSummary]]
 
 
@@ -46,12 +54,20 @@ def parse_publish_time(value: str, zone: ZoneInfo) -> dt.datetime:
     moment = dt.datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01 east of UTC
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 def publish_time(when: str, cron: str, zone: ZoneInfo) -> dt.datetime:
-    """An editor's publish time, or the next push when none is given (ValueError if bad)."""
-    return parse_publish_time(when, zone) if when.strip() else next_push_time(cron, zone)
+    """An editor's publish time, or the next push when none is given (ValueError if bad).
+
+    More than MAX_PUBLISH_AHEAD ahead is `PublishTimeTooFarError` (a ValueError).
+    """
+    if not when.strip():
+        return next_push_time(cron, zone)
+    return check_publish_time(parse_publish_time(when, zone))
 
 
 class EditorsFeature:
@@ -105,11 +121,16 @@ class EditorsFeature:
             return [_say(language, "queue_usage")]
         try:
             publish_at = publish_time(when_text, self.push_cron, self.zone)
+        except PublishTimeTooFarError:
+            days = MAX_PUBLISH_AHEAD.days
+            return [_say(language, "queue_time_too_far", value=when_text[:40], days=days)]
         except ValueError:
             return [_say(language, "queue_bad_time", value=when_text[:40])]
         name = caller.attachment.filename if caller.attachment else "message"
         try:
-            parsed = parse_text(source, name)
+            # Off the event loop: a large document takes a while to parse, and the
+            # bot must keep answering everyone else meanwhile.
+            parsed = await asyncio.to_thread(parse_text, source, name)
         except ReviewFormatError as exc:
             return [_say(language, "queue_invalid", error=str(exc))]
         if len(parsed) != 1:
@@ -118,10 +139,16 @@ class EditorsFeature:
         if review.publish_at is not None and not when_text:
             publish_at = review.publish_at
         try:
-            staged = self.reviews.stage(review, publish_at).review
+            # Also off the loop: indexing the body for search and rendering the preview
+            # take a while for a long body of dense markup.
+            return await asyncio.to_thread(self._stage_and_preview, review, publish_at, language)
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
-        return self._preview(staged, language)
+
+    def _stage_and_preview(
+        self, review: ParsedReview, publish_at: dt.datetime, language: str
+    ) -> list[Reply]:
+        return self._preview(self.reviews.stage(review, publish_at).review, language)
 
     def _preview(self, review: ReviewView, language: str) -> list[Reply]:
         when = self._local(review.publish_at)
