@@ -273,6 +273,12 @@ REFUSED = {
         b'<!DOCTYPE feed [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;">]>\n<feed',
         1,
     ),
+    "doctype after a comment that looks like the root": atom(entry()).replace(
+        b"<feed", b'<!-- <feed --><!DOCTYPE feed [<!ENTITY a "lol">]>\n<feed', 1
+    ),
+    "latin-1 declared on the declaration's second line": atom(entry(title="Caf\u00e9"))
+    .replace(b"version='1.0' encoding='UTF-8'", b"version='1.0'\n encoding='ISO-8859-1'")
+    .replace("Caf\u00e9".encode(), b"Caf\xe9"),
     "arxiv namespace under another prefix": atom(entry())
     .replace(b"xmlns:arxiv=", b"xmlns:ax=")
     .replace(b"arxiv:announce_type", b"ax:announce_type"),

@@ -103,8 +103,11 @@ _FEED_CHILDREN = {
 }
 
 _CHUNK = 1 << 16
-_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")
-_ROOT_START = re.compile(rb"<\w")
+# How feedparser reads the declared encoding (encodings.RE_XML_PI_ENCODING), and how
+# expat does: inside the XML declaration, which may span lines.
+_FEEDPARSER_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?>")
+_DECLARED_ENCODING = re.compile(rb"encoding\s*=\s*['\"]([^'\"]*)['\"]")
 # feedparser.urls._urifixer, applied by its resolve_uri().
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 # feedparser.mixin._sync_author_detail's mail address pattern.
@@ -169,12 +172,17 @@ def _check_prologue(data: bytes) -> None:
     body = data.removeprefix(b"\xef\xbb\xbf")
     if not body.startswith(b"<"):
         raise UnsupportedDocumentError("does not start with markup (empty, other encoding?)")
-    declared = _ENCODING.match(body)
-    if declared is not None and declared.group(1).lower() != b"utf-8":
-        raise UnsupportedDocumentError(f"declared encoding {declared.group(1)!r}")
-    root = _ROOT_START.search(body)
-    head = body[: root.start()] if root else body
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+    declaration = _XML_DECLARATION.match(body)
+    for declared in (
+        _FEEDPARSER_ENCODING.match(body),
+        _DECLARED_ENCODING.search(declaration.group(0)) if declaration else None,
+    ):
+        if declared is not None and declared.group(1).lower() != b"utf-8":
+            raise UnsupportedDocumentError(f"declared encoding {declared.group(1)!r}")
+    # Anywhere, not only before the root: a comment could hide where the prologue ends.
+    # Well-formed text cannot contain the string (its "<" would be "&lt;"), so the only
+    # documents refused for nothing have it in a comment or CDATA, and feedparser reads them.
+    if b"<!DOCTYPE" in body:
         raise UnsupportedDocumentError("has a DOCTYPE")
 
 
