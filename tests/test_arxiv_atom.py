@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 from pathlib import Path
 
@@ -323,6 +324,55 @@ def test_feeds_cut_anywhere_give_feedparser_s_recovery(cut: int) -> None:
     text = ATOM_CS_AI.read_text(encoding="utf-8")
     complete = text[: text.rindex("</entry>") + len("</entry>")] + "\n</feed>\n"
     assert_same_as_feedparser(complete.encode()[:cut], fast=False)
+
+
+FRAGMENTS = [
+    "&amp;",
+    "&lt;think&gt;",
+    "<![CDATA[<think> & ]]>",
+    "<!-- c -->",
+    "&#150;",
+    "&#x1F680;",
+    "\u00c3\u00a9",
+    " \n\t",
+    "a@b.org",
+    "(x@y.org)",
+    ", Jr.",
+    "<b>x</b>",
+    "</summary><summary>",
+    '<category term="q-bio.NC"/>',
+    "<dc:creator>Extra Person</dc:creator>",
+    "<author><name>N</name></author>",
+    "<arxiv:announce_type>cross</arxiv:announce_type>",
+    "<published>2025-08-20T23:59:59+00:00</published>",
+    "<title>Another</title>",
+    '<link href="https://arxiv.org/abs/2508.11111"/>',
+    "2025-08-20T",
+    "+09:00",
+    "v7",
+]
+
+
+def test_mutated_feeds_always_parse_as_feedparser_parses_them() -> None:
+    """Fragments inserted after random tags: whichever path reads it, the result is the same."""
+    base = atom(*(EDGE_CASES[case] for case in ("entities", "atom authors", "api extras")))
+    text = base.decode()
+    positions = [match.end() for match in re.finditer(">", text)]
+    rng = random.Random(14)
+    fast = 0
+    for _ in range(300):
+        mutated = text
+        for position in sorted(rng.sample(positions, 2), reverse=True):
+            mutated = mutated[:position] + rng.choice(FRAGMENTS) + mutated[position:]
+        data = mutated.encode()
+        ours, theirs = parse_feed(data), parse_with_feedparser(data)
+        assert ours == theirs, mutated
+        try:
+            parse_atom_fast(data)
+            fast += 1
+        except UnsupportedDocumentError:
+            pass
+    assert fast >= 60  # the fast reader took a fair share of them
 
 
 def test_the_path_taken_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:

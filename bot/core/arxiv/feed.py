@@ -91,6 +91,9 @@ def parse_feed(data: bytes) -> ParsedFeed:
     except UnsupportedDocumentError as reason:
         log.debug("arXiv feed read by feedparser: %s", reason)
         return parse_with_feedparser(data)
+    except Exception:  # a bug in the fast reader must not cost the day's papers
+        log.warning("arXiv feed: the fast Atom reader failed; read by feedparser", exc_info=True)
+        return parse_with_feedparser(data)
     log.debug("arXiv feed read by the fast Atom reader: %d entries", len(parsed.entries))
     return parsed
 
