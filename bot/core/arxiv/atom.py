@@ -7,7 +7,9 @@ document and is about 20 times slower than expat through ElementTree on the same
 feedparser would build for it, limited to the keys the callers read (`id`, `link`,
 `title`, `summary`, `author`, `authors`, `tags`, `published(_parsed)`,
 `updated(_parsed)`, `arxiv_*`), so that the code turning an entry into a `FeedEntry`
-or `PaperRecord` is shared and the results are the same value for value.
+is shared and the results are the same value for value. (The API's answers are Atom
+too and the tests check the reader on them, but `api.py` keeps feedparser: an answer
+has at most a few hundred entries and waits 3 s for its turn at arXiv anyway.)
 
 It accepts only what arXiv's feeds and API produce, and for everything else raises
 `UnsupportedDocumentError`, after which the caller hands the bytes to feedparser: RSS,
@@ -37,9 +39,12 @@ uses for a well-formed document; see feedparser/mixin.py and namespaces/_base.py
   extraction from `dc:creator` text (a creator `A (a@b.org)` is named `A`) and its
   aliasing of `author_detail` to the first text-only author (after which an `<author>`'s
   `<name>` also renames that first author).
-- `tags`: one per `<category>` with a term, scheme or label, in document order.
+- `tags`: one per `<category>` with a term, scheme or label, in document order,
+  exact repeats dropped.
 - Dates: RFC 3339 read as feedparser's W3C-DTF handler does (fraction truncated,
-  converted to UTC), as a UTC `time.struct_time`.
+  converted to UTC), as a UTC `time.struct_time`; the last `published` and `updated`
+  count. Unlike feedparser, `updated_parsed` is only computed when `published_parsed`
+  is empty, the one case where an entry's date comes from it.
 - `arxiv:*` elements become `arxiv_<lowercased name>` (feedparser does not know the
   namespace and uses the document's prefix, which must therefore be `arxiv`); an
   `arxiv:primary_category` becomes its attribute dictionary.
