@@ -1,7 +1,7 @@
 """A fast reader for arXiv's Atom documents that yields exactly what feedparser would.
 
 feedparser runs a Python callback for every element, text run and attribute of a
-document and is about 20 times slower than expat through ElementTree on the same bytes
+document and is 10 to 20 times slower than expat through ElementTree on the same bytes
 (most of a 2,000-entry feed's processing time). This module parses arXiv's Atom with
 `xml.etree.ElementTree.XMLPullParser` and builds, for each `<entry>`, the dictionary
 feedparser would build for it, limited to the keys the callers read (`id`, `link`,

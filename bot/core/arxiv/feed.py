@@ -12,7 +12,7 @@ Facts about the feeds this module relies on (see tests/data/arxiv/README.md):
   rendered as HTML (channels escape the core's plain text themselves).
 
 Two readers, one result: arXiv's Atom goes through the fast reader in `atom.py`, which
-builds the same entry dictionaries as feedparser at a twentieth of the cost; RSS 2.0,
+builds the same entry dictionaries as feedparser at a seventh of the cost; RSS 2.0,
 anything else and any document the fast reader refuses (not well-formed, truncated, an
 element it does not know) goes to feedparser. Both end in the same `_entry`.
 """
