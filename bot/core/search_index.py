@@ -60,7 +60,28 @@ W_OTHER_FIELDS = 0.2
 #: so that a review's weights do not change when other reviews come and go.
 BM25_K1 = 1.2
 BM25_B = 0.75
-FIELD_LENGTHS = {"ident": 1.0, "title": 8.0, "tags": 6.0, "authors": 6.0, "summary": 45.0}
+FIELD_LENGTHS = {
+    "ident": 1.0,
+    "title": 8.0,
+    "tags": 6.0,
+    "authors": 6.0,
+    "summary": 45.0,
+    "body": 600.0,
+}
+#: Length normalization per field: none for labels (ids, tags, authors), where a longer
+#: list does not make each label less of one.
+FIELD_B = {
+    "ident": 0.0,
+    "title": BM25_B,
+    "tags": 0.0,
+    "authors": 0.0,
+    "summary": BM25_B,
+    "body": BM25_B,
+}
+#: A body term said at least this often gets a posting, of the body's weight (1.5, as a
+#: body hit) times its saturated frequency.
+BODY_TF_MIN = 3
+W_BODY_TF = 1.5
 
 FTS_TABLE = "search_fts"
 GIN_INDEX = "ix_search_docs_body_tsv"
@@ -108,11 +129,11 @@ class DocTerms:
         return cls(head, frozenset(body_text.split()))
 
 
-def saturated(tf: float, length: int, average: float) -> float:
+def saturated(tf: float, length: int, average: float, b: float = 0.75) -> float:
     """BM25's term-frequency saturation, 1.0 for one occurrence in a field of average
-    length: a second mention counts, a tenth hardly more, and a short field more than
-    a long one."""
-    norm = 1 - BM25_B + BM25_B * length / average
+    length: a second mention counts, a tenth hardly more, and (b > 0) a short field
+    more than a long one."""
+    norm = 1 - b + b * length / average
     return tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
 
 
@@ -141,14 +162,15 @@ def doc_terms(
     prominent: set[str] = set()
 
     def add(tokens: list[tuple[str, float]], weight: float, field: str) -> None:
-        tf: dict[str, float] = {}
         factor: dict[str, float] = {}
         for token, part in tokens:
-            tf[token] = tf.get(token, 0.0) + 1
             factor[token] = max(factor.get(token, 0.0), part)
-        average = FIELD_LENGTHS[field]
+        # Occurrences at the token's best: BERT in "DistilBERT ... of BERT" is said once
+        # on its own; the part of a compound does not make it said twice.
+        tf = Counter(token for token, part in tokens if part == factor[token])
+        average, b = FIELD_LENGTHS[field], FIELD_B[field]
         for token, count in tf.items():
-            value = weight * factor[token] * saturated(count, len(tokens), average)
+            value = weight * factor[token] * saturated(count, len(tokens), average, b)
             found.setdefault(token, []).append(value)
         if field in ("title", "tags"):
             prominent.update(tf)
@@ -159,12 +181,21 @@ def doc_terms(
     add([pair for tag in tags for pair in weighted_tokens(str(tag))], W_TAGS, "tags")
     add(weighted_tokens(authors), W_AUTHORS, "authors")
     add(weighted_tokens(summary), W_SUMMARY, "summary")
+    body_tokens = text_tokens(body)
+    # How often the body says a term: the review about RLHF says it again and again, one
+    # that mentions it says it once. Only repeated terms get a posting (FTS/GIN already
+    # answer "is it in the body"), which keeps the postings table small.
+    repeated = Counter(body_tokens)
+    for term, count in repeated.items():
+        if count >= BODY_TF_MIN:
+            value = W_BODY_TF * saturated(count, len(body_tokens), FIELD_LENGTHS["body"], BM25_B)
+            found.setdefault(term, []).append(value)
     head = {}
     for term, weights in found.items():
         best = max(weights)
         value = best + W_OTHER_FIELDS * (sum(weights) - best)
         head[term] = encode_weight(value, term in prominent)
-    return DocTerms(head, frozenset(text_tokens(body)))
+    return DocTerms(head, frozenset(body_tokens))
 
 
 def review_terms(review: Review) -> DocTerms:

@@ -22,8 +22,9 @@ from bot.core.search_text import (
 
 
 def phrase_alternatives(text: str) -> list[tuple[str, ...]]:
-    """Alternatives for a phrase: the compound as one token if it is one word, and the
-    conjunction of all its parts and bigrams."""
+    """Alternatives for a phrase: the compound as one token (GPT-3 → gpt3, and a phrase
+    of Latin words as the compound it may be written as), and the conjunction of all
+    its parts and bigrams."""
     ids, rest = extract_arxiv_ids(fold(text))
     conjunction = [arxiv_token(arxiv_id) for arxiv_id in ids]
     pieces = list(units(rest))
@@ -36,6 +37,11 @@ def phrase_alternatives(text: str) -> list[tuple[str, ...]]:
     if len(pieces) == 1 and not ids and pieces[0].kind == "word":
         whole = joined(pieces[0].text)
         if len(word_parts(pieces[0].text)) > 1 and keep_token(whole):
+            alternatives.append((whole,))
+    elif len(pieces) > 1 and not ids and all(unit.kind == "word" for unit in pieces):
+        # "chain of thought" is also the compound Chain-of-Thought (chainofthought).
+        whole = joined("".join(unit.text for unit in pieces))
+        if keep_token(whole):
             alternatives.append((whole,))
     if conjunction:
         alternatives.append(tuple(dict.fromkeys(conjunction)))
