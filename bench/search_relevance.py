@@ -126,8 +126,11 @@ class BM25:
     title + summary + body. What a reader would get from an off-the-shelf engine."""
 
     def __init__(self, docs: dict[str, str], k1: float = 1.2, b: float = 0.75) -> None:
+        import logging
+
         import jieba
 
+        jieba.setLogLevel(logging.WARNING)
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
         self.k1, self.b = k1, b

@@ -4,7 +4,8 @@ Three tables hold it (see `bot/db/models.py` and migration 0002), identically on
 backends, plus one backend-specific full-text index over the review bodies:
 
 * `search_postings` (term, weight, review_id): every term of a review's *head* — arXiv
-  id, title, tags, authors and summary — with a weight saying in which field it occurs.
+  id, title, tags, authors and summary — and every body term said at least
+  BODY_TF_MIN times, with a weight saying in which fields and how often it occurs.
   Its primary key is the ranking index: a term's best reviews come first, so even a term
   in most reviews costs one short index range read (LIMIT k), never a scan.
 * `search_docs`: the review's terms (for maintenance) and its distinct body tokens.
@@ -43,9 +44,9 @@ log = logging.getLogger(__name__)
 TOKENIZER_VERSION = 2
 #: Bump when weighting or the index's layout changes: start-up then rebuilds it too.
 FORMAT_VERSION = 2
-#: What `search_state.version` holds for an index built by this code. Version 1 (no
-#: version split) was bigrams and words, best field weight; 1002 adds adjacency tokens
-#: (AI反馈), per-field term frequency and the title/tags bit.
+#: What `search_state.version` holds for an index built by this code. Version 1 was
+#: bigrams and words with the best field's weight; 2002 adds adjacency tokens (AI反馈),
+#: per-field saturated term frequency, repeated body terms and the title/tags bit.
 INDEX_VERSION = TOKENIZER_VERSION * 1000 + FORMAT_VERSION
 
 #: Field weights of the head (x10 when stored). Body hits weigh BODY_WEIGHT.

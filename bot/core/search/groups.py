@@ -42,8 +42,6 @@ class Group:
     #: An adjacency bonus (AI反馈 written together): it adds to the score of reviews
     #: that have it, but is not one of the things asked about (no quorum, no share).
     bonus: bool = False
-    #: The Latin words of the query, for the typo rules (set on the typo group only).
-    words: tuple[str, ...] = ()
 
     def copy(self) -> Group:
         return Group(
@@ -53,5 +51,4 @@ class Group:
             self.cjk_piece,
             [group.copy() for group in self.split] if self.split is not None else None,
             self.bonus,
-            self.words,
         )
