@@ -39,6 +39,8 @@ from conftest import make_settings
         ("reward model", "奖励模型"),
         ("LoRA", "低秩"),
         ("position embedding", "位置编码"),
+        ("fine-tune", "微调"),
+        ("加速", "speedup"),
     ],
 )
 def test_default_aliases_work_both_ways(core: Core, tmp_path: Path, one: str, other: str) -> None:
