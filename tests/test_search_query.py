@@ -69,6 +69,7 @@ def test_english_fillers_alone_stay_a_query() -> None:
     finds); only next to content words are they dropped."""
     assert labels("paper review") == ["paper", "review"]
     assert labels("any paper about DPO") == ["DPO"]
+    assert labels("paper 对齐") == ["对齐"]
 
 
 def test_an_alias_that_holds_a_filler_character_stays_whole() -> None:

@@ -49,8 +49,12 @@ def without_fillers(text: str, protected: tuple[str, ...] = ()) -> str:
         last = match.end()
     out.append(text[last:])
     cleaned = "".join(out)
-    words = [unit.text for unit in units(cleaned) if unit.kind == "word"]
-    if not any(joined(word) not in LATIN_FILLERS for word in words):
+    content = [
+        unit
+        for unit in units(cleaned)
+        if unit.kind == "cjk" or joined(unit.text) not in LATIN_FILLERS
+    ]
+    if not content:
         return cleaned
     # English fillers go unless they are all there is ("what is" stays a query).
     result: list[str] = []
