@@ -12,11 +12,12 @@ more of the query in its title or tags, then to the one added later.
 
 from __future__ import annotations
 
+import heapq
 import math
 
 from bot.core.search.groups import Alternative, Group
 from bot.core.search.typos import correct_typos
-from bot.core.search_index import IndexStore, decode_weight
+from bot.core.search_index import IndexStore
 
 MAX_RESULTS = 200
 HEAD_K = 300
@@ -112,17 +113,20 @@ class Ranker:
             found: dict[int, float] = {}
             lists = sorted((by_token[t] for t in alternative.tokens), key=len)
             first, rest = lists[0], lists[1:]
+            factor = alternative.factor / 10  # see search_index.encode_weight
+            counts = alternative.kind != "typo"
             for review_id, weight in first.items():
-                worst, bit = decode_weight(weight)
+                worst = weight
                 for other in rest:
                     stored = other.get(review_id)
                     if stored is None:
                         break
-                    value, flag = decode_weight(stored)
-                    worst, bit = min(worst, value), bit and flag
+                    # Stored weights are value << 1 | title/tags flag: keep the lower
+                    # value, and the flag only if every token has it.
+                    worst = (min(worst, stored) & ~1) | (worst & stored & 1)
                 else:
-                    found[review_id] = alternative.factor * worst
-                    if bit and alternative.kind != "typo":
+                    found[review_id] = factor * (worst >> 1)
+                    if counts and worst & 1:
                         prominent.add(review_id)
             per_alternative.append(found)
         return _combine(per_alternative), prominent
@@ -193,17 +197,17 @@ class Ranker:
                 matched[review_id] = matched.get(review_id, 0) + 1
             for review_id in prominent[id(group)]:
                 carried[review_id] = carried.get(review_id, 0) + 1
-        scored = [
-            (
-                round((total + bonus.get(review_id, 0.0)) * matched[review_id] / groups, 9),
-                carried.get(review_id, 0),
-                review_id,
-            )
-            for review_id, total in totals.items()
-            if matched[review_id] >= min_matched
-        ]
-        scored.sort(key=lambda item: (-item[0], -item[1], -item[2]))
-        return [review_id for _, _, review_id in scored]
+        eligible = [review_id for review_id, count in matched.items() if count >= min_matched]
+        if bonus:
+            for review_id in eligible:
+                totals[review_id] += bonus.get(review_id, 0.0)
+
+        def order(review_id: int) -> tuple[float, int, int]:
+            score = totals[review_id] * matched[review_id] / groups
+            return (-score, -carried.get(review_id, 0), -review_id)
+
+        # Only the first MAX_RESULTS are ever shown or counted: no need to sort the rest.
+        return heapq.nsmallest(MAX_RESULTS, eligible, key=order)
 
     @staticmethod
     def _idf(group: Group, df: dict[str, int], docs: int) -> float:
@@ -223,6 +227,8 @@ class Ranker:
 
 
 def _combine(per_alternative: list[dict[int, float]]) -> dict[int, float]:
+    if len(per_alternative) == 1:
+        return per_alternative[0]
     combined: dict[int, float] = {}
     best: dict[int, float] = {}
     for found in per_alternative:
