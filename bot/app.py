@@ -28,7 +28,7 @@ from bot.core.notify import Notifier
 from bot.core.push import PushOptions, PushService
 from bot.core.ratelimit import SendLimits
 from bot.core.reviews import ReviewService
-from bot.core.search import SearchService
+from bot.core.search import SearchService, ensure_default_aliases
 from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
@@ -113,6 +113,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         # A store migrated from an older version, or changed behind the ORM's back,
         # gets its search index (re)built; a consistent one costs two small queries.
         ensure_index(sessions)
+        ensure_default_aliases(sessions)
     if seed:
         reviews.seed_if_empty(settings.content_dir)
     search = SearchService(sessions)

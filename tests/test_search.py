@@ -13,6 +13,7 @@ import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from sqlalchemy import select, text
 from bot.app import Core, build_core
 from bot.core import search as search_module
 from bot.core.search import SearchPage, parse_query
+from bot.core.search import ranker as ranker_module
 from bot.core.search_index import INDEX_VERSION, IndexStore
 from bot.core.search_text import fold, text_tokens
 from bot.db import migrate
@@ -298,19 +300,19 @@ def test_aliases_work_both_ways(core: Core, tmp_path: Path, one: str, other: str
 
 
 def test_editors_add_and_remove_aliases(core: Core, tmp_path: Path) -> None:
-    load(core, write_review(tmp_path, "kv", title="Serving", body="分页管理键值缓存。"))
-    assert core.search.search("KV cache").total == 0
-    group = core.search.add_aliases("KV cache", ["键值缓存", "KV缓存"])
-    assert group == ["KV cache", "键值缓存", "KV缓存"]
-    assert slugs(core, "kv cache") == ["kv"]
-    assert slugs(core, "KV缓存") == ["kv"]
+    load(core, write_review(tmp_path, "kv", title="Serving", body="借鉴虚拟内存的分页。"))
+    assert core.search.search("virtual memory").total == 0
+    group = core.search.add_aliases("virtual memory", ["虚拟内存", "VM分页"])
+    assert group == ["virtual memory", "虚拟内存", "VM分页"]
+    assert slugs(core, "virtual memory") == ["kv"]
+    assert slugs(core, "VM分页") == ["kv"]
     # Naming members of two groups joins the groups.
-    merged = core.search.add_aliases("kv缓存", ["RLHF"])
-    assert {"RLHF", "人类反馈强化学习", "KV cache", "键值缓存", "KV缓存"} <= set(merged)
+    merged = core.search.add_aliases("vm分页", ["RLHF"])
+    assert {"RLHF", "人类反馈强化学习", "virtual memory", "虚拟内存", "VM分页"} <= set(merged)
     assert sum("RLHF" in group for group in core.search.list_aliases()) == 1
     assert slugs(core, "rlhf") == ["kv"]
     rest = core.search.remove_alias("rlhf")
-    assert rest is not None and "RLHF" not in rest and "KV cache" in rest
+    assert rest is not None and "RLHF" not in rest and "virtual memory" in rest
     assert core.search.search("RLHF").total == 0
     assert core.search.remove_alias("nonexistent") is None
     with pytest.raises(ValueError, match="synonym"):
@@ -334,12 +336,12 @@ def test_the_aliases_cli(tmp_path: Path) -> None:
     listed = run_cli(["aliases", "list"], tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "RLHF ⇄ 人类反馈强化学习" in listed.stdout
-    added = run_cli(["aliases", "add", "KV缓存", "KV cache"], tmp_path)
+    added = run_cli(["aliases", "add", "虚拟内存", "virtual memory"], tmp_path)
     assert added.returncode == 0, added.stderr
-    assert added.stdout.strip() == "KV缓存 ⇄ KV cache"
-    assert "KV缓存 ⇄ KV cache" in run_cli(["aliases", "list"], tmp_path).stdout
-    removed = run_cli(["aliases", "remove", "kv cache"], tmp_path)
-    assert removed.returncode == 0 and "removed kv cache" in removed.stdout
+    assert added.stdout.strip() == "虚拟内存 ⇄ virtual memory"
+    assert "虚拟内存 ⇄ virtual memory" in run_cli(["aliases", "list"], tmp_path).stdout
+    removed = run_cli(["aliases", "remove", "virtual memory"], tmp_path)
+    assert removed.returncode == 0 and "removed virtual memory" in removed.stdout
     missing = run_cli(["aliases", "remove", "nothing-like-it"], tmp_path)
     assert missing.returncode == 1 and "no alias" in missing.stderr
     lonely = run_cli(["aliases", "add", "RLHF"], tmp_path)
@@ -443,8 +445,8 @@ def test_common_terms_still_find_body_only_matches(
 ) -> None:
     """A term too common to drive a body scan is still looked up among the newest
     reviews when the head finds too little."""
-    monkeypatch.setattr(search_module, "BODY_SCAN_MAX_DF", 1)
-    monkeypatch.setattr(search_module, "BODY_WINDOW", 2)
+    monkeypatch.setattr(ranker_module, "BODY_SCAN_MAX_DF", 1)
+    monkeypatch.setattr(ranker_module, "BODY_WINDOW", 2)
     load(
         core,
         *(
@@ -457,7 +459,7 @@ def test_common_terms_still_find_body_only_matches(
 
 
 def test_results_are_capped(core: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_module, "MAX_RESULTS", 3)
+    monkeypatch.setattr(ranker_module, "MAX_RESULTS", 3)
     for n in range(5):
         load(core, write_review(tmp_path, f"p{n}", title=f"Heron {n}", body="鹭。"))
     page = core.search.search("heron", 2)
@@ -489,7 +491,7 @@ def test_a_store_from_before_search_is_indexed_on_start(database_url: str, tmp_p
         assert slugs(core, "2101.00001v3") == ["old"]
         with core.sessions() as session:
             state = IndexStore(session.connection()).state()
-        assert state == {"version": INDEX_VERSION, "docs": 1}
+        assert state["version"] == INDEX_VERSION and state["docs"] == 1
     finally:
         core.close()
 
@@ -513,10 +515,17 @@ def test_an_index_changed_behind_the_orms_back_is_rebuilt_on_start(
 # --- both backends -------------------------------------------------------------------
 
 
-def relevance_queries() -> list[dict[str, str]]:
+def relevance_queries() -> list[dict[str, Any]]:
+    """The relevance set's queries that expect a review, `expect` as a list of slugs."""
     queries = yaml.safe_load(RELEVANCE_QUERIES.read_text(encoding="utf-8"))
     assert len(queries) >= 40
-    return list(queries)
+    cases = []
+    for case in queries:
+        expect = case.get("expect")
+        if expect is None:
+            continue
+        cases.append({**case, "expect": [expect] if isinstance(expect, str) else expect})
+    return cases
 
 
 @pytest.fixture
@@ -532,12 +541,12 @@ def test_relevance(relevance_core: Core, database_url: str) -> None:
     at1 = at3 = 0
     misses = []
     for case in queries:
-        assert case["expect"] in slugs_known, case
-        found = slugs(relevance_core, case["query"], 3)
-        at1 += found[:1] == [case["expect"]]
-        at3 += case["expect"] in found
-        if found[:1] != [case["expect"]]:
-            misses.append(f"{case['query']!r} → {found} (want {case['expect']})")
+        assert set(case["expect"]) <= slugs_known, case
+        found = slugs(relevance_core, str(case["query"]), 3)
+        at1 += bool(found) and found[0] in case["expect"]
+        at3 += any(slug in case["expect"] for slug in found)
+        if not found or found[0] not in case["expect"]:
+            misses.append(f"{case['query']!r} → {found} (want {case['expect'][0]})")
     recall1, recall3 = at1 / len(queries), at3 / len(queries)
     backend = database_url.split(":")[0].split("+")[0]
     report = (
@@ -551,7 +560,7 @@ def test_relevance(relevance_core: Core, database_url: str) -> None:
 def test_both_backends_give_the_same_results(
     sqlite_url: str, postgres_schema_url: str, tmp_path: Path
 ) -> None:
-    queries = [case["query"] for case in relevance_queries()]
+    queries = [str(case["query"]) for case in yaml.safe_load(RELEVANCE_QUERIES.read_text("utf-8"))]
     queries += ["模型", "language", "transformer", "对齐", "大模型的对齐方法", "对齐效果好"]
     queries += [q for q in HOSTILE if len(q) < 100]
     results = []

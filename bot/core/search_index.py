@@ -4,7 +4,8 @@ Three tables hold it (see `bot/db/models.py` and migration 0002), identically on
 backends, plus one backend-specific full-text index over the review bodies:
 
 * `search_postings` (term, weight, review_id): every term of a review's *head* — arXiv
-  id, title, tags, authors and summary — with a weight saying in which field it occurs.
+  id, title, tags, authors and summary — and every body term said at least
+  BODY_TF_MIN times, with a weight saying in which fields and how often it occurs.
   Its primary key is the ranking index: a term's best reviews come first, so even a term
   in most reviews costs one short index range read (LIMIT k), never a scan.
 * `search_docs`: the review's terms (for maintenance) and its distinct body tokens.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +40,14 @@ from bot.db.models import Review
 
 log = logging.getLogger(__name__)
 
-#: Bump when tokenization or weighting changes: start-up then rebuilds the index.
-INDEX_VERSION = 1
+#: Bump when the tokenizer changes (search_text): start-up then rebuilds the index.
+TOKENIZER_VERSION = 2
+#: Bump when weighting or the index's layout changes: start-up then rebuilds it too.
+FORMAT_VERSION = 2
+#: What `search_state.version` holds for an index built by this code. Version 1 was
+#: bigrams and words with the best field's weight; 2002 adds adjacency tokens (AI反馈),
+#: per-field saturated term frequency, repeated body terms and the title/tags bit.
+INDEX_VERSION = TOKENIZER_VERSION * 1000 + FORMAT_VERSION
 
 #: Field weights of the head (x10 when stored). Body hits weigh BODY_WEIGHT.
 W_IDENT = 20.0
@@ -50,6 +57,32 @@ W_AUTHORS = 8.0
 W_SUMMARY = 4.0
 #: A term in several fields counts its best field fully and the others by this much.
 W_OTHER_FIELDS = 0.2
+#: BM25 saturation per field, against fixed typical field lengths (in tokens): fixed,
+#: so that a review's weights do not change when other reviews come and go.
+BM25_K1 = 1.2
+BM25_B = 0.75
+FIELD_LENGTHS = {
+    "ident": 1.0,
+    "title": 8.0,
+    "tags": 6.0,
+    "authors": 6.0,
+    "summary": 45.0,
+    "body": 600.0,
+}
+#: Length normalization per field: none for labels (ids, tags, authors), where a longer
+#: list does not make each label less of one.
+FIELD_B = {
+    "ident": 0.0,
+    "title": BM25_B,
+    "tags": 0.0,
+    "authors": 0.0,
+    "summary": BM25_B,
+    "body": BM25_B,
+}
+#: A body term said at least this often gets a posting, of the body's weight (1.5, as a
+#: body hit) times its saturated frequency.
+BODY_TF_MIN = 3
+W_BODY_TF = 1.5
 
 FTS_TABLE = "search_fts"
 GIN_INDEX = "ix_search_docs_body_tsv"
@@ -97,6 +130,24 @@ class DocTerms:
         return cls(head, frozenset(body_text.split()))
 
 
+def saturated(tf: float, length: int, average: float, b: float = 0.75) -> float:
+    """BM25's term-frequency saturation, 1.0 for one occurrence in a field of average
+    length: a second mention counts, a tenth hardly more, and (b > 0) a short field
+    more than a long one."""
+    norm = 1 - b + b * length / average
+    return tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
+
+
+def encode_weight(value: float, prominent: bool) -> int:
+    """A posting's stored weight: the value x10, and in the lowest bit whether the term
+    is in the title or tags (the tie-break). Ordering by it still orders by value."""
+    return (round(10 * value) << 1) | int(prominent)
+
+
+def decode_weight(stored: int) -> tuple[float, bool]:
+    return (stored >> 1) / 10, bool(stored & 1)
+
+
 def doc_terms(
     *,
     title: str,
@@ -106,30 +157,46 @@ def doc_terms(
     summary: str,
     body: str,
 ) -> DocTerms:
-    """Tokenize a review's fields and weigh each head term by where it occurs."""
+    """Tokenize a review's fields and weigh each head term by where and how often it
+    occurs (per field: the field's weight times BM25-style saturated frequency)."""
     found: dict[str, list[float]] = {}
+    prominent: set[str] = set()
 
-    def add(tokens: Iterable[tuple[str, float]], weight: float) -> None:
-        best: dict[str, float] = {}
-        for token, factor in tokens:
-            best[token] = max(best.get(token, 0.0), factor)
-        for token, factor in best.items():
-            found.setdefault(token, []).append(weight * factor)
+    def add(tokens: list[tuple[str, float]], weight: float, field: str) -> None:
+        factor: dict[str, float] = {}
+        for token, part in tokens:
+            factor[token] = max(factor.get(token, 0.0), part)
+        # Occurrences at the token's best: BERT in "DistilBERT ... of BERT" is said once
+        # on its own; the part of a compound does not make it said twice.
+        tf = Counter(token for token, part in tokens if part == factor[token])
+        average, b = FIELD_LENGTHS[field], FIELD_B[field]
+        for token, count in tf.items():
+            value = weight * factor[token] * saturated(count, len(tokens), average, b)
+            found.setdefault(token, []).append(value)
+        if field in ("title", "tags"):
+            prominent.update(tf)
 
     if arxiv_id:
-        add([(arxiv_token(arxiv_id), 1.0)], W_IDENT)
-    title_tokens = weighted_tokens(title)
-    # Shorter titles weigh a little more: "Attention Is All You Need" is about attention
-    # more than a ten-word title that mentions it.
-    add(title_tokens, W_TITLE * (1 + 1 / max(len({t for t, _ in title_tokens}), 1)))
-    add((pair for tag in tags for pair in weighted_tokens(str(tag))), W_TAGS)
-    add(weighted_tokens(authors), W_AUTHORS)
-    add(weighted_tokens(summary), W_SUMMARY)
+        add([(arxiv_token(arxiv_id), 1.0)], W_IDENT, "ident")
+    add(weighted_tokens(title), W_TITLE, "title")
+    add([pair for tag in tags for pair in weighted_tokens(str(tag))], W_TAGS, "tags")
+    add(weighted_tokens(authors), W_AUTHORS, "authors")
+    add(weighted_tokens(summary), W_SUMMARY, "summary")
+    body_tokens = text_tokens(body)
+    # How often the body says a term: the review about RLHF says it again and again, one
+    # that mentions it says it once. Only repeated terms get a posting (FTS/GIN already
+    # answer "is it in the body"), which keeps the postings table small.
+    repeated = Counter(body_tokens)
+    for term, count in repeated.items():
+        if count >= BODY_TF_MIN:
+            value = W_BODY_TF * saturated(count, len(body_tokens), FIELD_LENGTHS["body"], BM25_B)
+            found.setdefault(term, []).append(value)
     head = {}
     for term, weights in found.items():
         best = max(weights)
-        head[term] = round(10 * (best + W_OTHER_FIELDS * (sum(weights) - best)))
-    return DocTerms(head, frozenset(text_tokens(body)))
+        value = best + W_OTHER_FIELDS * (sum(weights) - best)
+        head[term] = encode_weight(value, term in prominent)
+    return DocTerms(head, frozenset(body_tokens))
 
 
 def review_terms(review: Review) -> DocTerms:

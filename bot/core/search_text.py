@@ -43,6 +43,8 @@ _ARXIV = re.compile(
 _UNIT = re.compile(
     rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+(?:['’.+-][^\W_{_CJK}]+)*)",
 )
+#: A Han/kana run.
+CJK_RUN = re.compile(rf"[{_CJK}]+")
 _PART_SEPARATOR = re.compile(r"['’.+-]")
 _LETTERS_DIGITS = re.compile(r"\d+|[^\W\d_]+")
 _CAMEL = re.compile(r"[A-Z]{2,}(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[^\W\d_]+")
@@ -146,6 +148,11 @@ def units(text: str) -> Iterator[Unit]:
             yield Unit("word", match.group("word"))
 
 
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where the Latin-like words of a text are."""
+    return [match.span() for match in _UNIT.finditer(text) if match.group("word")]
+
+
 def extract_arxiv_ids(text: str) -> tuple[list[str], str]:
     """The arXiv ids in `text` (without versions) and the text with them cut out."""
     found: list[str] = []
@@ -195,7 +202,31 @@ def weighted_tokens(text: str) -> list[tuple[str, float]]:
             tokens.extend((pair, 1.0) for pair in bigrams(unit.text))
         else:
             tokens.extend(weighted_word_tokens(unit.text))
+    tokens.extend((token, 1.0) for token in glued_tokens(rest))
     return tokens
+
+
+def glued_tokens(text: str) -> list[str]:
+    """Adjacency tokens of a folded text: a Latin word written against a Han run, with
+    the run's two characters next to it (AI反馈 → ai反馈, 宪法AI → 宪法ai). They let
+    `AI反馈` prefer the review that says AI反馈 over one with "Meta AI" somewhere."""
+    found: list[str] = []
+    previous: re.Match[str] | None = None
+    for match in _UNIT.finditer(text):
+        if previous is not None and previous.end() == match.start():
+            before, after = previous.group(), match.group()
+            if previous.group("word") and match.group("cjk") and len(after) >= 2:
+                token = joined(before) + after[:2]
+                latin = joined(before)
+            elif previous.group("cjk") and match.group("word") and len(before) >= 2:
+                token = before[-2:] + joined(after)
+                latin = joined(after)
+            else:
+                token = latin = ""
+            if latin and keep_token(latin) and keep_token(token):
+                found.append(token)
+        previous = match
+    return found
 
 
 def text_tokens(text: str) -> list[str]:

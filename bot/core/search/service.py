@@ -1,0 +1,101 @@
+"""The search use case: a page of published reviews for a query, and alias editing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.reviews import ReviewView
+from bot.core.search import aliases
+from bot.core.search.matching import AliasMatcher
+from bot.core.search.query import parse_query, relaxed
+from bot.core.search.ranker import MAX_RESULTS, Ranker
+from bot.core.search_index import IndexStore
+from bot.db.models import Review
+
+#: How long the alias table may be served from memory (see SearchService._aliases).
+ALIAS_CACHE_SECONDS = 30.0
+#: On the relaxed retry, at least this share of the query's words must match.
+RELAXED_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    items: tuple[ReviewView, ...]
+    offset: int
+    total: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+class SearchService:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._matcher: tuple[tuple[tuple[str, int], ...], AliasMatcher] | None = None
+        self._aliases_fresh_until = 0.0
+
+    def search(self, query: str, limit: int = 5, offset: int = 0) -> SearchPage:
+        limit = max(1, min(int(limit), 50))
+        offset = max(0, int(offset))
+        with self.sessions() as session:
+            store = IndexStore(session.connection())
+            matcher = self._aliases(session)
+            groups = parse_query(query, matcher)
+            if not groups or offset >= MAX_RESULTS:
+                return SearchPage(query, (), offset, 0)
+            ranker = Ranker(store)
+            needed = offset + limit + 1
+            ranked = ranker.rank(groups, needed)
+            if not ranked:
+                retry = relaxed(groups, matcher)
+                if retry:
+                    ranked = ranker.rank(retry, needed, min_share=RELAXED_SHARE)
+            window = ranked[offset : offset + limit]
+            rows = session.scalars(
+                select(Review).where(Review.id.in_(window), Review.status == "published")
+            ).all()
+            by_id = {row.id: ReviewView.of(row) for row in rows}
+            items = tuple(by_id[review_id] for review_id in window if review_id in by_id)
+        return SearchPage(query, items, offset, len(ranked))
+
+    # aliases
+
+    def _aliases(self, session: Session) -> AliasMatcher:
+        """The alias table, read again at most every ALIAS_CACHE_SECONDS: reading it for
+        every search cost an eighth of a reply. Changes made through this service are
+        seen at once, those of another process (the CLI) within that time."""
+        now = time.monotonic()
+        if self._matcher is not None and now < self._aliases_fresh_until:
+            return self._matcher[1]
+        rows = aliases.load_rows(session)
+        if self._matcher is None or self._matcher[0] != rows:
+            self._matcher = (rows, AliasMatcher(rows))
+        self._aliases_fresh_until = now + ALIAS_CACHE_SECONDS
+        return self._matcher[1]
+
+    def list_aliases(self) -> list[list[str]]:
+        """Alias groups in the order they were made, each as its terms."""
+        with self.sessions() as session:
+            return aliases.list_groups(session)
+
+    def add_aliases(self, term: str, synonyms: Sequence[str]) -> list[str]:
+        """Put TERM and SYNONYMS in one alias group (joining groups they are already in)."""
+        self._aliases_fresh_until = 0.0  # the next search reads the table again
+        with self.sessions.begin() as session:
+            return aliases.add_group(session, term, synonyms)
+
+    def remove_alias(self, term: str) -> list[str] | None:
+        """Take TERM out of its group; returns what the group keeps (None: no such alias).
+
+        A group left with a single term is removed too.
+        """
+        self._aliases_fresh_until = 0.0  # the next search reads the table again
+        with self.sessions.begin() as session:
+            return aliases.remove_term(session, term)
