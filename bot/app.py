@@ -33,6 +33,8 @@ from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.retry import DbRetry
+from bot.log_redaction import install_excepthook, install_redactor
 from bot.settings import Settings
 from scheduler.arxiv_poll import poll_arxiv
 from scheduler.push import JOB_NAME as PUSH_JOB
@@ -80,6 +82,8 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The bot token is in every Bot API URL (PTB logs them at DEBUG): redact it everywhere.
+    install_excepthook(install_redactor([settings.telegram_bot_token]))
     # httpx logs every request at INFO, which would include the bot token in the URL.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Alembic narrates every migration check at INFO; start-up should stay quiet.
@@ -178,6 +182,12 @@ def push_options(settings: Settings) -> PushOptions:
         max_attempts=settings.push_max_attempts,
         lease_seconds=settings.push_lease_seconds,
         record_batch=settings.push_record_batch,
+        db_retry=DbRetry(patience=settings.db_retry_seconds),
+        max_retry_runs=settings.push_max_retry_runs,
+        max_reviews_per_reader=settings.push_max_reviews_per_reader,
+        deadline_seconds=settings.push_deadline_seconds,
+        send_timeout_seconds=settings.push_send_timeout_seconds,
+        progress_seconds=settings.push_progress_seconds,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 import click
 
 from bot.app import Core, build_core, configure_logging
+from bot.core.numbers import MAX_NUMBER, parse_count
 from bot.core.push import PushSummary
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.models import SUBSCRIBER_STATUSES
+from bot.db.retry import first_line, is_transient
 from bot.settings import Settings, SettingsError, load_settings
 
 NO_TOKEN = (
@@ -37,6 +39,21 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings)
     return settings
+
+
+def _number(minimum: int = 0) -> Callable[[click.Context, click.Parameter, Any], int | None]:
+    """A click callback reading a number as the bot does: ASCII digits, minimum..MAX_NUMBER
+    (`int()` would take `١٢` for 12 and hand the database numbers no column can hold)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> int | None:
+        if value is None:
+            return None
+        number = parse_count(str(value))
+        if number is None or number < minimum:
+            raise click.BadParameter(f"{value!r} is not a number from {minimum} to {MAX_NUMBER}")
+        return number
+
+    return check
 
 
 @contextmanager
@@ -259,7 +276,7 @@ def arxiv_poll(force: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="Only the N best.")
+@click.option("-n", "limit", callback=_number(minimum=1), metavar="N", help="Only the N best.")
 def candidates(as_json: bool, limit: int | None) -> None:
     """List pending arXiv candidates, best first: arXiv id, title, score and the reason.
 
@@ -395,15 +412,29 @@ def aliases_remove(term: str) -> None:
 # --- the editors' queue and the push -------------------------------------------------
 
 
-async def _push_once(core: Core, *, trigger: str) -> PushSummary:
-    """One push with the same code as the scheduled job, through a Bot of its own."""
+async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) -> PushSummary:
+    """One push with the same code as the scheduled job, through a Bot of its own.
+
+    An unreachable Bot API (connection refused, unknown host, bad token) is one clear
+    line and a non-zero exit before anything is published, planned or sent.
+    """
+    from telegram.error import TelegramError
+
     from bot.channels.telegram.app import build_push_bot
     from bot.channels.telegram.bridge import TelegramNotifier
     from bot.channels.telegram.sender import TelegramSender
     from scheduler.push import run_push
 
     bot = build_push_bot(core.settings)
-    async with bot:
+    try:
+        await bot.initialize()
+    except TelegramError as exc:
+        await bot.shutdown()
+        raise click.ClickException(
+            f"cannot reach the Telegram Bot API at {core.settings.telegram_api_base_url}: "
+            f"{exc.message}; nothing was sent, deliveries stay pending"
+        ) from None
+    try:
         return await run_push(
             core.push,
             TelegramSender(bot),
@@ -411,21 +442,75 @@ async def _push_once(core: Core, *, trigger: str) -> PushSummary:
             TelegramNotifier(bot),
             core.settings.admin_ids,
             trigger,
+            retry_failed=retry_failed,
         )
+    finally:
+        await bot.shutdown()
+
+
+def _stopped_at_deadline(core: Core, summary: PushSummary) -> click.ClickException:
+    return click.ClickException(
+        f"push #{summary.run_id} stopped at its deadline (PUSH_DEADLINE_SECONDS="
+        f"{core.settings.push_deadline_seconds:g}) with {summary.left_pending} deliveries "
+        "left pending; run `paperbot push` again to resume"
+    )
 
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Print who would get what; send nothing.")
-def push(dry_run: bool) -> None:
+@click.option(
+    "--include",
+    "include",
+    multiple=True,
+    metavar="ID|SLUG",
+    help="Also push this published review (e.g. back catalogue) to every subscriber "
+    "who has not had it. Repeatable.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Retry every delivery that failed for a transient reason (5xx, network, "
+    "timeout), even past PUSH_MAX_RETRY_RUNS. Blocked or refused ones are never retried.",
+)
+def push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
     """Run one push now, with the same code as the weekly schedule.
 
     Publishes queued reviews whose time has come, then sends every active subscriber
-    the published reviews they have not received, exactly once. Safe to run again or
-    after a crash: it resumes where the last run stopped.
+    the reviews announced since they subscribed that they have not received, exactly
+    once, at most PUSH_MAX_REVIEWS_PER_READER each. Reviews imported as already
+    published are not pushed unless named with --include. Safe to run again or after
+    a crash or a deadline: it resumes where the last run stopped. While the database
+    is away it retries for DB_RETRY_SECONDS, then stops with one line (run it again
+    later).
     """
+    try:
+        _push(dry_run, include, retry_failed)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise click.ClickException(
+            f"push stopped: {first_line(exc)}. It resumes where it stopped when you "
+            "run `paperbot push` again once the database answers."
+        ) from None
+
+
+def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
+    from bot.core.reviews import ReviewStateError
+
     with _core() as core:
+        included = []
+        for reference in include:
+            review = core.reviews.find(reference, published_only=False)
+            if review is None:
+                raise click.ClickException(f"--include {reference}: no such review")
+            if review.status != "published":
+                raise click.ClickException(
+                    f"--include {reference}: #{review.id} is {review.status}, not published "
+                    f"(`paperbot publish {review.id}` publishes and pushes it)"
+                )
+            included.append(review.id)
         if dry_run:
-            plans = core.push.preview()
+            plans = core.push.preview(include=included)
             for plan in plans:
                 subscriber = plan.subscriber
                 titles = "; ".join(review.title for review in plan.reviews)
@@ -438,8 +523,16 @@ def push(dry_run: bool) -> None:
             return
         if not core.settings.telegram_bot_token:
             raise click.ClickException(NO_TOKEN)
-        summary = asyncio.run(_push_once(core, trigger="cli"))
-    click.echo(summary.describe())
+        if included:
+            try:
+                for review in core.reviews.announce(included):
+                    click.echo(f"included #{review.id} {review.slug}")
+            except ReviewStateError as exc:
+                raise click.ClickException(str(exc)) from None
+        summary = asyncio.run(_push_once(core, trigger="cli", retry_failed=retry_failed))
+        click.echo(summary.describe())
+        if summary.timed_out:
+            raise _stopped_at_deadline(core, summary)
 
 
 @cli.group()
@@ -508,7 +601,7 @@ def queue_list() -> None:
 
 
 @cli.command()
-@click.argument("review_id", type=int)
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
 def publish(review_id: int) -> None:
     """Publish review REVIEW_ID now and push it to subscribers at once.
 
@@ -526,7 +619,10 @@ def publish(review_id: int) -> None:
         if not core.settings.telegram_bot_token:
             click.echo("no TELEGRAM_BOT_TOKEN: the next push delivers it")
             return
-        click.echo(asyncio.run(_push_once(core, trigger="publish")).describe())
+        summary = asyncio.run(_push_once(core, trigger="publish"))
+        click.echo(summary.describe())
+        if summary.timed_out:
+            raise _stopped_at_deadline(core, summary)
 
 
 @cli.command()

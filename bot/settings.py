@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)
     push_record_batch: int = Field(default=1, ge=1, le=1000)
+    #: A push retries its database work this long while the database is away or busy.
+    db_retry_seconds: float = Field(default=120.0, ge=0)
+    #: How many pushes may re-queue one delivery that failed transiently (5xx, network).
+    push_max_retry_runs: int = Field(default=3, ge=0, le=100)
+    #: Reviews one push sends one reader at most; the rest wait for the next push.
+    push_max_reviews_per_reader: int = Field(default=10, ge=1, le=1000)
+    #: A push stops after this long, leaving what it did not send pending for the next.
+    push_deadline_seconds: float = Field(default=14_400.0, gt=0)
+    #: One send without an answer after this long counts as a temporary failure.
+    push_send_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: How often a running push logs its progress and what it is waiting for.
+    push_progress_seconds: float = Field(default=30.0, gt=0)
     #: Optional public channel (numeric id, e.g. -1001234567890) that gets every newly
     #: published review once.
     telegram_channel_id: int | None = None

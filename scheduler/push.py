@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 
@@ -11,10 +12,16 @@ from bot.core.notify import Notifier, notify_admins
 from bot.core.push import PushService, PushSummary, Sender
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
+from bot.db.retry import first_line, is_transient
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = "push"
+#: The trigger of a push the running bot restarts after the database came back.
+RESUME_TRIGGER = "resume"
+#: Waits between such restarts: doubling from the first, capped at the last.
+RESUME_FIRST_DELAY = 2.0
+RESUME_MAX_DELAY = 60.0
 
 
 async def run_push(
@@ -24,11 +31,43 @@ async def run_push(
     notifier: Notifier | None,
     admin_ids: Collection[int],
     trigger: str = "schedule",
+    *,
+    retry_failed: bool = False,
 ) -> PushSummary:
     """Run one push to completion, remember it ran, and tell the editors how it went."""
     job_state.mark_run(JOB_NAME)
-    summary = await push.run(sender, trigger=trigger)
+    summary = await push.run(sender, trigger=trigger, retry_failed=retry_failed)
     if notifier is not None and admin_ids:
         text = t("zh", "push_summary", summary=summary.describe())
         await notify_admins(notifier, admin_ids, [Reply(rich(paragraph(text)))])
     return summary
+
+
+async def run_push_until_done(
+    push: PushService,
+    sender: Sender,
+    job_state: JobStateService,
+    notifier: Notifier | None,
+    admin_ids: Collection[int],
+    trigger: str = "schedule",
+) -> PushSummary:
+    """`run_push`, started again (trigger "resume") for as long as it ends because the
+    database is away: the running bot finishes an interrupted push by itself once the
+    database answers, without a restart. Any other error ends it as before."""
+    attempt = 0
+    while True:
+        try:
+            return await run_push(push, sender, job_state, notifier, admin_ids, trigger)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            attempt += 1
+            delay = min(RESUME_FIRST_DELAY * 2 ** (attempt - 1), RESUME_MAX_DELAY)
+            log.warning(
+                "push (%s) stopped, the database is away: %s; resuming in %.0f s",
+                trigger,
+                first_line(exc),
+                delay,
+            )
+            await asyncio.sleep(delay)
+            trigger = RESUME_TRIGGER

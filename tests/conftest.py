@@ -24,8 +24,9 @@ from bot.settings import Settings, load_settings
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
-SEED_FILE = REPO_DIR.parent / "shared" / "seeds" / "000_cb3296d70b69ad59.txt"
 DATA_DIR = TESTS_DIR / "data"
+#: A copy of the column's first issue (shared/seeds/), with its provenance beside it.
+SEED_FILE = DATA_DIR / "seed" / "000_cb3296d70b69ad59.txt"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 sys.path.insert(0, str(TESTS_DIR))

@@ -797,6 +797,9 @@ class _StoredFile:
     file_name: str | None
     mime_type: str | None
     file_path: str
+    #: False: like some clients' uploads, neither the Document nor getFile says how big
+    #: the file is, and the download comes chunked, without Content-Length.
+    announce_size: bool = True
 
 
 @dataclass
@@ -956,6 +959,25 @@ def callback_update(
             "from": dict(user),
             "message": copy.deepcopy(dict(message)),
             "chat_instance": str(abs(chat_id) * 1_000_003 % 10**18),
+            "data": data,
+        }
+    }
+
+
+def inline_callback_update(
+    user: Mapping[str, Any],
+    data: str,
+    inline_message_id: str = "AgAAAFZqAAAAAAAAAAAA",
+    *,
+    query_id: str | None = None,
+) -> JSONDict:
+    """A ``callback_query`` from a message sent in inline mode: no ``message``, no chat."""
+    return {
+        "callback_query": {
+            "id": query_id or str(4_000_000_000_000_000 + next(_ids)),
+            "from": dict(user),
+            "inline_message_id": inline_message_id,
+            "chat_instance": str(abs(int(user["id"])) * 1_000_033 % 10**18),
             "data": data,
         }
     }
@@ -1178,6 +1200,7 @@ class FakeTelegramServer:
         self._usernames: dict[str, int] = {}
         self._messages: dict[int, dict[int, JSONDict]] = {}
         self._last_message_id: dict[int, int] = {}
+        self._bot_posts: set[tuple[int, int]] = set()
         self._open_queries: dict[str, str] = {}
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
@@ -1416,7 +1439,7 @@ class FakeTelegramServer:
         with self._lock:
             bot_id = self.bot_id
             for message in reversed(list(self._messages.get(chat_id, {}).values())):
-                if message.get("from", {}).get("id") == bot_id:
+                if self._by_bot(message, bot_id):
                     return copy.deepcopy(message)
         raise LookupError(f"the bot sent no (undeleted) message to chat {chat_id}")
 
@@ -1501,6 +1524,14 @@ class FakeTelegramServer:
                 _Injection(None, None, None, None, count, delay=seconds)
             )
 
+    def clear_failures(self, method: str | None = None) -> None:
+        """Drop injected failures and delays (all, or those of ``method``): the API recovers."""
+        with self._lock:
+            if method is None:
+                self._injections.clear()
+            else:
+                self._injections.pop(method, None)
+
     def set_admins(
         self,
         chat_id: int,
@@ -1525,10 +1556,17 @@ class FakeTelegramServer:
         data: bytes,
         file_name: str = "file.bin",
         mime_type: str | None = None,
+        *,
+        announce_size: bool = True,
     ) -> JSONDict:
-        """Register a downloadable file; returns the ``Document`` dict for ``message_update``."""
+        """Register a downloadable file; returns the ``Document`` dict for ``message_update``.
+
+        ``announce_size=False``: no ``file_size`` in the Document nor in ``getFile`` (the
+        field is optional in the Bot API), and the file is served chunked.
+        """
         with self._lock:
             stored = self._store_file(data, file_name, mime_type, file_id=file_id)
+            stored.announce_size = announce_size
         return _document_json(stored)
 
     def _store_file(
@@ -1627,6 +1665,11 @@ class FakeTelegramServer:
     def _remember_user(self, user: Any) -> None:
         if isinstance(user, dict) and isinstance(user.get("id"), int):
             self._users[user["id"]] = dict(user)
+
+    def add_chat(self, chat: Mapping[str, Any]) -> None:
+        """Make a chat known (e.g. a channel the bot posts in) before anything happens there."""
+        with self._lock:
+            self._remember_chat(dict(chat))
 
     def _remember_chat(self, chat: Any) -> None:
         if isinstance(chat, dict) and isinstance(chat.get("id"), int):
@@ -1728,7 +1771,7 @@ class FakeTelegramServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith("/file/bot"):
-            return self._serve_file(path[len("/file/bot") :])
+            return await self._serve_file(request, path[len("/file/bot") :])
         if not path.startswith("/bot"):
             return _error_response(ApiError(404, "Not Found"))
         token, sep, method_name = path[len("/bot") :].partition("/")
@@ -1896,7 +1939,7 @@ class FakeTelegramServer:
         html_body = _NGINX_502 if status in (502, 504) and injection.description is None else None
         raise ApiError(status, description, parameters or None, injected=True, html_body=html_body)
 
-    def _serve_file(self, rest: str) -> web.Response:
+    async def _serve_file(self, request: web.Request, rest: str) -> web.StreamResponse:
         _token, _, file_path = rest.partition("/")
         with self._lock:
             stored = self._files_by_path.get(file_path)
@@ -1904,9 +1947,19 @@ class FakeTelegramServer:
                 self._downloads.append(file_path)
         if stored is None:
             return _error_response(ApiError(404, "Not Found"))
-        return web.Response(
-            body=stored.data, content_type=stored.mime_type or "application/octet-stream"
-        )
+        content_type = stored.mime_type or "application/octet-stream"
+        if stored.announce_size:
+            return web.Response(body=stored.data, content_type=content_type)
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            for start in range(0, len(stored.data), 64 * 1024):
+                await response.write(stored.data[start : start + 64 * 1024])
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client stopped reading: it had seen enough
+        return response
 
     # ----------------------------------------------------------------------------- helpers
     def _chat_id(self, params: Mapping[str, Any], name: str = "chat_id") -> int:
@@ -2092,15 +2145,28 @@ class FakeTelegramServer:
         """Create and store a bot message; stored dicts are never mutated afterwards."""
         message_id = self._last_message_id.get(chat_id, 0) + 1
         self._last_message_id[chat_id] = message_id
+        chat = self._chat_json(chat_id)
+        # A channel post is signed by the channel itself: no `from`, `sender_chat` = chat.
+        sender: JSONDict = (
+            {"sender_chat": chat} if chat["type"] == "channel" else {"from": self.bot_user}
+        )
         message: JSONDict = {
             "message_id": message_id,
-            "from": self.bot_user,
-            "chat": self._chat_json(chat_id),
+            **sender,
+            "chat": chat,
             "date": _now(),
             **fields,
         }
         self._messages.setdefault(chat_id, {})[message_id] = message
+        if "sender_chat" in sender:
+            self._bot_posts.add((chat_id, message_id))
         return message
+
+    def _by_bot(self, message: Mapping[str, Any], bot_id: int) -> bool:
+        """Sent by the bot: signed by it, or a channel post it made (signed by the channel)."""
+        if message.get("from", {}).get("id") == bot_id:
+            return True
+        return (message.get("chat", {}).get("id"), message.get("message_id")) in self._bot_posts
 
     def _reply_to(self, params: Mapping[str, Any], chat_id: int) -> JSONDict | None:
         """Resolve reply_parameters / reply_to_message_id; unknown target -> 400 like Telegram."""
@@ -2420,7 +2486,7 @@ class FakeTelegramServer:
             return True
         chat_id, message = self._stored_for_edit(params, "message to edit not found")
         with self._cond:
-            if message.get("from", {}).get("id") != self.bot_id:
+            if not self._by_bot(message, self.bot_id):
                 raise _bad("message can't be edited")
             if "text" not in message:
                 raise _bad("there is no text in the message to edit")
@@ -2460,7 +2526,7 @@ class FakeTelegramServer:
             return True
         chat_id, message = self._stored_for_edit(params, "message to edit not found")
         with self._lock:
-            if message.get("from", {}).get("id") != self.bot_id:
+            if not self._by_bot(message, self.bot_id):
                 raise _bad("message can't be edited")
             if message.get("reply_markup") == markup:
                 raise _bad(_NOT_MODIFIED)
@@ -2671,12 +2737,14 @@ class FakeTelegramServer:
             raise _bad("invalid file_id")
         if len(stored.data) > MAX_DOWNLOAD_BYTES:
             raise _bad("file is too big")
-        return {
+        result: JSONDict = {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
             "file_path": stored.file_path,
         }
+        if stored.announce_size:
+            result["file_size"] = len(stored.data)
+        return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -2724,11 +2792,9 @@ def _as_user(value: Mapping[str, Any] | int) -> JSONDict:
 
 
 def _document_json(stored: _StoredFile) -> JSONDict:
-    document: JSONDict = {
-        "file_id": stored.file_id,
-        "file_unique_id": stored.file_unique_id,
-        "file_size": len(stored.data),
-    }
+    document: JSONDict = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+    if stored.announce_size:
+        document["file_size"] = len(stored.data)
     if stored.file_name:
         document["file_name"] = stored.file_name
     if stored.mime_type:

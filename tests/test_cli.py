@@ -139,3 +139,12 @@ def test_import_of_a_directory_reports_each_bad_file_and_imports_the_rest(
         "(write the value out)",
     ]
     assert "1 reviews: 1 added, 0 updated, 0 unchanged; 3 file(s) refused" in result.stdout
+
+def test_numbers_are_ascii_digits_within_range(tmp_path: Path) -> None:
+    for argument in ("²", "١٢", str(10**30)):
+        result = run_cli(["publish", argument], tmp_path)
+        assert result.returncode == 2, (argument, result.stderr)
+        assert "is not a number from 0 to 2147483647" in result.stderr
+        assert "Traceback" not in result.stderr
+    listed = run_cli(["candidates", "-n", "³"], tmp_path)
+    assert listed.returncode == 2 and "is not a number from 1" in listed.stderr

@@ -40,6 +40,7 @@ from fake_telegram import (  # noqa: E402
     FakeTelegramServer,
     callback_update,
     inline_query_update,
+    make_chat,
     make_group,
     make_user,
     message_update,
@@ -541,6 +542,34 @@ async def test_file_download(server: FakeTelegramServer, bot: telegram.Bot) -> N
     assert server.downloads == [tg_file.file_path.rsplit(f"/file/bot{TOKEN}/", 1)[1]]
     with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
         await bot.get_file("nope")
+
+
+async def test_a_file_may_come_without_its_size(
+    server: FakeTelegramServer, bot: telegram.Bot
+) -> None:
+    """`file_size` is optional in the Bot API: neither Document nor getFile need carry it."""
+    payload = b"x" * 200_000
+    document = server.add_file("DOC2", payload, "big.md", announce_size=False)
+    assert "file_size" not in document
+    update = server.push_update(message_update(make_user(USER_ID), document=document))
+    parsed = Update.de_json(update, bot)
+    assert parsed.message is not None and parsed.message.document is not None
+    assert parsed.message.document.file_size is None
+    tg_file = await parsed.message.document.get_file()
+    assert tg_file.file_size is None
+    assert bytes(await tg_file.download_as_bytearray()) == payload  # served chunked
+
+
+async def test_channel_posts_are_signed_by_the_channel(
+    server: FakeTelegramServer, bot: telegram.Bot
+) -> None:
+    server.add_chat(make_chat(-1005550001, "channel", "频道"))
+    message = await bot.send_message(-1005550001, "post")
+    assert message.sender_chat is not None and message.sender_chat.id == -1005550001
+    assert message.from_user is None
+    assert server.last_message_to(-1005550001)["text"] == "post"
+    edited = await bot.edit_message_text("post, edited", -1005550001, message.message_id)
+    assert isinstance(edited, telegram.Message) and edited.text == "post, edited"
 
 
 async def test_send_document_upload_roundtrip(

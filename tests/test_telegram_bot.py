@@ -6,8 +6,11 @@ what Telegram itself would accept (HTML, lengths, button data, entity counts).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,9 @@ from fake_telegram import (
     FakeTelegramServer,
     SentMessage,
     callback_update,
+    inline_callback_update,
     inline_query_update,
+    make_chat,
     make_group,
     make_user,
     message_update,
@@ -72,6 +77,18 @@ class Bot:
         await self.server.await_updates_consumed()
         # Updates are confirmed when the next batch is fetched; wait for the bot to be idle.
         await self.server.await_for(lambda _c: self.server.waiting_pollers > 0)
+        # Fetched is not handled: handlers run concurrently with the next poll, so wait
+        # until no update is queued or in a handler, twice in a row (a fetched update's
+        # task starts one loop turn after it left the queue).
+        quiet, deadline = 0, time.monotonic() + 10.0
+        while quiet < 2:
+            assert time.monotonic() < deadline, "the bot is still handling updates after 10 s"
+            await asyncio.sleep(0.05)
+            busy = (
+                not self.application.update_queue.empty()
+                or self.application.update_processor.current_concurrent_updates > 0
+            )
+            quiet = 0 if busy else quiet + 1
 
     def sent_count(self, chat_id: int) -> int:
         return len(self.server.sent_messages(chat_id))
@@ -79,8 +96,25 @@ class Bot:
 
 @pytest.fixture
 async def bot(server: FakeTelegramServer, tmp_path: Path) -> AsyncIterator[Bot]:
+    async with running_bot(server, f"sqlite:///{tmp_path / 'bot.db'}", tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def store_bot(
+    server: FakeTelegramServer, database_url: str, tmp_path: Path
+) -> AsyncIterator[Bot]:
+    """The bot on each backend, for what the store must (not) record."""
+    async with running_bot(server, database_url, tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_bot(
+    server: FakeTelegramServer, database_url: str, tmp_path: Path
+) -> AsyncIterator[Bot]:
     settings = make_settings(
-        f"sqlite:///{tmp_path / 'bot.db'}",
+        database_url,
         tmp_path,
         telegram_bot_token=TOKEN,
         telegram_api_base_url=server.base_url,
@@ -358,7 +392,10 @@ async def test_non_admin_queue_changes_nothing_and_is_audited(bot: Bot) -> None:
     await bot.reply_to(1001, "只对编辑开放")
     await bot.send(READER, "/publish 1")
     await bot.send(READER, "/stats")
-    await bot.settle()
+    # Each refusal is audited before it is answered: three answers, three audit rows.
+    await bot.server.await_for(
+        lambda _calls: sum("只对编辑开放" in m.text for m in bot.server.sent_messages(1001)) >= 3
+    )
     assert bot.core.reviews.count() == before
     assert bot.server.downloads == []  # a stranger's file is not even fetched
     refused = [e for e in bot.core.audit.recent() if not e.allowed]
@@ -481,3 +518,126 @@ def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None
         assert process.returncode == 0, output
         assert "bot @paperbot_test_bot is up" in output
         assert fake.rejected_calls() == []
+
+
+# Nothing lost, nothing frozen (issue #8): odd input, forged taps, big files, timeouts.
+
+
+async def test_unicode_digits_get_answers_not_silence(bot: Bot) -> None:
+    for text, chat_id, expected in (
+        ("/latest ²", 1001, "最新论文解读（共 3 篇）"),
+        ("/review ①", 1001, "找不到解读「①」"),
+    ):
+        await bot.send(READER, text)
+        await bot.reply_to(chat_id, expected)
+    for text, expected in (
+        ("/publish ²", "/publish"),
+        ("/unqueue ³", "/unqueue"),
+        ("/candidates ¹", "arXiv"),
+    ):
+        before = bot.sent_count(4242)
+        await bot.send(EDITOR, text)
+        await bot.reply_to(4242, expected, after=before)
+    bot.server.push_update(inline_query_update(READER, "", offset="²"))
+    await bot.server.await_for(lambda calls: any(c.method == "answerInlineQuery" for c in calls))
+
+
+async def test_start_with_an_unknown_payload_from_a_subscriber_answers(bot: Bot) -> None:
+    readers = ((READER, 1001, "可用命令"), (ENGLISH_READER, 1002, "Commands:"))
+    for user, chat_id, help_heading in readers:
+        await bot.send(user, "/start")
+        await bot.reply_to(chat_id, help_heading)
+        before = bot.sent_count(chat_id)
+        await bot.send(user, "/start foo")
+        await bot.reply_to(chat_id, help_heading, after=before)
+
+
+async def test_forged_taps_on_a_channel_post_or_inline_message_change_nothing(
+    store_bot: Bot,
+) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    bot = store_bot
+    channel = make_chat(-1001234567890, "channel", "论文频道")
+    channel_admin = make_user(3001, "频道管理员")
+    bot.server.add_chat(channel)
+    bot.server.set_admins(channel["id"], [channel_admin], owner=channel_admin)
+    buttons = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("English", callback_data="set:lang:en")],
+            [InlineKeyboardButton("全部主题", callback_data="tp:all")],
+        ]
+    )
+    await bot.application.bot.send_message(channel["id"], "频道帖子", reply_markup=buttons)
+    post = bot.server.last_message_to(channel["id"])
+    assert post["sender_chat"]["id"] == channel["id"]  # as Telegram signs channel posts
+    posts_before = bot.sent_count(channel["id"])
+
+    for data in ("set:lang:en", "tp:all"):
+        bot.server.push_update(callback_update(READER, data, post))
+        bot.server.push_update(inline_callback_update(READER, data))
+    answers = await bot.server.await_for(
+        lambda calls: sum(c.method == "answerCallbackQuery" for c in calls) >= 4
+    )
+    texts = [str(c.params.get("text")) for c in answers if c.method == "answerCallbackQuery"]
+    assert sum("只有群管理员" in text for text in texts) == 2
+    assert sum("这个按钮在这里无法使用" in text for text in texts) == 2
+    assert bot.core.subscriptions.counts_by_status() == {}
+    assert bot.sent_count(channel["id"]) == posts_before  # nothing posted for the forger
+
+    # The channel's real admin, asked of Telegram with getChatMember, may.
+    bot.server.push_update(callback_update(channel_admin, "set:lang:en", post))
+    await bot.server.await_for(
+        lambda calls: sum(c.method == "answerCallbackQuery" for c in calls) >= 5
+    )
+    await bot.settle()
+    changed = bot.core.subscriptions.get("telegram", channel["id"])
+    assert changed is not None and changed.language == "en"
+    assert bot.core.subscriptions.get("telegram", 0) is None
+
+
+async def test_a_document_without_file_size_is_capped_by_the_bytes_received(bot: Bot) -> None:
+    # Over the 1 MB cap, and announced nowhere: neither the Document nor getFile says so.
+    big = REVIEW_SOURCE + b"\n" + b"\xff" * 1_500_000
+    document = bot.server.add_file("doc-big", big, "big.md", announce_size=False)
+    assert "file_size" not in document
+    bot.server.push_update(message_update(EDITOR, None, document=document, caption="/queue"))
+    await bot.reply_to(4242, "文档太大")
+    assert bot.core.reviews.in_queue() == []
+    # The editor's ordinary document still goes through the same bounded download.
+    small = bot.server.add_file("doc-small", REVIEW_SOURCE, "small.md", announce_size=False)
+    bot.server.push_update(message_update(EDITOR, None, document=small, caption="/queue"))
+    await bot.reply_to(4242, "确认加入发布队列？")
+    [draft] = bot.core.reviews.in_queue()
+    assert draft.status == "draft"
+
+
+async def test_a_reply_that_times_out_is_sent_again(bot: Bot) -> None:
+    """The client gives up after its 5 s read timeout; the reply is retried, not dropped.
+
+    The fake abandons a request whose client went away (it was never delivered), so
+    exactly one copy arrives; on Telegram a retried reply may arrive twice (see
+    bridge.with_retries), which is the lesser evil.
+    """
+    bot.server.delay_next("sendMessage", 8.0)
+    await bot.send(READER, "/about")
+    await bot.reply_to(1001, "目前共有", timeout=30)
+    assert sum("目前共有" in m.text for m in bot.server.sent_messages(1001)) == 1
+    await bot.server.await_for(lambda calls: any(c.error_code == 499 for c in calls))
+    bot.server.reset_calls()
+
+
+async def test_a_failing_update_is_logged_by_id_and_command_not_contents(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_reader = make_user(1003, "张秘密", language_code="zh-hans", username="zhang_mimi")
+    bot.server.fail_next("sendMessage", status=400, description="Bad Request: injected")
+    sent = bot.server.push_update(message_update(secret_reader, "/search 我的私人问题"))
+    # The reader is not left with silence; the error was logged before the apology.
+    await bot.reply_to(1003, "抱歉，出错了")
+    errors = [r for r in caplog.records if r.name == "bot.channels.telegram.app"]
+    assert errors, "the error handler logged nothing"
+    logged = "\n".join(caplog.text.splitlines() + [r.getMessage() for r in errors])
+    assert f"update {sent['update_id']} (message /search)" in logged
+    for private in ("我的私人问题", "张秘密", "zhang_mimi", "1003"):
+        assert private not in logged, private

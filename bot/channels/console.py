@@ -6,14 +6,19 @@ Buttons are shown numbered; typing `:N` taps button N of the last reply.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import TextIO
 
 from bot.core.conversation import Button, Caller, Conversation, Reply
-from bot.core.richtext import Block, RichText
+from bot.core.numbers import parse_count
+from bot.core.richtext import Block, RichText, paragraph, rich
+from bot.core.texts import t
+
+log = logging.getLogger(__name__)
 
 CONSOLE_CHAT_ID = 0
-_TAP = re.compile(r"^:(\d{1,3})$")
+_TAP = re.compile(r"^:([0-9]{1,3})$")
 
 
 def render_block(block: Block) -> str:
@@ -81,15 +86,12 @@ async def run_console(
             if interactive:
                 stdout.write("\n")
             return 0
-        tap = _TAP.match(line.strip())
-        if tap:
-            index = int(tap.group(1)) - 1
-            if 0 <= index < len(buttons) and buttons[index].action:
-                replies = await conversation.handle_action(caller, buttons[index].action or "")
-            else:
-                replies = [conversation.stale(caller)]
-        else:
-            replies = await conversation.handle_text(caller, line)
+        try:
+            replies = await _answer(conversation, caller, line, buttons)
+        except Exception:
+            # A bug behind one line must not end the session with the rest unread.
+            log.exception("console: the line could not be answered")
+            replies = [Reply(rich(paragraph(t(caller.language, "internal_error"))))]
         if replies:
             buttons = []
         for reply in replies:
@@ -97,3 +99,17 @@ async def run_console(
             buttons.extend(reply_buttons)
             stdout.write(rendered + "\n\n")
         stdout.flush()
+
+
+async def _answer(
+    conversation: Conversation, caller: Caller, line: str, buttons: list[Button]
+) -> list[Reply]:
+    """A line is either `:N` (tap button N of the last reply) or text for the core."""
+    tap = _TAP.match(line.strip())
+    if tap is None:
+        return await conversation.handle_text(caller, line)
+    index = (parse_count(tap.group(1)) or 0) - 1
+    action = buttons[index].action if 0 <= index < len(buttons) else None
+    if action is None:
+        return [conversation.stale(caller)]
+    return await conversation.handle_action(caller, action)

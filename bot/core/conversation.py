@@ -32,8 +32,8 @@ class Attachment:
 
     filename: str
     data: bytes
-    #: The size the channel announced; the data may be left empty for a file too large
-    #: to be worth downloading.
+    #: The size the channel announced or the bytes received; the data is left empty for
+    #: a file too large to be worth downloading (or not worth it: a stranger's).
     size: int | None = None
 
     @property
@@ -90,6 +90,9 @@ class Reply:
     body: RichText
     buttons: tuple[tuple[Button, ...], ...] = ()
     replaces_origin: bool = False
+    #: A short answer for whoever tapped a button, not for the whole chat (a refusal in
+    #: a group or channel): shown as a popup where the channel can, else as a message.
+    notice: bool = False
 
 
 #: Handlers may be plain functions or coroutines (those that wait on the network).
@@ -161,6 +164,33 @@ def clean_input(value: str, limit: int = 4096) -> str:
     return "".join(kept).strip()
 
 
+#: Audit details stay short: what was asked, never what was written.
+AUDIT_DETAIL = 120
+_AUDIT_ARGUMENT = 40
+
+
+def audit_detail(args: str, attachment: Attachment | None, *, allowed: bool) -> str:
+    """An audited command's arguments, briefly and without message bodies.
+
+    An editor's short first line (an id, a date) is kept; pasted text and documents are
+    described by their size only, and a refused attempt keeps nothing but sizes: a
+    stranger's text is theirs, not the audit log's.
+    """
+    first, _, rest = args.partition("\n")
+    parts = []
+    if allowed and first and len(first) <= _AUDIT_ARGUMENT and not first.startswith(("---", "#")):
+        parts.append(first)
+        pasted = rest.strip()
+    else:
+        pasted = args
+    if pasted:
+        parts.append(f"text, {len(pasted)} characters")
+    if attachment is not None:
+        known = attachment.size is not None or attachment.data
+        parts.append(f"document, {attachment.byte_size} bytes" if known else "document")
+    return "; ".join(parts) or "no arguments"
+
+
 async def _resolve(result: object) -> object:
     return await result if inspect.isawaitable(result) else result
 
@@ -206,7 +236,9 @@ class Conversation:
         if command is None:
             return [Reply(rich(paragraph(t(caller.language, "unknown_command", name=name))))]
         args = (match.group("args") or "").strip()
-        if command.admin_only and not self._admitted(caller, f"/{name}", args):
+        if command.admin_only and not self._admitted(
+            caller, f"/{name}", audit_detail(args, caller.attachment, allowed=caller.is_admin)
+        ):
             return [self.not_allowed(caller)]
         return await self._call(command.handler, caller, args)
 
@@ -236,7 +268,7 @@ class Conversation:
     def _admitted(self, caller: Caller, action: str, detail: str) -> bool:
         allowed = caller.is_admin
         self.audit.record(
-            caller.channel, caller.user_id, action, allowed=allowed, detail=detail[:500]
+            caller.channel, caller.user_id, action, allowed=allowed, detail=detail[:AUDIT_DETAIL]
         )
         if not allowed:
             log.warning("refused %s to non-admin %s", action, caller.user_id)

@@ -8,7 +8,9 @@ Invariants the push relies on:
   without waiting on each other;
 - a claim is a lease: a live process renews its claims (a heartbeat, every third of
   the lease); a process that dies leaves `sending` rows which any worker takes back
-  once `claimed_at` is older than the lease.
+  once `claimed_at` is older than the lease;
+- a failed row keeps its reason (`last_error`) and kind (`error_kind`): "transient" rows
+  go back to pending at a later push (`requeue`, counted in `retry_runs`), "final" never.
 
 All methods run SQL on the session they are given and never commit.
 """
@@ -16,7 +18,7 @@ All methods run SQL on the session they are given and never commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -70,12 +72,19 @@ class OutboxRepository:
     # planning
 
     def plan(self, pairs: Sequence[tuple[int, int]], now: dt.datetime) -> int:
-        """Insert pending deliveries for (subscriber_id, review_id) pairs not yet planned."""
+        """Insert pending deliveries for (subscriber_id, review_id) pairs not yet planned;
+        return how many rows were inserted.
+
+        Counted from RETURNING, not the executemany's rowcount, which psycopg reports as
+        0 or -1 (so a PostgreSQL push logged "0 deliveries planned").
+        """
         if not pairs:
             return 0
         insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        statement = insert(_deliveries).on_conflict_do_nothing(
-            index_elements=["subscriber_id", "review_id"]
+        statement = (
+            insert(_deliveries)
+            .on_conflict_do_nothing(index_elements=["subscriber_id", "review_id"])
+            .returning(_deliveries.c.id)
         )
         rows = [
             {
@@ -83,23 +92,25 @@ class OutboxRepository:
                 "review_id": review_id,
                 "status": "pending",
                 "attempts": 0,
+                "retry_runs": 0,
                 "message_ids": [],
                 "created_at": now,
             }
             for subscriber_id, review_id in pairs
         ]
-        # executemany on the connection: the driver's fast path for many rows.
+        # SQLAlchemy's "insertmanyvalues" batches these into multi-row INSERTs.
         result = self.session.connection().execute(statement, rows)
-        return max(int(result.rowcount or 0), 0)
+        return len(result.all())
 
     def unplanned_pairs(self, review_ids: Sequence[int], channel: str) -> list[PlanCandidate]:
-        """Active subscribers x published reviews (published after they subscribed) that
-        have no delivery row yet. Topic filtering happens in Python (topics are JSON)."""
+        """Active subscribers x announced reviews (announced after they subscribed) that
+        have no delivery row yet, oldest announcement first. Topic filtering happens in
+        Python (topics are JSON). Back catalogue (never announced) is never a candidate."""
         if not review_ids:
             return []
         query = (
             select(Subscriber.id, Subscriber.topics, Review.id, Review.tags)
-            .join(Review, Review.published_at > Subscriber.subscribed_at)
+            .join(Review, Review.announced_at > Subscriber.subscribed_at)
             .where(
                 Subscriber.status == "active",
                 Subscriber.channel == channel,
@@ -109,9 +120,50 @@ class OutboxRepository:
                     Delivery.subscriber_id == Subscriber.id, Delivery.review_id == Review.id
                 ),
             )
-            .order_by(Subscriber.id, Review.published_at, Review.id)
+            .order_by(Subscriber.id, Review.announced_at, Review.published_at, Review.id)
         )
         return [PlanCandidate(*row) for row in self.session.execute(query).all()]
+
+    def outstanding_by_subscriber(self, channel: str) -> dict[int, int]:
+        """Pending or in-flight deliveries per subscriber (what this push already owes)."""
+        query = (
+            select(Delivery.subscriber_id, func.count(Delivery.id))
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.status.in_(("pending", "sending")), Subscriber.channel == channel)
+            .group_by(Delivery.subscriber_id)
+        )
+        return {row[0]: int(row[1]) for row in self.session.execute(query).all()}
+
+    def retryable(self, channel: str, max_retry_runs: int | None) -> list[tuple[int, int]]:
+        """(delivery_id, subscriber_id) of transient failures of active subscribers that
+        may be tried again: fewer than `max_retry_runs` re-queues (None: no cap)."""
+        query = (
+            select(Delivery.id, Delivery.subscriber_id)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(
+                Delivery.status == "failed",
+                Delivery.error_kind == "transient",
+                Subscriber.status == "active",
+                Subscriber.channel == channel,
+            )
+            .order_by(Delivery.subscriber_id, Delivery.id)
+        )
+        if max_retry_runs is not None:
+            query = query.where(Delivery.retry_runs < max_retry_runs)
+        return [(row[0], row[1]) for row in self.session.execute(query).all()]
+
+    def requeue(self, delivery_ids: Sequence[int]) -> int:
+        """Failed (transient) deliveries go back to pending; the error stays for the record."""
+        count = 0
+        for start in range(0, len(delivery_ids), 500):
+            chunk = list(delivery_ids[start : start + 500])
+            result = self.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(chunk), Delivery.status == "failed")
+                .values(status="pending", retry_runs=Delivery.retry_runs + 1, claimed_by=None)
+            )
+            count += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return count
 
     # claiming
 
@@ -163,27 +215,51 @@ class OutboxRepository:
             key=lambda claimed: (claimed.subscriber_id, claimed.delivery_id),
         )
 
-    def renew(self, worker_prefix: str, now: dt.datetime) -> None:
-        """Extend the lease of every claim held by this process's workers."""
+    def renew(self, worker_prefix: str, now: dt.datetime, held: Collection[int]) -> None:
+        """Extend the lease of the claims this process's workers hold (`held`: the ids
+        they claimed and have not recorded). A claim whose commit was lost with the
+        connection is not among them, so its rows still come back after the lease."""
+        if not held:
+            return
         self.session.connection().execute(
             update(_deliveries)
             .where(
                 _deliveries.c.status == "sending",
                 _deliveries.c.claimed_by.like(f"{worker_prefix}-%"),
+                _deliveries.c.id.in_(sorted(held)),
             )
             .values(claimed_at=now)
         )
 
+    def release_own(self, worker_prefix: str, keep: Collection[int]) -> list[int]:
+        """Give back at once the claims of a run of this process that died, except
+        `keep` (sent, with the record still to write). Returns the released ids."""
+        ids = self.session.scalars(
+            select(Delivery.id).where(
+                Delivery.status == "sending", Delivery.claimed_by.like(f"{worker_prefix}-%")
+            )
+        ).all()
+        released = [delivery_id for delivery_id in ids if delivery_id not in keep]
+        if released:
+            self.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(released), Delivery.status == "sending")
+                .values(status="pending", claimed_by=None)
+            )
+        return released
+
     # recording
 
-    def mark_failed(self, delivery_ids: Sequence[int], error: str) -> None:
-        """Final: this (subscriber, review) will not be sent (blocked, refused, gave up)."""
+    def mark_failed(self, delivery_ids: Sequence[int], error: str, kind: str = "final") -> None:
+        """Record a failure with its reason and kind: "final" (blocked, refused,
+        unsubscribed) is never sent; "transient" (5xx, network) a later push retries."""
         self.session.execute(
             update(Delivery)
             .where(Delivery.id.in_(delivery_ids))
             .values(
                 status="failed",
                 last_error=error[:1000],
+                error_kind=kind,
                 attempts=Delivery.attempts + 1,
                 claimed_by=None,
             )

@@ -12,7 +12,36 @@ How "exactly once" holds (see also bot/core/outbox.py):
    most one subscriber's messages per concurrent sender (`PUSH_CONCURRENCY`).
 4. Nothing is skipped: a run ends only when no delivery is pending or sending; a
    temporary failure is retried with backoff until `PUSH_MAX_ATTEMPTS`, then recorded
-   as failed with its error.
+   as failed with its error and kind. A transient failure (5xx, network, timeout) goes
+   back to pending at the start of the next push, at most `PUSH_MAX_RETRY_RUNS` times
+   (`paperbot push --retry-failed` ignores that cap); a final one (blocked, refused)
+   never does.
+5. The database going away does not end a run: every transaction of the push
+   (publishing, planning, claims, recording, the heartbeat, the run's own row) is
+   retried whole with backoff (bot/db/retry.py) for up to `DB_RETRY_SECONDS`. A
+   `sent` that could not be written stays in memory and is written before the worker
+   sends to anyone else, so an outage adds nothing to the bound of point 3 (a process
+   killed during the outage loses at most the records of the subscribers in flight,
+   plus a record batch) as long as it is shorter than the lease; after a longer one
+   another process may take the claims back and send them again. A run that gives up
+   raises
+   `DatabaseUnavailableError`; the same service writes its leftover records, takes
+   back its own claims and closes its row at the start of its next run (the running
+   bot starts that run itself, see scheduler/push.py).
+6. A run's row is `running` while its heartbeat keeps `seconds` current (every third
+   of the lease), `done` when it finished, `timed_out` when it stopped at its deadline
+   (point 7) and `interrupted` when it died (its process noticed, or a later run found
+   its heartbeat older than the lease).
+7. Nothing freezes: each send has a timeout, the push logs what it is waiting for
+   every `PUSH_PROGRESS_SECONDS`, and at `PUSH_DEADLINE_SECONDS` it stops, gives its
+   claims back as pending (not failed) and records the run as `timed_out`; the next
+   push resumes.
+
+What is due: a review is pushed to the subscribers who subscribed before it was
+announced (`Review.announced_at`: published from the queue, by an editor's publish, or
+`paperbot push --include`); the back catalogue an import brings in already published
+is never announced. A push plans at most `PUSH_MAX_REVIEWS_PER_READER` reviews per
+reader (counting what it still owes them); the rest stay due for the next push.
 """
 
 from __future__ import annotations
@@ -25,6 +54,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol, cast
 
 from sqlalchemy import Engine, Table, bindparam, select, update
@@ -37,8 +67,15 @@ from bot.core.reviews import ReviewService, ReviewView
 from bot.core.subscriptions import SubscriberView, SubscriptionService
 from bot.core.views import push_digest, review_full
 from bot.db.models import PushRun, Review, Subscriber, utcnow
+from bot.db.retry import DbRetry, first_line, is_transient
 
 log = logging.getLogger(__name__)
+
+#: The statuses of a `push_runs` row (point 6 of the module doc).
+RUN_RUNNING = "running"
+RUN_DONE = "done"
+RUN_INTERRUPTED = "interrupted"
+RUN_TIMED_OUT = "timed_out"
 
 
 # --- what a channel tells the push about a failed send ---------------------------------
@@ -76,10 +113,12 @@ class Sender(Protocol):
     """A channel's side of the push: render replies into its messages, send one.
 
     `channel` names whose subscribers it serves ("telegram"); a push only plans and
-    claims deliveries for those.
+    claims deliveries for those. `max_reviews_per_message` is how many reviews one
+    digest message may list (the channel's limits on buttons and length decide it).
     """
 
     channel: str
+    max_reviews_per_message: int
 
     def render(self, replies: list[Reply]) -> Sequence[object]: ...
 
@@ -105,6 +144,18 @@ class PushOptions:
     record_batch: int = 1
     #: The longest a sent delivery waits to be recorded when batching.
     record_delay_seconds: float = 0.02
+    #: How each database transaction of the push rides out an outage (DB_RETRY_SECONDS).
+    db_retry: DbRetry = field(default_factory=DbRetry)
+    #: How many pushes may re-queue one transiently failed delivery.
+    max_retry_runs: int = 3
+    #: Reviews one push sends one reader at most; the rest wait for the next push.
+    max_reviews_per_reader: int = 10
+    #: A push stops here (claims back to pending, run `timed_out`); the next resumes.
+    deadline_seconds: float = 4 * 3600.0
+    #: One send that has not answered by then counts as a temporary failure.
+    send_timeout_seconds: float = 60.0
+    #: How often a running push logs its progress and what it is waiting for.
+    progress_seconds: float = 30.0
 
 
 @dataclass
@@ -120,6 +171,13 @@ class PushSummary:
     skipped: int = 0
     retried: int = 0
     rate_limited: int = 0
+    #: Transient failures of earlier pushes this one put back to pending.
+    requeued: int = 0
+    #: Due reviews the per-reader cap left for a later push.
+    held_back: int = 0
+    #: Stopped at the deadline; `left_pending` deliveries wait for the next push.
+    timed_out: bool = False
+    left_pending: int = 0
     seconds: float = 0.0
 
     @property
@@ -127,11 +185,18 @@ class PushSummary:
         return self.messages_sent / self.seconds if self.seconds > 0 else 0.0
 
     def describe(self) -> str:
+        extra = ""
+        if self.requeued:
+            extra += f"{self.requeued} earlier failures retried; "
+        if self.held_back:
+            extra += f"{self.held_back} held back for the next push (per-reader cap); "
+        if self.timed_out:
+            extra += f"stopped at the deadline with {self.left_pending} left pending; "
         return (
             f"push #{self.run_id} ({self.trigger}): {self.deliveries_sent} deliveries sent in "
             f"{self.messages_sent} messages, {self.blocked} blocked, {self.failed} failed, "
             f"{self.skipped} skipped, {self.retried} retried, {self.rate_limited} × 429; "
-            f"{len(self.published)} newly published; {self.seconds:.1f} s, "
+            f"{len(self.published)} newly published; {extra}{self.seconds:.1f} s, "
             f"{self.messages_per_second:.1f} messages/s"
         )
 
@@ -156,25 +221,66 @@ class SentRecorder:
     """Writes `sent` for delivered rows: at once (batch 1) or in small batches.
 
     Whatever is sent but not yet written when the process dies is sent again after
-    the lease, so the batch size adds to the duplicate bound after a crash.
+    the lease, so the batch size adds to the duplicate bound after a crash. A write
+    that fails because the database is away keeps its rows here (`backlog`) for the
+    next flush: a `sent` is never dropped while the process lives. Rows leave `held`
+    (the claims the heartbeat renews) once their `sent` is written.
     """
 
-    def __init__(self, engine: Engine, batch: int, delay: float, clock: Callable[[], dt.datetime]):
+    def __init__(
+        self,
+        engine: Engine,
+        batch: int,
+        delay: float,
+        clock: Callable[[], dt.datetime],
+        held: set[int] | None = None,
+    ):
         self.engine = engine
         self.batch = max(1, batch)
         self.delay = delay
         self.clock = clock
+        self.held = held if held is not None else set()
         self._pending: list[tuple[list[int], list[int], int]] = []
+        #: A flush failed (database away): the senders wait for it before sending more.
+        self.stalled = False
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    def backlog_ids(self) -> set[int]:
+        return {delivery_id for ids, _, _ in self._pending for delivery_id in ids}
 
     def add(self, delivery_ids: list[int], message_ids: list[int], subscriber_id: int) -> None:
         self._pending.append((delivery_ids, message_ids, subscriber_id))
         if len(self._pending) >= self.batch:
+            self.try_flush()
+
+    def try_flush(self) -> bool:
+        """Flush; on a database outage keep the rows for later and say so."""
+        try:
             self.flush()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self.stalled = True
+            log.warning(
+                "could not record %d sent deliveries yet (kept, retried): %s",
+                self.backlog,
+                first_line(exc),
+            )
+            return False
+        return True
 
     def flush(self) -> None:
+        """Write what is pending in one transaction; rows leave the backlog on commit.
+
+        Safe to repeat (the update is guarded by `status = 'sending'`), so a commit
+        whose answer was lost with the connection is simply written again.
+        """
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
+        pending = list(self._pending)
         now = self.clock()
         # Straight on a connection: a Session's set-up and tear-down would cost as much
         # as the statements themselves.
@@ -191,6 +297,11 @@ class SentRecorder:
                 _TOUCH,
                 [{"subscriber_id": subscriber_id, "now": now} for _, _, subscriber_id in pending],
             )
+        # Only the rows written (a retried flush takes a fresh snapshot each time).
+        del self._pending[: len(pending)]
+        self.stalled = False
+        for delivery_ids, _, _ in pending:
+            self.held.difference_update(delivery_ids)
 
     async def run(self) -> None:
         """Flush on a timer, so a batch never waits longer than `delay`."""
@@ -198,7 +309,57 @@ class SentRecorder:
             return
         while True:
             await asyncio.sleep(self.delay)
-            self.flush()
+            self.try_flush()
+
+
+# --- what a running push is waiting for -------------------------------------------------
+
+
+class RunWatch:
+    """What one push's senders are doing, for its progress lines: sends in flight (a
+    hang shows as one that has been in flight for long) and the last 429's retry_after.
+    """
+
+    def __init__(self, limiter: SendRateLimiter) -> None:
+        self.limiter = limiter
+        self.retry_after = 0.0
+        self._in_flight: dict[int, tuple[int, float]] = {}
+        self._backing_off: set[int] = set()
+
+    def sending(self, key: int, chat_id: int) -> None:
+        self._in_flight[key] = (chat_id, time.monotonic())
+
+    def done(self, key: int) -> None:
+        self._in_flight.pop(key, None)
+
+    def backing_off(self, key: int, active: bool) -> None:
+        if active:
+            self._backing_off.add(key)
+        else:
+            self._backing_off.discard(key)
+
+    def waiting_for(self, hang_after: float) -> list[str]:
+        """Plain words for each thing the push waits on right now."""
+        waits: list[str] = []
+        paused = self.limiter.paused_for()
+        if paused > 0:
+            waits.append(
+                f"waiting for 429 retry_after {self.retry_after:.0f}s "
+                f"({paused:.1f}s left, {self.limiter.pauses} × 429 so far)"
+            )
+        now = time.monotonic()
+        hanging = sorted(
+            ((now - since, chat_id) for chat_id, since in self._in_flight.values()),
+            reverse=True,
+        )
+        hanging = [(age, chat_id) for age, chat_id in hanging if age >= hang_after]
+        for age, chat_id in hanging[:3]:
+            waits.append(f"send to chat {chat_id} hanging for {age:.0f}s")
+        if len(hanging) > 3:
+            waits.append(f"{len(hanging) - 3} more sends hanging")
+        if self._backing_off:
+            waits.append(f"{len(self._backing_off)} senders backing off after errors")
+        return waits
 
 
 # --- the service -----------------------------------------------------------------------
@@ -230,6 +391,20 @@ class PushService:
         self._engine: Engine = sessions.kw["bind"]
         self._render_cache: dict[tuple[tuple[int, ...], str, str], Sequence[object]] = {}
         self._next_release = 0.0
+        #: Claims of this process not yet recorded: the ones its heartbeat renews.
+        self._held: set[int] = set()
+        #: One per service, so records a dead run could not write are written by the next.
+        self._recorder = SentRecorder(
+            self._engine,
+            options.record_batch,
+            options.record_delay_seconds,
+            clock,
+            self._held,
+        )
+        #: `failed` records the database was too far away to take (written later).
+        self._unwritten_failures: list[tuple[list[int], str, str]] = []
+        #: Runs of this service that died: (run id, worker prefix), closed at the next.
+        self._abandoned: list[tuple[int, str]] = []
 
     # step 1: publish what is due
 
@@ -244,6 +419,7 @@ class PushService:
             ).all()
             for row in rows:
                 row.status, row.published_at, row.updated_at = "published", now, now
+                row.announced_at = now
             published = [ReviewView.of(row) for row in rows]
         if published:
             self.reviews.forget_pages()
@@ -264,20 +440,66 @@ class PushService:
                 "telegram", self.channel_post_chat_id, push_format="full", chat_type="channel"
             )
 
+    def requeue_failed(self, channel: str = "telegram", *, ignore_cap: bool = False) -> int:
+        """Transient failures of earlier pushes go back to pending (at most
+        `max_retry_runs` times each, unless `ignore_cap`), within the per-reader cap."""
+        cap = None if ignore_cap else self.options.max_retry_runs
+        with self.sessions.begin() as session:
+            outbox = OutboxRepository(session)
+            owed = outbox.outstanding_by_subscriber(channel)
+            chosen = [
+                delivery_id
+                for delivery_id, subscriber_id in outbox.retryable(channel, cap)
+                if self._take(owed, subscriber_id)
+            ]
+            count = outbox.requeue(chosen)
+        if count:
+            log.info("re-queued %d deliveries that failed for a transient reason", count)
+        return count
+
     def plan(self, channel: str = "telegram") -> int:
+        """Plan the announced reviews each subscriber is due; returns the rows created."""
+        return self._plan(channel)[0]
+
+    def _plan(self, channel: str) -> tuple[int, int]:
+        """(deliveries planned, due reviews held back by the per-reader cap)."""
         now = self.clock()
         with self.sessions.begin() as session:
             outbox = OutboxRepository(session)
-            published = session.scalars(select(Review.id).where(Review.status == "published")).all()
-            pairs = [
-                (candidate.subscriber_id, candidate.review_id)
-                for candidate in outbox.unplanned_pairs(published, channel)
-                if wants(candidate.topics or [], candidate.tags or [])
-            ]
-            return outbox.plan(pairs, now)
+            announced = session.scalars(
+                select(Review.id).where(
+                    Review.status == "published", Review.announced_at.is_not(None)
+                )
+            ).all()
+            owed = outbox.outstanding_by_subscriber(channel)
+            pairs: list[tuple[int, int]] = []
+            held_back = 0
+            for candidate in outbox.unplanned_pairs(announced, channel):
+                if not wants(candidate.topics or [], candidate.tags or []):
+                    continue
+                if self._take(owed, candidate.subscriber_id):
+                    pairs.append((candidate.subscriber_id, candidate.review_id))
+                else:
+                    held_back += 1
+            planned = outbox.plan(pairs, now)
+        if held_back:
+            log.info(
+                "%d due reviews held back for a later push (at most %d per reader per push)",
+                held_back,
+                self.options.max_reviews_per_reader,
+            )
+        return planned, held_back
 
-    def preview(self, channel: str = "telegram") -> list[PlannedPush]:
-        """What a push would send now; publishes, plans and sends nothing."""
+    def _take(self, owed: dict[int, int], subscriber_id: int) -> bool:
+        """Count one more review for this reader if the per-push cap allows it."""
+        if owed.get(subscriber_id, 0) >= self.options.max_reviews_per_reader:
+            return False
+        owed[subscriber_id] = owed.get(subscriber_id, 0) + 1
+        return True
+
+    def preview(self, channel: str = "telegram", include: Sequence[int] = ()) -> list[PlannedPush]:
+        """What a push would send now (with `include` announced too); publishes, plans
+        and sends nothing. Deliveries already pending are not shown."""
         now = self.clock()
         with self.sessions() as session:
             rows = session.scalars(
@@ -286,71 +508,225 @@ class PushService:
                     | ((Review.status == "queued") & (Review.publish_at <= now))
                 )
             ).all()
-            # A review this push would publish counts as published now.
+            # A review this push would publish (or announce) counts as announced now.
+            announced: dict[int, dt.datetime] = {}
+            for row in rows:
+                if row.status == "queued" or row.id in include:
+                    announced[row.id] = now
+                elif row.announced_at is not None:
+                    announced[row.id] = row.announced_at
             reviews = [
                 replace(ReviewView.of(row), status="published", published_at=now)
                 if row.status == "queued"
                 else ReviewView.of(row)
                 for row in rows
+                if row.id in announced
             ]
-            subscribers = [
-                SubscriberView.of(row)
-                for row in OutboxRepository(session).active_subscribers(channel)
-            ]
-            planned = OutboxRepository(session).planned_pairs([r.id for r in reviews])
+            reviews.sort(key=lambda review: (announced[review.id], review.id))
+            outbox = OutboxRepository(session)
+            subscribers = [SubscriberView.of(row) for row in outbox.active_subscribers(channel)]
+            planned = outbox.planned_pairs([r.id for r in reviews])
+            owed = outbox.outstanding_by_subscriber(channel)
         plans = []
         for subscriber in subscribers:
-            due = tuple(
+            due = [
                 review
                 for review in reviews
-                if review.published_at is not None
-                and review.published_at > subscriber.subscribed_at
+                if announced[review.id] > subscriber.subscribed_at
                 and (subscriber.id, review.id) not in planned
                 and wants(subscriber.topics, review.tags)
-            )
-            if due:
-                plans.append(PlannedPush(subscriber, due))
+            ]
+            room = max(0, self.options.max_reviews_per_reader - owed.get(subscriber.id, 0))
+            if due[:room]:
+                plans.append(PlannedPush(subscriber, tuple(due[:room])))
         return plans
 
     # step 3: send
 
-    async def run(self, sender: Sender, trigger: str = "manual") -> PushSummary:
+    async def run(
+        self, sender: Sender, trigger: str = "manual", *, retry_failed: bool = False
+    ) -> PushSummary:
+        """One push: publish, re-queue transient failures, plan, send until nothing is
+        outstanding or the deadline passes. `retry_failed` re-queues every transient
+        failure, past the `max_retry_runs` cap (`paperbot push --retry-failed`)."""
         started = time.monotonic()
+        deadline = started + self.options.deadline_seconds
         summary = PushSummary(run_id=None, trigger=trigger)
-        summary.published = [review.slug for review in self.publish_due()]
+        db = self.options.db_retry
+        await self._settle(final=True)
+        await db.arun(self._close_dead_runs, "closing dead push runs")
+        published = await db.arun(self.publish_due, "publishing due reviews")
+        summary.published = [review.slug for review in published]
         if sender.channel == "telegram":
-            self._ensure_channel_subscriber()
-        summary.planned = self.plan(sender.channel)
-        summary.run_id = self._start_run(trigger)
-        log.info("push #%s started: %d deliveries planned", summary.run_id, summary.planned)
+            await db.arun(self._ensure_channel_subscriber, "adding the channel subscriber")
+        summary.requeued = await db.arun(
+            lambda: self.requeue_failed(sender.channel, ignore_cap=retry_failed),
+            "re-queueing transient failures",
+        )
+        summary.planned, summary.held_back = await db.arun(
+            lambda: self._plan(sender.channel), "planning the push"
+        )
+        summary.run_id = await db.arun(lambda: self._start_run(trigger), "starting the push run")
+        outstanding = await db.arun(
+            lambda: self.outstanding(sender.channel), "counting outstanding deliveries"
+        )
+        log.info(
+            "push #%s started: %d deliveries planned, %d earlier failures re-queued, "
+            "%d outstanding",
+            summary.run_id,
+            summary.planned,
+            summary.requeued,
+            outstanding,
+        )
         self._render_cache.clear()
         worker = f"{uuid.uuid4().hex[:12]}"
         limiter = SendRateLimiter(self.options.limits)
+        watch = RunWatch(limiter)
         reviews: dict[int, ReviewView] = {}
-        recorder = SentRecorder(
-            self._engine, self.options.record_batch, self.options.record_delay_seconds, self.clock
-        )
+        recorder = self._recorder_for_run()
         tasks = [
             asyncio.create_task(
-                self._work(f"{worker}-{n}", sender, limiter, recorder, reviews, summary)
+                self._work(f"{worker}-{n}", sender, limiter, recorder, reviews, summary, watch)
             )
             for n in range(self.options.concurrency)
         ]
         background = [
-            asyncio.create_task(self._heartbeat(worker)),
+            asyncio.create_task(self._heartbeat(worker, summary.run_id)),
             asyncio.create_task(recorder.run()),
+            asyncio.create_task(self._report(summary, watch, sender.channel)),
         ]
         try:
-            await asyncio.gather(*tasks)
+            done, unfinished = await asyncio.wait(
+                tasks,
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_EXCEPTION,
+            )
+            for task in done:
+                task.result()  # a worker's exception ends the push, as before
+            summary.timed_out = bool(unfinished)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            await self._settle(final=True)
+        except BaseException:
+            self._abandon(summary.run_id, worker, [*tasks, *background])
+            raise
         finally:
             for task in [*tasks, *background]:
                 task.cancel()
-            recorder.flush()
+        if summary.timed_out:
+            await db.arun(
+                lambda: self._stop_at_deadline(worker, summary, watch, sender.channel),
+                "giving back unsent claims at the deadline",
+            )
         summary.rate_limited = limiter.pauses
         summary.seconds = time.monotonic() - started
-        self._finish_run(summary)
+        await db.arun(lambda: self._finish_run(summary), "closing the push run")
         log.info("%s", summary.describe())
         return summary
+
+    def _recorder_for_run(self) -> SentRecorder:
+        """The service's recorder, with this run's options (they may have changed)."""
+        self._recorder.batch = max(1, self.options.record_batch)
+        self._recorder.delay = self.options.record_delay_seconds
+        return self._recorder
+
+    async def _settle(self, final: bool = False) -> None:
+        """Write what was sent (or failed) but could not be recorded yet, before the
+        next send: a worker never runs ahead of its records by more than one subscriber
+        (plus the record batch). `final`: also what merely waits for its batch."""
+        db = self.options.db_retry
+        if self._recorder.stalled or (final and self._recorder.backlog):
+            await db.arun(self._recorder.flush, "recording sent deliveries")
+        if self._unwritten_failures:
+            await db.arun(self._write_failures, "recording failed deliveries")
+
+    def _abandon(self, run_id: int | None, worker: str, tasks: list[asyncio.Task[None]]) -> None:
+        """The run dies: record what was sent, give back the claims it did not send and
+        close its row, each tried once; what the database refuses now the next run of
+        this service does (`_close_dead_runs`)."""
+        for task in tasks:
+            task.cancel()
+        if run_id is None:
+            return
+        self._abandoned.append((run_id, worker))
+        self._recorder.try_flush()
+        if not self._recorder.backlog:
+            try:
+                self._close_abandoned()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("push #%s: left for the next run to close: %s", run_id, first_line(exc))
+
+    def _close_abandoned(self) -> None:
+        """Release this service's dead runs' unsent claims at once (no lease to wait
+        out) and mark those runs interrupted. Their records must be written first."""
+        if not self._abandoned:
+            return
+        keep = self._recorder.backlog_ids()
+        keep.update(i for delivery_ids, _, _ in self._unwritten_failures for i in delivery_ids)
+        with self.sessions.begin() as session:
+            outbox = OutboxRepository(session)
+            for run_id, worker in self._abandoned:
+                released = outbox.release_own(worker, keep)
+                self._held.difference_update(released)
+                _mark_interrupted(session, run_id, self.clock())
+                log.warning(
+                    "push #%s was interrupted; %d unsent claims given back", run_id, len(released)
+                )
+        self._abandoned.clear()
+
+    def _close_dead_runs(self) -> None:
+        """Close rows left `running` by this service's dead runs and by any process
+        whose heartbeat stopped for longer than a lease (crash, kill, long outage)."""
+        self._close_abandoned()
+        now = self.clock()
+        lease = dt.timedelta(seconds=self.options.lease_seconds)
+        with self.sessions.begin() as session:
+            running = session.scalars(select(PushRun).where(PushRun.status == RUN_RUNNING)).all()
+            for run in running:
+                last_beat = run.started_at + dt.timedelta(seconds=run.seconds or 0.0)
+                if last_beat < now - lease:
+                    _mark_interrupted(session, run.id, now)
+                    log.warning("push #%s was left running by a process that died; closed", run.id)
+
+    def _stop_at_deadline(
+        self, worker: str, summary: PushSummary, watch: RunWatch, channel: str
+    ) -> None:
+        """Give this push's claims back as pending (not failed): the next push sends them."""
+        waits = watch.waiting_for(hang_after=0.0)
+        with self.sessions.begin() as session:
+            released = OutboxRepository(session).release_own(worker, self._recorder.backlog_ids())
+        self._held.difference_update(released)
+        summary.left_pending = self.outstanding(channel)
+        log.warning(
+            "push #%s: deadline of %.0f s passed; stopping with %d deliveries left pending "
+            "for the next push%s",
+            summary.run_id,
+            self.options.deadline_seconds,
+            summary.left_pending,
+            f" (was {'; '.join(waits)})" if waits else "",
+        )
+
+    async def _report(self, summary: PushSummary, watch: RunWatch, channel: str) -> None:
+        """Every `progress_seconds`: what was sent, what is left, what the push waits for."""
+        interval = max(self.options.progress_seconds, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            waits = watch.waiting_for(hang_after=min(5.0, interval))
+            try:
+                remaining: int | str = self.outstanding(channel)
+            except Exception as exc:  # a progress line must never end the push
+                remaining = f"? ({exc.__class__.__name__})"
+            line = (
+                f"push #{summary.run_id}: {summary.deliveries_sent} deliveries sent "
+                f"({summary.messages_sent} messages), {remaining} remaining"
+            )
+            if waits:
+                log.warning("%s; %s", line, "; ".join(waits))
+            else:
+                log.info("%s", line)
 
     async def _work(
         self,
@@ -360,21 +736,34 @@ class PushService:
         recorder: SentRecorder,
         reviews: dict[int, ReviewView],
         summary: PushSummary,
+        watch: RunWatch,
     ) -> None:
+        db = self.options.db_retry
+        channel = sender.channel
         while True:
-            claimed, subscribers = self._claim(worker, sender.channel)
+            await self._settle()
+            claimed, subscribers = await db.arun(
+                lambda: self._claim(worker, channel), "claiming deliveries"
+            )
             if not claimed:
-                wait = self._idle_wait(sender.channel)
+                wait = await db.arun(lambda: self._idle_wait(channel), "checking the outbox")
                 if wait is None:
                     return
                 await asyncio.sleep(wait)
                 continue
+            await db.arun(
+                partial(self._reviews, [item.review_id for item in claimed], reviews),
+                "loading reviews",
+            )
             by_subscriber: dict[int, list[Claimed]] = defaultdict(list)
             for item in claimed:
                 by_subscriber[item.subscriber_id].append(item)
             for subscriber_id, items in by_subscriber.items():
+                await self._settle()
                 subscriber = subscribers.get(subscriber_id)
-                await self._deliver(subscriber, items, sender, limiter, recorder, reviews, summary)
+                await self._deliver(
+                    subscriber, items, sender, limiter, recorder, reviews, summary, watch
+                )
 
     def _claim(self, worker: str, channel: str) -> tuple[list[Claimed], dict[int, SubscriberView]]:
         """Claim a batch, and load its subscribers in the same transaction."""
@@ -390,16 +779,34 @@ class PushService:
                 return [], {}
             ids = {item.subscriber_id for item in claimed}
             rows = session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))).all()
-            return claimed, {row.id: SubscriberView.of(row) for row in rows}
+            subscribers = {row.id: SubscriberView.of(row) for row in rows}
+        # Only after the commit: a claim whose commit was lost with the connection is
+        # not renewed, so its rows come back when their lease ends.
+        self._held.update(item.delivery_id for item in claimed)
+        return claimed, subscribers
 
-    async def _heartbeat(self, worker: str) -> None:
+    async def _heartbeat(self, worker: str, run_id: int | None) -> None:
         """Keep this process's claims fresh while it works (including while it waits out
-        a 429 or a backoff), so only a dead process's claims ever expire."""
+        a 429 or a backoff), so only a dead process's claims ever expire; and show the
+        run is alive (its row's `seconds`). A beat the database misses is logged and
+        the next one tries again."""
         interval = max(self.options.lease_seconds / 3, 0.1)
         while True:
             await asyncio.sleep(interval)
-            with self.sessions.begin() as session:
-                OutboxRepository(session).renew(worker, self.clock())
+            try:
+                self._beat(worker, run_id)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("push #%s: heartbeat missed: %s", run_id, first_line(exc))
+
+    def _beat(self, worker: str, run_id: int | None) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            OutboxRepository(session).renew(worker, now, self._held)
+            run = session.get(PushRun, run_id) if run_id is not None else None
+            if run is not None and run.status == RUN_RUNNING:
+                run.seconds = (now - run.started_at).total_seconds()
 
     def _idle_wait(self, channel: str) -> float | None:
         """None when the push is complete; else wait for other senders or dead leases."""
@@ -416,13 +823,14 @@ class PushService:
         recorder: SentRecorder,
         cache: dict[int, ReviewView],
         summary: PushSummary,
+        watch: RunWatch,
     ) -> None:
         if subscriber is None or not subscriber.is_active:
             self._fail([i.delivery_id for i in items], "subscriber no longer active")
             summary.skipped += len(items)
             return
         views = self._reviews([i.review_id for i in items], cache)
-        units = self._units(subscriber, items, views)
+        units = self._units(subscriber, items, views, sender.max_reviews_per_message)
         chat_id = subscriber.chat_id
         is_group = subscriber.chat_type != "private"
         for index, (delivery_ids, replies) in enumerate(units):
@@ -432,17 +840,29 @@ class PushService:
             while position < len(messages):
                 await limiter.acquire(chat_id, is_group)
                 try:
-                    message_ids.append(await sender.send_one(chat_id, messages[position]))
+                    message_ids.append(await self._send(sender, chat_id, messages[position], watch))
                     position, failures = position + 1, 0
                     summary.messages_sent += 1
                     self._progress(summary)
                 except RateLimitedError as exc:
+                    watch.retry_after = exc.retry_after
                     limiter.pause(exc.retry_after)
                 except ChatMovedError as exc:
-                    self.subscriptions.chat_migrated(subscriber.channel, chat_id, exc.new_chat_id)
+                    await self.options.db_retry.arun(
+                        partial(
+                            self.subscriptions.chat_migrated,
+                            subscriber.channel,
+                            chat_id,
+                            exc.new_chat_id,
+                        ),
+                        "recording a migrated chat",
+                    )
                     chat_id = exc.new_chat_id
                 except RecipientGoneError as exc:
-                    self.subscriptions.chat_blocked(subscriber.channel, chat_id)
+                    await self.options.db_retry.arun(
+                        partial(self.subscriptions.chat_blocked, subscriber.channel, chat_id),
+                        "recording a blocked chat",
+                    )
                     rest = [d for ids, _ in units[index:] for d in ids]
                     self._fail(rest, f"blocked: {exc}")
                     summary.blocked += 1
@@ -452,12 +872,17 @@ class PushService:
                     if failures >= self.options.max_attempts:
                         rest = [d for ids, _ in units[index:] for d in ids]
                         error = f"gave up after {failures} attempts: {exc}"
-                        self._fail(rest, error)
+                        self._fail(rest, error, "transient")
                         summary.failed += len(rest)
                         log.warning("chat %s: %s", chat_id, error)
                         return
                     summary.retried += 1
-                    await asyncio.sleep(self._backoff(failures))
+                    key = id(asyncio.current_task())
+                    watch.backing_off(key, True)
+                    try:
+                        await asyncio.sleep(self._backoff(failures))
+                    finally:
+                        watch.backing_off(key, False)
                 except PermanentDeliveryError as exc:
                     log.error("chat %s refused a push message: %s", chat_id, exc)
                     self._fail(delivery_ids, str(exc))
@@ -467,10 +892,30 @@ class PushService:
                 recorder.add(delivery_ids, message_ids, subscriber.id)
                 summary.deliveries_sent += len(delivery_ids)
 
+    async def _send(self, sender: Sender, chat_id: int, message: object, watch: RunWatch) -> int:
+        """One send, under `send_timeout_seconds` whatever the channel's own timeouts: a
+        send that hangs becomes a temporary failure instead of freezing the push."""
+        key = id(asyncio.current_task())
+        watch.sending(key, chat_id)
+        try:
+            async with asyncio.timeout(self.options.send_timeout_seconds):
+                return await sender.send_one(chat_id, message)
+        except TimeoutError:
+            raise TemporaryDeliveryError(
+                f"no answer in {self.options.send_timeout_seconds:.0f} s"
+            ) from None
+        finally:
+            watch.done(key)
+
     def _units(
-        self, subscriber: SubscriberView, items: list[Claimed], views: dict[int, ReviewView]
+        self,
+        subscriber: SubscriberView,
+        items: list[Claimed],
+        views: dict[int, ReviewView],
+        per_message: int = 10,
     ) -> list[tuple[list[int], list[Reply]]]:
-        """What to send: one digest for all, or each review in full, with their rows."""
+        """What to send, with their rows: each review in full, or a digest in messages of
+        at most `per_message` reviews (each message is recorded as it goes out)."""
         ordered = sorted(items, key=lambda i: (views[i.review_id].published_at, i.review_id))
         language = subscriber.language
         if subscriber.push_format == "full":
@@ -478,8 +923,22 @@ class PushService:
                 ([item.delivery_id], [review_full(views[item.review_id], language)])
                 for item in ordered
             ]
-        digest = push_digest([views[item.review_id] for item in ordered], language)
-        return [([item.delivery_id for item in ordered], [digest])]
+        size = max(1, per_message)
+        chunks = [ordered[start : start + size] for start in range(0, len(ordered), size)]
+        return [
+            (
+                [item.delivery_id for item in chunk],
+                [
+                    push_digest(
+                        [views[item.review_id] for item in chunk],
+                        language,
+                        first_number=number * size + 1,
+                        total=len(ordered),
+                    )
+                ],
+            )
+            for number, chunk in enumerate(chunks)
+        ]
 
     def _backoff(self, failures: int) -> float:
         return float(
@@ -511,9 +970,30 @@ class PushService:
                 self._render_cache[key] = cached
         return cached
 
-    def _fail(self, delivery_ids: list[int], error: str) -> None:
+    def _fail(self, delivery_ids: list[int], error: str, kind: str = "final") -> None:
+        """Record failures; if the database is away, keep them for `_settle`."""
+        failure = (delivery_ids, error, kind)
+        self._unwritten_failures.append(failure)
+        try:
+            self._write_failures()
+        except Exception as exc:
+            if not is_transient(exc):
+                self._unwritten_failures.remove(failure)
+                raise
+            log.warning(
+                "could not record %d failed deliveries yet: %s", len(delivery_ids), first_line(exc)
+            )
+
+    def _write_failures(self) -> None:
+        """Safe to repeat: a delivery marked failed twice is still failed."""
+        pending = list(self._unwritten_failures)
         with self.sessions.begin() as session:
-            OutboxRepository(session).mark_failed(delivery_ids, error)
+            outbox = OutboxRepository(session)
+            for delivery_ids, error, kind in pending:
+                outbox.mark_failed(delivery_ids, error, kind)
+        del self._unwritten_failures[: len(pending)]
+        for delivery_ids, _, _ in pending:
+            self._held.difference_update(delivery_ids)
 
     def _reviews(self, ids: list[int], cache: dict[int, ReviewView]) -> dict[int, ReviewView]:
         missing = [review_id for review_id in ids if review_id not in cache]
@@ -530,7 +1010,7 @@ class PushService:
 
     def _start_run(self, trigger: str) -> int:
         with self.sessions.begin() as session:
-            run = PushRun(trigger=trigger, started_at=self.clock(), status="running")
+            run = PushRun(trigger=trigger, started_at=self.clock(), status=RUN_RUNNING)
             session.add(run)
             session.flush()
             return run.id
@@ -541,7 +1021,7 @@ class PushService:
             if run is None:
                 return
             run.finished_at = self.clock()
-            run.status = "done"
+            run.status = RUN_TIMED_OUT if summary.timed_out else RUN_DONE
             run.planned = summary.planned
             run.sent = summary.deliveries_sent
             run.messages = summary.messages_sent
@@ -561,3 +1041,10 @@ class PushService:
             ).all()
             session.expunge_all()
             return list(rows)
+
+
+def _mark_interrupted(session: Session, run_id: int, now: dt.datetime) -> None:
+    run = session.get(PushRun, run_id)
+    if run is not None and run.status == RUN_RUNNING:
+        run.status = RUN_INTERRUPTED
+        run.finished_at = now

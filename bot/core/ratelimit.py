@@ -81,6 +81,10 @@ class SendRateLimiter:
                 return
             await self.sleep(ready - now)
 
+    def paused_for(self) -> float:
+        """Seconds left of the current 429 pause (0 when not paused)."""
+        return max(0.0, self._paused_until - self.clock())
+
     def pause(self, seconds: float) -> None:
         """Telegram said 429 retry_after: every sender waits that long."""
         self.pauses += 1

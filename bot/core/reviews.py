@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # Imported for its session hook: every review added or changed here is (re)indexed for
 # search in the same transaction.
 import bot.core.search_index  # noqa: F401
+from bot.core.numbers import parse_count
 from bot.core.sources import (
     SLUG_PATTERN,
     PaperDate,
@@ -246,8 +247,9 @@ class ReviewService:
         with self.sessions() as session:
             repo = ReviewRepository(session)
             row: Review | None = None
-            if reference.isdigit() and len(reference) < 10:
-                row = repo.get(int(reference))
+            review_id = parse_count(reference)
+            if review_id is not None:
+                row = repo.get(review_id)
             if row is None:
                 row = repo.by_slug(reference.lower())
             arxiv_id = parse_arxiv_id(reference)
@@ -338,6 +340,9 @@ class ReviewService:
     def _new_review(self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime) -> Review:
         slug = _unique_slug(repo, parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
         status = parsed.status or "published"
+        # No `announced_at`: what an import brings in already published is back
+        # catalogue, never pushed unless an editor asks (`paperbot push --include`).
+        # A queued review is announced when the push publishes it.
         review = Review(
             slug=slug,
             title=parsed.title,
@@ -385,10 +390,30 @@ class ReviewService:
                 raise ReviewStateError(f"#{review_id} is {row.status}, not {' or '.join(expected)}")
             row.status, row.updated_at = status, now
             if status == "published":
-                row.published_at = now
+                # An editor's publish: due to every subscriber at the next push.
+                row.published_at = row.announced_at = now
             view = ReviewView.of(row)
         self.forget_pages()
         return view
+
+    def announce(self, review_ids: list[int]) -> list[ReviewView]:
+        """An editor asks for published reviews (say, from the back catalogue, which an
+        import never pushes) to go to every current subscriber who has not had them."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            rows = []
+            for review_id in review_ids:
+                row = session.get(Review, review_id, with_for_update=True)
+                if row is None:
+                    raise ReviewStateError(f"no review #{review_id}")
+                if row.status != "published":
+                    raise ReviewStateError(
+                        f"#{review_id} is {row.status}, not published "
+                        f"(`paperbot publish {review_id}` publishes and pushes it)"
+                    )
+                row.announced_at = now
+                rows.append(ReviewView.of(row))
+            return rows
 
     def discard_draft(self, review_id: int) -> bool:
         with self.sessions.begin() as session:

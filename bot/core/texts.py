@@ -52,6 +52,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
     ),
+    "button_needs_chat": (
+        "这个按钮在这里无法使用，请在与机器人的私聊中操作。",
+        "This button does not work here; please use it in a private chat with the bot.",
+    ),
+    "internal_error": (
+        "抱歉，出错了，请稍后再试。",
+        "Sorry, something went wrong; please try again later.",
+    ),
     "not_allowed": (
         "抱歉，这个命令只对编辑开放。",
         "Sorry, that command is for the editors only.",
@@ -123,6 +131,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_settings": ("语言与推送格式", "Language and push format"),
     "cmd_about": ("关于本栏目", "About the column"),
     "push_heading": ("本周新解读（{count} 篇）", "New this week ({count})"),
+    "push_heading_more": (
+        "本周新解读（续：第 {first}–{last} 篇，共 {count} 篇）",
+        "New this week (continued: {first}–{last} of {count})",
+    ),
     "cmd_queue": ("排队一篇新解读（附文档或粘贴）", "Queue a review (attach or paste)"),
     "cmd_queued": ("查看待发布的解读", "Reviews waiting to be published"),
     "cmd_publish": ("立即发布并推送", "Publish and push now"),

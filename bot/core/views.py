@@ -112,10 +112,23 @@ def review_list(
     return Reply(rich(*blocks), tuple(rows))
 
 
-def push_digest(reviews: list[ReviewView], language: str) -> Reply:
-    """The weekly push as one message: a card per review, a read button each."""
-    blocks: list[Block] = [heading(bold(t(language, "push_heading", count=len(reviews))))]
-    for index, review in enumerate(reviews, start=1):
+def push_digest(
+    reviews: list[ReviewView], language: str, first_number: int = 1, total: int | None = None
+) -> Reply:
+    """One message of the weekly push: a card per review, a read button each.
+
+    A push of more reviews than one message should list comes as several digests:
+    `first_number` continues the numbering and `total` is the whole push's count (the
+    heading says "continued" after the first).
+    """
+    count = len(reviews) if total is None else total
+    if first_number == 1:
+        title = t(language, "push_heading", count=count)
+    else:
+        last = first_number + len(reviews) - 1
+        title = t(language, "push_heading_more", first=first_number, last=last, count=count)
+    blocks: list[Block] = [heading(bold(title))]
+    for index, review in enumerate(reviews, start=first_number):
         blocks.append(numbered(index, bold(review.title)))
         blocks.extend(meta_blocks(review, language))
         if review.summary:
@@ -124,7 +137,7 @@ def push_digest(reviews: list[ReviewView], language: str) -> Reply:
             blocks.append(tags)
     buttons = [
         Button(t(language, "read_n", n=index), action=f"r:{review.id}")
-        for index, review in enumerate(reviews, start=1)
+        for index, review in enumerate(reviews, start=first_number)
     ]
     rows = tuple(tuple(buttons[i : i + 5]) for i in range(0, len(buttons), 5))
     return Reply(rich(*blocks), rows)

@@ -24,7 +24,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        # pool_pre_ping: after a restart the pooled connections are dead; each is tested
+        # on checkout and replaced. A bounded connect: an unreachable server fails (and
+        # is retried, see bot/db/retry.py) instead of hanging on TCP's own timeout.
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -48,7 +52,28 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(SQLITE_BEGIN)
+
+
+#: How every SQLite transaction opened through the engine starts.
+#:
+#: A deferred `BEGIN` takes the write lock only at the first write. A transaction that
+#: read first and then writes after another connection committed cannot get it: SQLite
+#: answers "database is locked" at once (its snapshot is stale), and `busy_timeout`
+#: does not apply, because waiting cannot help. That is the claim's, the import's and
+#: a button tap's shape (read, then update), so two processes on one file failed each
+#: other. `BEGIN IMMEDIATE` takes the write lock when the transaction starts; a second
+#: writer then waits (`busy_timeout`) instead of failing, and sees the first one's
+#: commit when it gets its turn.
+#:
+#: Every transaction, reads included, opens this way, on purpose. In WAL mode a
+#: reader never blocks on a writer, so what a read-only transaction costs is only
+#: that it waits for (and holds off) writers while it is open; our transactions are
+#: short (no network I/O inside a session), so that wait is a few milliseconds. The
+#: alternative, deferred reads and immediate writes, needs every caller to declare
+#: its intent up front, and one that reads through `sessions()`, then commits a
+#: write, would bring the failure back silently. One rule here cannot be forgotten.
+SQLITE_BEGIN = "BEGIN IMMEDIATE"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -41,6 +41,9 @@ REVIEW_SECTIONS = ("latest", "classic")
 REVIEW_STATUSES = ("draft", "queued", "published")
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "blocked")
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
+#: Why a delivery failed: "transient" (5xx, network, timeout: a later push retries it)
+#: or "final" (blocked, refused, unsubscribed: never retried).
+DELIVERY_ERROR_KINDS = ("transient", "final")
 CANDIDATE_STATUSES = ("pending", "drafted", "dismissed")
 
 
@@ -101,6 +104,10 @@ class Review(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     publish_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: When the review became due to subscribers (published from the queue, or by an
+    #: editor's publish or `push --include`); None for the back catalogue an import
+    #: brings in already published, which is never pushed unless an editor asks.
+    announced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -151,6 +158,10 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: One of DELIVERY_ERROR_KINDS once it failed; kept when a push re-queues it.
+    error_kind: Mapped[str | None] = mapped_column(String(16))
+    #: How many pushes re-queued it after a transient failure (capped).
+    retry_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     message_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: The worker holding the claim (process id + task), for diagnosing stuck pushes.

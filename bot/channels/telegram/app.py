@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.app import Core, scheduled_jobs
@@ -20,18 +22,60 @@ from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.jobs import missed_fire_time
 from bot.core.push import PushSummary
+from bot.core.texts import language_of, t
 from bot.db.models import utcnow
 from bot.settings import Settings
 from scheduler.push import JOB_NAME as PUSH_JOB
-from scheduler.push import run_push
+from scheduler.push import run_push_until_done
 from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
 
 
+_COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,32}")
+
+
+def describe_update(update: object) -> str:
+    """An update as a log may name it: its id and kind, and a command's name.
+
+    Never its contents: a reader's text, name and id are theirs, not the log's.
+    """
+    if not isinstance(update, Update):
+        return type(update).__name__
+    if update.callback_query is not None:
+        prefix = (update.callback_query.data or "").partition(":")[0]
+        kind = f"button {prefix[:8]!r}" if prefix.isascii() else "button"
+    elif update.inline_query is not None:
+        kind = "inline query"
+    elif (message := update.effective_message) is not None:
+        kind = "document" if message.document else "message"
+        command = _COMMAND_NAME.match(message.text or message.caption or "")
+        if command:
+            kind += f" {command.group()}"
+    else:
+        kind = next((name for name, value in update.to_dict().items() if name != "update_id"), "")
+    return f"update {update.update_id} ({kind})"
+
+
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The one error handler: log with the update, never leak details to readers."""
-    log.error("error while handling update %r", update, exc_info=context.error)
+    """The one error handler: logs the update's id and kind, never its contents, and
+    tells the reader something went wrong rather than nothing (never the details)."""
+    log.error("error while handling %s", describe_update(update), exc_info=context.error)
+    if isinstance(update, Update):
+        await _apologize(update, context.bot)
+
+
+async def _apologize(update: Update, bot: Bot) -> None:
+    """Best effort: if Telegram is what failed, this may fail too, and that is fine."""
+    user = update.effective_user
+    text = t(language_of(user.language_code if user else None), "internal_error")
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text)
+        elif update.message is not None and update.effective_chat is not None:
+            await bot.send_message(update.effective_chat.id, text)
+    except TelegramError as exc:
+        log.info("could not tell the reader about the error: %s", exc.__class__.__name__)
 
 
 def build_application(core: Core) -> Application:  # type: ignore[type-arg]
@@ -53,7 +97,8 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
         sender = TelegramSender(push_bot)
 
         async def push_now(trigger: str) -> PushSummary:
-            return await run_push(
+            # A push the database interrupted is resumed here, by the running bot.
+            return await run_push_until_done(
                 core.push, sender, core.job_state, notifier, settings.admin_ids, trigger
             )
 
@@ -76,12 +121,13 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
         await push_bot.shutdown()
         await core.aclose()
 
+    request = AiohttpRequest()
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(_file_url(settings.telegram_api_base_url))
-        .request(AiohttpRequest())
+        .request(request)
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .defaults(
             Defaults(
@@ -99,7 +145,7 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
     # Membership first: its updates are not text, but it must see them all.
     MembershipHandlers(core.subscriptions).register(application)
     InlineSearch(core.reading, core.conversation).register(application)
-    TelegramBridge(core.conversation).register(application, core.registry)
+    TelegramBridge(core.conversation, request).register(application, core.registry)
     application.add_error_handler(log_error)
     return application
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
+from typing import TypeVar
 
 from telegram import (
     Bot,
@@ -12,10 +14,12 @@ from telegram import (
     BotCommandScopeChat,
     BotCommandScopeDefault,
     CallbackQuery,
+    File,
+    InlineKeyboardMarkup,
     Message,
     Update,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -25,40 +29,95 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.render import keyboard, render_messages
 from bot.core.conversation import Attachment, Caller, Conversation, Registry, Reply
 from bot.core.features.editors import MAX_DOCUMENT_BYTES
-from bot.core.texts import language_of
+from bot.core.texts import language_of, t
 
 log = logging.getLogger(__name__)
 
 
 ADMIN_STATUSES = {"creator", "administrator"}
+#: The chat type of an update that has no chat (inline queries, inline-mode messages):
+#: such a caller manages nothing.
+NO_CHAT = "none"
+#: A reply that timed out or lost its connection is tried this often in all, waiting
+#: REPLY_BACKOFF, then twice that, between attempts.
+REPLY_ATTEMPTS = 3
+REPLY_BACKOFF = 0.5
+#: Telegram shows at most 200 characters in a callback answer's popup.
+MAX_NOTICE = 200
+
+_T = TypeVar("_T")
 
 
 def caller_of(update: Update, bot: Bot) -> Caller:
-    """The core's view of who sent an update, with a lazy group-admin check."""
+    """The core's view of who sent an update, with a lazy group-admin check.
+
+    Whether someone administers a group or channel is asked of Telegram
+    (`getChatMember` on the real sender), never inferred: a button on the bot's own
+    channel post carries `sender_chat` equal to the chat, whoever taps it.
+    """
     user = update.effective_user
     chat = update.effective_chat
-    message = update.effective_message
-    chat_id = chat.id if chat else 0
-    user_id = user.id if user else 0
+    # Only a message written by an anonymous group admin comes signed by the group.
+    written = update.message
+    anonymous_admin = (
+        chat is not None
+        and written is not None
+        and written.sender_chat is not None
+        and written.sender_chat.id == chat.id
+        and chat.type != "channel"
+    )
 
     async def is_chat_admin() -> bool:
-        # An anonymous group admin writes as the group itself.
-        if message is not None and message.sender_chat and message.sender_chat.id == chat_id:
+        if anonymous_admin:
             return True
-        member = await bot.get_chat_member(chat_id, user_id)
+        if chat is None or user is None:
+            return False
+        try:
+            member = await bot.get_chat_member(chat.id, user.id)
+        except TelegramError as exc:  # e.g. the bot may not see the member list
+            log.warning("could not check admin rights in chat %s: %s", chat.id, exc)
+            return False
         return member.status in ADMIN_STATUSES
 
     return Caller(
         channel="telegram",
-        user_id=user_id,
-        chat_id=chat_id,
+        user_id=user.id if user else 0,
+        chat_id=chat.id if chat else 0,
         language=language_of(user.language_code if user else None),
-        chat_type=chat.type if chat else "private",
-        chat_admin_check=is_chat_admin,
+        chat_type=chat.type if chat else NO_CHAT,
+        chat_admin_check=is_chat_admin if chat is not None else None,
     )
+
+
+async def with_retries(call: Callable[[], Awaitable[_T]], what: str) -> _T:
+    """Await `call`, again after a timeout or a lost connection (bounded, with backoff).
+
+    A request that timed out may still have reached Telegram (the loop was busy, or
+    the answer was lost): a retried reply may then arrive twice. For replies that is
+    the better failure than none at all; pushes, which must arrive once, have their
+    own delivery records. Telegram's refusals (BadRequest and the like) are not retried.
+    """
+    for attempt in range(1, REPLY_ATTEMPTS + 1):
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except NetworkError as exc:  # TimedOut is one
+            if attempt == REPLY_ATTEMPTS:
+                raise
+            log.warning(
+                "%s failed (%s, attempt %d of %d); retrying",
+                what,
+                exc.__class__.__name__,
+                attempt,
+                REPLY_ATTEMPTS,
+            )
+            await asyncio.sleep(REPLY_BACKOFF * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 async def send_to_chat(bot: Bot, chat_id: int, replies: list[Reply]) -> list[int]:
@@ -71,7 +130,13 @@ async def send_to_chat(bot: Bot, chat_id: int, replies: list[Reply]) -> list[int
         parts = render_messages(reply.body)
         for index, part in enumerate(parts):
             markup = keyboard(reply.buttons) if index == len(parts) - 1 else None
-            message = await bot.send_message(chat_id, part, reply_markup=markup)
+
+            def send(
+                part: str = part, markup: InlineKeyboardMarkup | None = markup
+            ) -> Awaitable[Message]:
+                return bot.send_message(chat_id, part, reply_markup=markup)
+
+            message = await with_retries(send, "a reply")
             sent.append(message.message_id)
     return sent
 
@@ -93,8 +158,10 @@ class TelegramNotifier:
 class TelegramBridge:
     """Turns Telegram updates into core calls, and core replies into Telegram messages."""
 
-    def __init__(self, conversation: Conversation) -> None:
+    def __init__(self, conversation: Conversation, downloads: AiohttpRequest) -> None:
         self.conversation = conversation
+        #: The transport that fetches editors' documents, capped by the bytes received.
+        self.downloads = downloads
 
     def register(self, application: Application, registry: Registry) -> None:  # type: ignore[type-arg]
         names = list(registry.commands)
@@ -134,29 +201,68 @@ class TelegramBridge:
             return
         caller = caller_of(update, context.bot)
         document = message.document
-        # Only an editor's file is worth downloading; the core refuses (and audits)
-        # anyone else, attachment or not.
         name = document.file_name or "review.md"
-        size = document.file_size or 0
+        # Only an editor's file is worth downloading; the core refuses (and audits)
+        # anyone else, with the size Telegram announced if it did.
+        attachment = Attachment(name, b"", document.file_size)
         if self.conversation.identify(caller).is_admin:
-            data = b""
-            if size <= MAX_DOCUMENT_BYTES:  # a larger one is refused without downloading
-                file = await document.get_file()
-                data = bytes(await file.download_as_bytearray())
-            caller = replace(caller, attachment=Attachment(name, data, size))
+            attachment = await self._download(document.file_size, document.get_file, name)
+        caller = replace(caller, attachment=attachment)
         replies = await self.conversation.handle_text(caller, message.caption or "/queue")
         await send_replies(message, replies)
+
+    async def _download(
+        self, announced: int | None, get_file: Callable[[], Awaitable[File]], name: str
+    ) -> Attachment:
+        """The document, or an empty attachment whose size says it is over the cap.
+
+        `file_size` is optional in the Bot API: a file that announces nothing is read
+        only up to the cap, and one byte more is enough to refuse it.
+        """
+        if announced is not None and announced > MAX_DOCUMENT_BYTES:
+            return Attachment(name, b"", announced)
+        file = await with_retries(get_file, "getFile")
+        if file.file_size is not None and file.file_size > MAX_DOCUMENT_BYTES:
+            return Attachment(name, b"", file.file_size)
+        if not file.file_path:
+            raise TelegramError("getFile gave no file_path")
+        url = file.file_path
+        data = await with_retries(
+            lambda: self.downloads.download_limited(url, MAX_DOCUMENT_BYTES), "a download"
+        )
+        if data is None:
+            log.info("refused a document over %d bytes (no size announced)", MAX_DOCUMENT_BYTES)
+            return Attachment(name, b"", MAX_DOCUMENT_BYTES + 1)
+        return Attachment(name, data, len(data))
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
             return
+        if query.message is None:
+            # A message sent in inline mode lives in a chat we cannot see, and our inline
+            # cards carry link buttons only: this tap is forged. Nothing changes.
+            language = language_of(query.from_user.language_code)
+            log.info("refused a button without a chat from %s", query.from_user.id)
+            await self._answer_query(query, t(language, "button_needs_chat"))
+            return
         caller = caller_of(update, context.bot)
         replies = await self.conversation.handle_action(caller, query.data or "")
-        await query.answer()
+        notices = [reply for reply in replies if reply.notice]
+        replies = [reply for reply in replies if not reply.notice]
+        text = " ".join(notice.body.plain_text for notice in notices)
+        await self._answer_query(query, text[:MAX_NOTICE] or None)
         if not isinstance(query.message, Message):
             return  # the message is too old for Telegram to show us; nothing to edit
         await self._answer_in_place(query, query.message, replies)
+
+    @staticmethod
+    async def _answer_query(query: CallbackQuery, text: str | None) -> None:
+        """Stop the client's spinner (with a popup text, if any); a late answer is moot."""
+        try:
+            await with_retries(lambda: query.answer(text), "an answer")
+        except BadRequest as exc:  # "query is too old": the tap was long ago
+            log.info("could not answer a button: %s", exc)
 
     async def _answer_in_place(
         self, query: CallbackQuery, origin: Message, replies: list[Reply]
@@ -167,7 +273,10 @@ class TelegramBridge:
             parts = render_messages(first.body)
             if len(parts) == 1:
                 try:
-                    await origin.edit_text(parts[0], reply_markup=keyboard(first.buttons))
+                    markup = keyboard(first.buttons)
+                    await with_retries(
+                        lambda: origin.edit_text(parts[0], reply_markup=markup), "an edit"
+                    )
                 except BadRequest as exc:
                     if "not modified" not in str(exc).lower():
                         raise

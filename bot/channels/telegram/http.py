@@ -88,6 +88,38 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
 
+    async def download_limited(self, url: str, limit: int) -> bytes | None:
+        """GET a file, reading at most `limit` bytes: None as soon as more arrive.
+
+        PTB's `File.download_*` read the whole body, and a Document's `file_size` is
+        optional: only the bytes actually received can enforce a cap.
+        """
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        timeout = aiohttp.ClientTimeout(
+            total=self._media_write_timeout, sock_connect=self._connect_timeout
+        )
+        try:
+            async with self._session.get(url, timeout=timeout) as response:
+                if response.status != 200:
+                    raise NetworkError(f"file download answered HTTP {response.status}")
+                declared = response.content_length
+                if declared is not None and declared > limit:
+                    response.close()
+                    return None
+                received = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    received += chunk
+                    if len(received) > limit:
+                        response.close()  # drop the connection; the rest is never read
+                        return None
+                return bytes(received)
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            # The exception's text may hold the URL, which holds the token: name it only.
+            raise NetworkError(f"file download failed: aiohttp.{exc.__class__.__name__}") from exc
+
 
 def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
     if request_data is None:

@@ -18,6 +18,7 @@ from bot.channels.telegram.bridge import caller_of
 from bot.channels.telegram.render import render_messages
 from bot.core.conversation import Conversation, Reply
 from bot.core.features.reading import ReadingFeature
+from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewView
 from bot.core.texts import t
 
@@ -40,8 +41,7 @@ class InlineSearch:
         if inline is None:
             return
         caller = self.conversation.identify(caller_of(update, context.bot))
-        offset = int(inline.offset) if inline.offset.isdigit() else 0
-        offset = min(offset, MAX_OFFSET)
+        offset = min(parse_count(inline.offset) or 0, MAX_OFFSET)
         cards, next_offset = self.reading.share_cards(
             inline.query[:200], caller.language, RESULTS_PER_PAGE, offset
         )

@@ -20,6 +20,8 @@ MAX_UNITS = 4096
 #: Head-room below the hard limit for the separators added between blocks.
 TARGET_UNITS = 4000
 MAX_ENTITIES = 100
+#: Telegram refuses a message whose inline keyboard has more than 100 buttons.
+MAX_BUTTONS = 100
 _BREAKS = ("\n", "。", "！", "？", "；", "!", "?", ";", "，", "、", ",", ".", " ")
 
 
@@ -177,6 +179,27 @@ def _separator(previous: Block | None, block: Block) -> str:
     if previous is not None and previous.kind in list_kinds and block.kind in list_kinds:
         return "\n"
     return "\n\n"
+
+
+def split_keyboard(
+    rows: tuple[tuple[Button, ...], ...], limit: int = MAX_BUTTONS
+) -> list[tuple[tuple[Button, ...], ...]]:
+    """Rows of buttons in groups of at most `limit` buttons (a longer row is cut), so
+    each group fits one message's keyboard; no rows, no groups."""
+    groups: list[tuple[tuple[Button, ...], ...]] = []
+    current: list[tuple[Button, ...]] = []
+    count = 0
+    for row in rows:
+        for start in range(0, len(row), limit):
+            piece = row[start : start + limit]
+            if current and count + len(piece) > limit:
+                groups.append(tuple(current))
+                current, count = [], 0
+            current.append(piece)
+            count += len(piece)
+    if current:
+        groups.append(tuple(current))
+    return groups
 
 
 def keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:

@@ -11,7 +11,7 @@ from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
-from bot.channels.telegram.render import keyboard, render_messages
+from bot.channels.telegram.render import keyboard, render_messages, split_keyboard
 from bot.core.conversation import Reply
 from bot.core.push import (
     ChatMovedError,
@@ -38,19 +38,34 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
+#: Reviews per push digest message: 10 read buttons, and about 10 cards' text fits in
+#: one message of 4096 UTF-16 units (a longer digest is split by render_messages).
+DIGEST_REVIEWS_PER_MESSAGE = 10
+#: Text of a message that only carries the keyboard's overflow (never in practice:
+#: digests stay far below MAX_BUTTONS; this keeps a message valid if one does not).
+_MORE_BUTTONS = "⋯"
+
+
 class TelegramSender:
     channel = "telegram"
+    max_reviews_per_message = DIGEST_REVIEWS_PER_MESSAGE
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
     def render(self, replies: list[Reply]) -> Sequence[object]:
+        """Each reply as messages within Telegram's limits: text split at 4096 units and
+        100 entities, the keyboard on the last part (in groups of at most 100 buttons)."""
         messages: list[OutgoingMessage] = []
         for reply in replies:
             parts = render_messages(reply.body)
+            groups = split_keyboard(reply.buttons)
+            parts += [_MORE_BUTTONS] * max(0, len(groups) - len(parts))
+            first_with_buttons = len(parts) - len(groups)
             for index, part in enumerate(parts):
-                last = index == len(parts) - 1
-                messages.append(OutgoingMessage(part, keyboard(reply.buttons) if last else None))
+                group = index - first_with_buttons
+                markup = keyboard(groups[group]) if group >= 0 else None
+                messages.append(OutgoingMessage(part, markup))
         return messages
 
     async def send_one(self, chat_id: int, message: object) -> int:

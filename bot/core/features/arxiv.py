@@ -9,6 +9,7 @@ from bot.core.arxiv.drafts import DraftOutcome, DraftService
 from bot.core.arxiv.views import DISMISS_ACTION, DRAFT_ACTION, candidate_list, skeleton_block
 from bot.core.arxiv.watcher import ArxivWatcher, CandidateView
 from bot.core.conversation import Caller, Command, Registry, Reply
+from bot.core.numbers import parse_count
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
 
@@ -37,9 +38,8 @@ class ArxivFeature:
     # commands
 
     def candidates(self, caller: Caller, args: str) -> list[Reply]:
-        size = DEFAULT_LIST_SIZE
-        if args.strip().isdigit():
-            size = max(1, min(MAX_LIST_SIZE, int(args.strip())))
+        count = parse_count(args)
+        size = DEFAULT_LIST_SIZE if count is None else max(1, min(MAX_LIST_SIZE, count))
         shown = self.watcher.pending(size)
         language = caller.language
         if not shown:
@@ -75,9 +75,8 @@ class ArxivFeature:
         return [_say(t(language, "arxiv_already_decided", title=view.title, status=status))]
 
     def _candidate(self, arguments: list[str]) -> CandidateView | None:
-        if len(arguments) != 1 or not arguments[0].isdigit():
-            return None
-        return self.watcher.get(int(arguments[0]))
+        candidate_id = parse_count(arguments[0]) if len(arguments) == 1 else None
+        return None if candidate_id is None else self.watcher.get(candidate_id)
 
     # replies
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
+from bot.core.numbers import parse_count
 from bot.core.push import PushService, PushSummary
 from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
 from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
@@ -164,9 +165,9 @@ class EditorsFeature:
         return [note, review_full(review, language), confirm]
 
     async def _confirm_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
-        if len(arguments) != 2 or arguments[0] not in ("ok", "no") or not arguments[1].isdigit():
+        review_id = parse_count(arguments[1]) if len(arguments) == 2 else None
+        if review_id is None or arguments[0] not in ("ok", "no"):
             return None
-        review_id = int(arguments[1])
         language = caller.language
         if arguments[0] == "no":
             removed = self.reviews.discard_draft(review_id)
@@ -194,20 +195,22 @@ class EditorsFeature:
 
     def unqueue(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
-        if not args.strip().isdigit():
+        review_id = parse_count(args)
+        if review_id is None:
             return [_say(language, "id_usage", command="/unqueue")]
         try:
-            review = self.reviews.set_status(int(args), "draft", expected=("queued",))
+            review = self.reviews.set_status(review_id, "draft", expected=("queued",))
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
         return [_say(language, "unqueued", id=review.id, title=review.title)]
 
     async def publish(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
-        if not args.strip().isdigit():
+        review_id = parse_count(args)
+        if review_id is None:
             return [_say(language, "id_usage", command="/publish")]
         try:
-            review = self.reviews.set_status(int(args), "published", expected=("draft", "queued"))
+            review = self.reviews.set_status(review_id, "published", expected=("draft", "queued"))
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
         if self.push_now is None:

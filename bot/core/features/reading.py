@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from bot.core.conversation import Caller, Command, Registry, Reply
+from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewService, ReviewView
 from bot.core.richtext import paragraph, rich
 from bot.core.search import SearchService
@@ -54,9 +55,8 @@ class ReadingFeature:
         return [Reply(rich(*lines))]
 
     def latest(self, caller: Caller, args: str) -> list[Reply]:
-        size = PAGE_SIZE
-        if args.strip().isdigit():
-            size = max(1, min(MAX_LIST, int(args.strip())))
+        count = parse_count(args)
+        size = PAGE_SIZE if count is None else max(1, min(MAX_LIST, count))
         return [self._section_page(caller, "latest", 0, size)]
 
     def classic(self, caller: Caller, args: str) -> list[Reply]:
@@ -135,7 +135,7 @@ class ReadingFeature:
     # button actions: return None for anything stale or forged
 
     def _read_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
-        if len(arguments) != 1 or not arguments[0].isdigit():
+        if len(arguments) != 1 or parse_count(arguments[0]) is None:
             return None
         found = self.reviews.find(arguments[0])
         return [review_full(found, caller.language)] if found else None
@@ -143,16 +143,16 @@ class ReadingFeature:
     def _page_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
         if len(arguments) != 3 or arguments[0] not in SECTION_TITLES:
             return None
-        section, size, offset = arguments
-        if not (size.isdigit() and offset.isdigit()) or not 1 <= int(size) <= MAX_LIST:
+        section = arguments[0]
+        size, offset = parse_count(arguments[1], MAX_LIST), parse_count(arguments[2])
+        if size is None or size < 1 or offset is None:
             return None
-        page = self._section_page(caller, section, int(offset), int(size))
+        page = self._section_page(caller, section, offset, size)
         return [replace(page, replaces_origin=True)]
 
     def _search_page_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
-        if len(arguments) != 2 or not arguments[1].isdigit():
+        offset = parse_count(arguments[1]) if len(arguments) == 2 else None
+        query = self._queries.get(arguments[0]) if offset is not None else None
+        if query is None or offset is None:
             return None
-        query = self._queries.get(arguments[0])
-        if query is None:
-            return None
-        return [replace(self._search_page(caller, query, int(arguments[1])), replaces_origin=True)]
+        return [replace(self._search_page(caller, query, offset), replaces_origin=True)]

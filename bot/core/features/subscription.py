@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
 from bot.core.features.reading import ReadingFeature
@@ -59,7 +60,9 @@ class SubscriptionFeature:
                 replies.append(_say(caller, "subscribed_new"))
         elif caller.chat_type != "private":
             replies.append(_say(caller, "group_start"))
-        if not args:
+        # Plain /start, or a payload we did not act on (an old or foreign deep link from
+        # someone already subscribed): greet and show what the bot can do.
+        if not args or not replies:
             if not replies:
                 replies.append(_say(caller, "welcome"))
             replies.extend(self.reading.help(caller, ""))
@@ -161,7 +164,7 @@ class SubscriptionFeature:
         if len(arguments) != 1:
             return None
         if not await caller.can_manage_chat():
-            return [_say(caller, "group_admins_only")]
+            return [_refuse(caller)]
         if arguments[0] == "all":
             topics: list[str] = []
         else:
@@ -187,7 +190,7 @@ class SubscriptionFeature:
         ):
             return None
         if not await caller.can_manage_chat():
-            return [_say(caller, "group_admins_only")]
+            return [_refuse(caller)]
         view = self.subscriptions.update_preferences(
             caller.channel,
             caller.chat_id,
@@ -207,3 +210,8 @@ class SubscriptionFeature:
 
 def _say(caller: Caller, key: str) -> Reply:
     return Reply(rich(paragraph(t(caller.language, key))))
+
+
+def _refuse(caller: Caller) -> Reply:
+    """A button tapped by someone who may not change this chat: told privately."""
+    return replace(_say(caller, "group_admins_only"), notice=True)
