@@ -166,6 +166,8 @@ async def test_an_endless_429_stops_at_the_deadline_and_the_next_push_resumes(
             assert run.status == "timed_out"
 
         server.clear_failures()
+        # The resumed push gets room: six sends on a loaded machine may take over 2.5 s.
+        core.push.options = replace(core.push.options, deadline_seconds=60.0)
         resumed = await timed_push(core)
         assert not resumed.timed_out and resumed.deliveries_sent == len(chats)
         assert received(server) == Counter(dict.fromkeys(chats, 1))
