@@ -21,7 +21,7 @@ from telegram.ext import Application
 from bot.app import Core, build_core
 from bot.channels.telegram.app import build_application
 
-from conftest import DATA_DIR, make_settings
+from conftest import DATA_DIR, free_port, make_settings
 from fake_telegram import (
     Call,
     FakeTelegramServer,
@@ -492,6 +492,7 @@ def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": fake.base_url,
             "DATA_DIR": str(tmp_path / "data"),
+            "HTTP_PORT": str(free_port()),
         }
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "paperbot"), "run"],
