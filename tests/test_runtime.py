@@ -135,3 +135,23 @@ def test_an_invalid_webhook_setup_stops_start_up_in_one_line(tmp_path: Path) -> 
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: Invalid TELEGRAM_WEBHOOK_URL"), result.stderr
     assert "TELEGRAM_WEBHOOK_SECRET" in last
+
+
+def test_telegram_that_cannot_start_shows_failing_and_http_serves_on(tmp_path: Path) -> None:
+    port = free_port()
+    closed = free_port()  # nothing listens there: every Bot API call is refused
+    env = environment(
+        tmp_path,
+        HTTP_PORT=str(port),
+        TELEGRAM_BOT_TOKEN="123:ABC",
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{closed}/bot",
+    )
+    process = start(tmp_path, env)
+    try:
+        health = wait_for_health(f"http://127.0.0.1:{port}", process)
+    finally:
+        output = stop(process)
+    assert process.returncode == 0, output
+    assert health["channels"] == {"telegram": "failing"}
+    assert health["status"] == "degraded"
+    assert "Telegram did not start" in output

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -111,4 +113,30 @@ def test_webhook_answers_the_right_secret_only_and_keeps_the_webhook(tmp_path: P
         assert len(fake.calls_to("setWebhook")) == 1, output
         assert len(fake.calls_to("getWebhookInfo")) == 2
         assert "webhook already set" in output
+        assert fake.rejected_calls() == []
+
+
+def test_sigterm_lets_an_update_in_flight_finish(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with FakeTelegramServer() as fake:
+        process = run_once(tmp_path, fake, port)
+        try:
+            wait_for_health(base, process)
+            fake.delay_next("sendMessage", 3.0)
+            statuses: list[int] = []
+            poster = threading.Thread(
+                target=lambda: statuses.append(
+                    fake.post_to_webhook(
+                        f"{base}/telegram/webhook", message_update(READER, "/latest")
+                    )[1]
+                )
+            )
+            poster.start()
+            time.sleep(1.0)  # the update is in its handler, its reply held up by the fake
+        finally:
+            output = stopped(process)
+        poster.join(30)
+        assert statuses == [200], output
+        assert any("最新论文解读" in m.text for m in fake.sent_messages(1001)), output
         assert fake.rejected_calls() == []
