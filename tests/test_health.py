@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import Core
+from bot.app import Core, scheduled_jobs
+from bot.background import Background
 from bot.core.push import PushSummary
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
@@ -15,6 +16,7 @@ from bot.db.models import ArxivFeedState, PushRun
 from bot.health import configured_channels, describe, health_report
 from bot.metrics import Metrics
 
+from arxiv_server import ATOM_CS_AI, ArxivFixtureServer
 from conftest import free_port, make_settings
 
 AT = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -113,3 +115,25 @@ def test_each_metrics_has_its_own_registry_and_counts_pushes() -> None:
     assert samples[("paperbot_push_deliveries_total", (("outcome", "failed"),))] == 1
     assert samples[("paperbot_search_seconds_count", ())] == 1
     assert "paperbot_push_deliveries_total{" not in second.render().decode()
+
+
+async def test_the_arxiv_poll_job_is_counted_and_reported(
+    arxiv_core: Core, arxiv_server: ArxivFixtureServer
+) -> None:
+    arxiv_server.feeds["cs.AI"] = ATOM_CS_AI.read_bytes()
+    arxiv_core.arxiv.categories = ["cs.AI", "cs.XX"]  # the fixture answers cs.XX with a 400
+    metrics = Metrics()
+    background = Background(arxiv_core, metrics)
+    jobs = {job.name: background._counted(job) for job in scheduled_jobs(arxiv_core, None)}
+    await jobs["arxiv-poll"].run()
+    polls = {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        if family.name == "paperbot_arxiv_polls"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert polls == {"updated": 1.0, "failed": 1.0}
+    report = health_report(arxiv_core.engine, arxiv_core.sessions, {}, "leader")
+    assert report["last_arxiv_poll"]["result"] == "failed"
+    assert report["last_arxiv_poll"]["failing"] == ["cs.XX"]

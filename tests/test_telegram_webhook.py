@@ -97,8 +97,15 @@ def test_webhook_answers_the_right_secret_only_and_keeps_the_webhook(tmp_path: P
             _, status = fake.post_to_webhook(target, message_update(READER, "/latest"))
             assert status == 200
             assert any("最新论文解读" in m.text for m in fake.sent_messages(1001))
+            _, status = fake.post_to_webhook(target, message_update(READER, "/search 对齐"))
+            assert status == 200
+            assert any("「对齐」的搜索结果" in m.text for m in fake.sent_messages(1001))
             assert updates_counted(base, "/start") == 1
             assert updates_counted(base, "/latest") == 1
+            families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+            samples = {s.name: s.value for family in families for s in family.samples}
+            assert samples["paperbot_search_seconds_count"] == 1
+            assert samples["paperbot_replies_total"] >= 3
         finally:
             output = stopped(process)
         assert "bot @paperbot_test_bot is up" in output
