@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 _COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,32}")
 #: The channel's name in metrics and on /healthz.
 CHANNEL = "telegram"
+#: The handler group of the metrics counter: before every other, and alone in it (PTB
+#: runs one matching handler per group, so sharing a group would hide other handlers).
+_METRICS_GROUP = -100
 
 
 def describe_update(update: object) -> str:
@@ -141,7 +144,7 @@ def build_application(
     application.bot_data["push_bot"] = push_bot
     if metrics is not None:
         counter = _counter(metrics, frozenset(core.registry.commands))
-        application.add_handler(TypeHandler(Update, counter), group=-1)
+        application.add_handler(TypeHandler(Update, counter), group=_METRICS_GROUP)
     # Membership first: its updates are not text, but it must see them all.
     MembershipHandlers(core.subscriptions).register(application)
     InlineSearch(core.reading, core.conversation).register(application)
