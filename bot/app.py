@@ -193,7 +193,9 @@ def push_options(settings: Settings) -> PushOptions:
 
 
 def scheduled_jobs(
-    core: Core, notifier: Notifier, push_now: Callable[[str], Awaitable[object]] | None = None
+    core: Core,
+    notifier: Notifier | None,
+    push_now: Callable[[str], Awaitable[object]] | None = None,
 ) -> list[ScheduledJob]:
     """Every job the running bot schedules; each is a plain async function's closure."""
     jobs: list[ScheduledJob] = []

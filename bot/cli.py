@@ -20,7 +20,7 @@ from bot.app import Core, build_core, configure_logging
 from bot.core.numbers import MAX_NUMBER, parse_count
 from bot.core.push import PushSummary
 from bot.db import migrate
-from bot.db.engine import make_engine
+from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import SUBSCRIBER_STATUSES
 from bot.db.retry import first_line, is_transient
 from bot.settings import Settings, SettingsError, load_settings
@@ -87,18 +87,45 @@ def cli() -> None:
 
 @cli.command()
 def run() -> None:
-    """Start the Telegram bot (long polling against TELEGRAM_API_BASE_URL).
+    """Start the bot: one process serving HTTP (HTTP_HOST:HTTP_PORT: /healthz, /metrics,
+    the Telegram webhook), the scheduled jobs and Telegram (TELEGRAM_MODE).
 
-    Upgrades the database and seeds an empty one from content/ first.
+    Without TELEGRAM_BOT_TOKEN Telegram is off and the rest runs. Upgrades the database
+    and seeds an empty one from content/ first. SIGTERM stops it cleanly.
     """
-    settings = _settings()
-    if not settings.telegram_bot_token:
-        click.echo(NO_TOKEN, err=True)
-        sys.exit(2)
-    from bot.channels.telegram.app import run_polling
+    from bot.runtime import build_runtime, serve
 
-    core = build_core(settings)
-    run_polling(core)
+    serve(build_runtime(build_core(_settings())))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the /healthz document instead.")
+def status(as_json: bool) -> None:
+    """What /healthz reports: database, schema, channels, last push and arXiv poll.
+
+    Computed from the database (no running process needed); the channels are shown
+    as the settings configure them. Exit code 1 when the status is not "ok".
+    """
+    from bot.health import configured_channels, describe, health_report, single_process_role
+
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        report = health_report(
+            engine,
+            make_session_factory(engine),
+            configured_channels(settings),
+            single_process_role(),
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for line in describe(report):
+            click.echo(line)
+    if report["status"] != "ok":
+        sys.exit(1)
 
 
 @cli.command()

@@ -7,12 +7,13 @@ Nothing in the project reads the environment anywhere else: the composition root
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The repository's own `content/` folder; the default seed for an empty database.
@@ -47,6 +48,10 @@ DEFAULT_ARXIV_KEYWORDS = (
 )
 
 
+#: What Telegram accepts as a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 class SettingsError(Exception):
     """Raised with one human-readable line that names the offending variable."""
 
@@ -68,6 +73,17 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = DEFAULT_API_BASE_URL
     #: Updates handled at once (different chats overlap; one chat's are answered in order).
     telegram_concurrent_updates: int = Field(default=16, ge=1, le=256)
+    #: How Telegram reaches the bot: polling (default with a token), webhook, or off
+    #: (default without one). See `effective_telegram_mode`.
+    telegram_mode: Literal["polling", "webhook", "off"] | None = None
+    #: The public https URL Telegram posts updates to (webhook mode), e.g. behind a proxy
+    #: that forwards to http://HTTP_HOST:HTTP_PORT/telegram/webhook.
+    telegram_webhook_url: str = Field(default="", validate_default=True)
+    #: Telegram sends it back in X-Telegram-Bot-Api-Secret-Token; required for webhooks.
+    telegram_webhook_secret: str = Field(default="", validate_default=True)
+    #: The process's HTTP server (health, metrics, webhooks).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path("data")
     database_url: str = ""
     content_dir: Path = REPO_CONTENT_DIR
@@ -121,6 +137,38 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_admin_ids(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("telegram_mode", mode="before")
+    @classmethod
+    def _empty_mode_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_mode")
+    @classmethod
+    def _mode_needs_a_token(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value in ("polling", "webhook") and not info.data.get("telegram_bot_token"):
+            raise ValueError(f"{value} needs TELEGRAM_BOT_TOKEN (or set TELEGRAM_MODE=off)")
+        return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str, info: ValidationInfo) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be a public https:// URL (Telegram posts only to https)")
+        if not value and info.data.get("telegram_mode") == "webhook":
+            raise ValueError("is required when TELEGRAM_MODE=webhook (the public https URL)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: str, info: ValidationInfo) -> str:
+        if value and not _WEBHOOK_SECRET.fullmatch(value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        if not value and info.data.get("telegram_mode") == "webhook":
+            raise ValueError(
+                "is required when TELEGRAM_MODE=webhook (e.g. the output of `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("telegram_channel_id", mode="before")
     @classmethod
@@ -178,6 +226,13 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a crontab expression like '0 9 * * mon' ({exc})") from exc
         return value
+
+    @property
+    def effective_telegram_mode(self) -> str:
+        """TELEGRAM_MODE, or its default: polling with a token, off without one."""
+        if self.telegram_mode is not None:
+            return self.telegram_mode
+        return "polling" if self.telegram_bot_token else "off"
 
     @property
     def zone(self) -> ZoneInfo:

@@ -9,6 +9,7 @@ with PAPERBOT_REQUIRE_POSTGRES=1 (set by .ci/run) they fail instead.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,14 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 sys.path.insert(0, str(TESTS_DIR))
 #: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core).
 pytest_plugins = ["arxiv_server"]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a `paperbot run` process's HTTP_PORT
+    (processes of parallel test runs must not all bind the default 8080)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def postgres_url() -> str:

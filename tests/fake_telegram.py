@@ -41,6 +41,8 @@ import math
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1130,6 +1132,15 @@ def _update_type(update: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------
+class _UseStored:
+    """Marker: use the secret the bot set with setWebhook."""
+
+
+_USE_STORED = _UseStored()
+#: What Telegram accepts as a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 class FakeTelegramServer:
     """Fake Bot API over real HTTP on 127.0.0.1, in a background thread (see module doc).
 
@@ -1207,6 +1218,7 @@ class FakeTelegramServer:
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._descriptions: dict[tuple[str, str], str] = {}
         self._webhook_url = ""
+        self._webhook_secret: str | None = None
 
         self._pending: deque[JSONDict] = deque()
         self._next_update_id = first_update_id
@@ -1461,6 +1473,45 @@ class FakeTelegramServer:
         """URL set via setWebhook ('' if none)."""
         with self._lock:
             return self._webhook_url
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """secret_token set via setWebhook (None if none)."""
+        with self._lock:
+            return self._webhook_secret
+
+    def post_to_webhook(
+        self,
+        target: str,
+        update: Mapping[str, Any],
+        *,
+        secret: str | _UseStored | None = _USE_STORED,
+        timeout: float = 30.0,
+    ) -> tuple[JSONDict, int]:
+        """Deliver `update` as Telegram does to a webhook: POST it as JSON to `target`
+        (the address the public webhook URL leads to, e.g. http://127.0.0.1:PORT/...),
+        with the X-Telegram-Bot-Api-Secret-Token header of the secret set by setWebhook
+        (or `secret`; None sends no header). Returns the update with its id and the
+        HTTP status; the POST returns once the bot answered (it answers after handling).
+        """
+        stored = copy.deepcopy(dict(update))
+        with self._cond:
+            stored["update_id"] = self._next_update_id
+            self._next_update_id += 1
+            self._register_update(stored)
+            header = self._webhook_secret if isinstance(secret, _UseStored) else secret
+        headers = {"Content-Type": "application/json"}
+        if header is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = header
+        request = urllib.request.Request(
+            target, data=json.dumps(stored).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        return copy.deepcopy(stored), status
 
     # ----------------------------------------------------------------------------- arrange
     def block_user(self, chat_id: int) -> None:
@@ -2299,8 +2350,17 @@ class FakeTelegramServer:
             parts = urlsplit(str(url))
             if parts.scheme != "https" or not parts.hostname:
                 raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = ctx.params.get("secret_token")
+        if secret is not None and not _WEBHOOK_SECRET.fullmatch(str(secret)):
+            raise _bad("bad webhook: secret token contains unallowed characters")
+        allowed = ctx.params.get("allowed_updates")
+        if allowed is not None and not isinstance(allowed, list):
+            raise _bad("can't parse allowed updates JSON object")
         with self._lock:
             self._webhook_url = str(url)
+            self._webhook_secret = str(secret) if secret is not None and url else None
+            if allowed is not None:
+                self._allowed_updates = frozenset(allowed) if allowed else DEFAULT_UPDATE_TYPES
             if ctx.params.get("drop_pending_updates"):
                 self._pending.clear()
         return True
@@ -2308,6 +2368,7 @@ class FakeTelegramServer:
     def _m_delete_webhook(self, ctx: _Ctx) -> bool:
         with self._cond:
             self._webhook_url = ""
+            self._webhook_secret = None
             if ctx.params.get("drop_pending_updates"):
                 self._pending.clear()
                 self._cond.notify_all()

@@ -81,15 +81,6 @@ def test_export_writes_files_that_import_back(tmp_path: Path, seed_file: Path) -
     assert "5 reviews: 0 added, 0 updated, 5 unchanged" in again.stdout
 
 
-def test_run_without_a_token_explains_in_one_line(tmp_path: Path) -> None:
-    result = run_cli(["run"], tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "TELEGRAM_BOT_TOKEN" in lines[0] and "BotFather" in lines[0]
-    assert "paperbot console" in lines[0]
-
-
 def test_an_invalid_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
     result = run_cli(["console"], tmp_path, stdin="/latest\n", ADMIN_IDS="12,abc")
     assert result.returncode != 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.log_redaction import REDACTED, install_redactor
 
+from conftest import free_port
 from fake_telegram import FakeTelegramServer, make_user, message_update
 
 TOKEN = "987654:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -84,6 +85,7 @@ def _environment(fake: FakeTelegramServer, tmp_path: Path) -> dict[str, str]:
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "DATA_DIR": str(tmp_path / "data"),
         "LOG_LEVEL": "DEBUG",
+        "HTTP_PORT": str(free_port()),
     }
 
 

@@ -46,6 +46,11 @@ def test_lists_from_comma_separated_values(monkeypatch: pytest.MonkeyPatch) -> N
         ("DATABASE_URL", "mysql://x", "Invalid DATABASE_URL"),
         ("TELEGRAM_API_BASE_URL", "api.telegram.org", "Invalid TELEGRAM_API_BASE_URL"),
         ("ARXIV_CATEGORIES", " , ", "Invalid ARXIV_CATEGORIES"),
+        ("TELEGRAM_MODE", "hook", "Invalid TELEGRAM_MODE"),
+        ("TELEGRAM_MODE", "polling", "Invalid TELEGRAM_MODE: polling needs TELEGRAM_BOT_TOKEN"),
+        ("TELEGRAM_WEBHOOK_URL", "http://bot.example.org/hook", "Invalid TELEGRAM_WEBHOOK_URL"),
+        ("TELEGRAM_WEBHOOK_SECRET", "has space", "Invalid TELEGRAM_WEBHOOK_SECRET"),
+        ("HTTP_PORT", "70000", "Invalid HTTP_PORT"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -70,3 +75,24 @@ def test_env_example_values_are_valid(tmp_path: Path, monkeypatch: pytest.Monkey
     example = REPO_DIR / ".env.example"
     settings = load_settings(_env_file=example)
     assert settings.timezone == "Asia/Shanghai"
+
+
+def test_telegram_mode_defaults_and_webhook_needs_url_and_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("TELEGRAM_MODE", raising=False)
+    bare = load_settings(_env_file=None)
+    assert bare.effective_telegram_mode == "off"
+    assert (bare.http_host, bare.http_port) == ("127.0.0.1", 8080)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:A")
+    assert load_settings(_env_file=None).effective_telegram_mode == "polling"
+    monkeypatch.setenv("TELEGRAM_MODE", "webhook")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/telegram/webhook")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value).startswith("Invalid TELEGRAM_WEBHOOK_SECRET: is required")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "x" * 256)
+    assert load_settings(_env_file=None).effective_telegram_mode == "webhook"
+    monkeypatch.setenv("TELEGRAM_MODE", "off")
+    assert load_settings(_env_file=None).effective_telegram_mode == "off"

@@ -25,7 +25,7 @@ from test_push import LONG_AGO, subscribe
 from bot.app import build_core
 from bot.db.engine import make_engine
 
-from conftest import DATA_DIR, make_settings
+from conftest import DATA_DIR, free_port, make_settings
 from fake_telegram import (
     FakeTelegramServer,
     SentMessage,
@@ -109,7 +109,7 @@ def spawn(args: list[str], tmp_path: Path, env: dict[str, str]) -> subprocess.Po
     return subprocess.Popen(
         [str(PAPERBOT), *args],
         cwd=tmp_path,
-        env={**clean, "DATA_DIR": str(tmp_path / "data"), **env},
+        env={**clean, "DATA_DIR": str(tmp_path / "data"), "HTTP_PORT": str(free_port()), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

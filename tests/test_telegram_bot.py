@@ -21,7 +21,7 @@ from telegram.ext import Application
 from bot.app import Core, build_core
 from bot.channels.telegram.app import build_application
 
-from conftest import DATA_DIR, make_settings
+from conftest import DATA_DIR, free_port, make_settings
 from fake_telegram import (
     Call,
     FakeTelegramServer,
@@ -486,12 +486,15 @@ def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None
     import subprocess
     import sys
 
+    import httpx
+
     with FakeTelegramServer() as fake:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))},
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": fake.base_url,
             "DATA_DIR": str(tmp_path / "data"),
+            "HTTP_PORT": str(free_port()),
         }
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "paperbot"), "run"],
@@ -512,11 +515,17 @@ def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None
                 30,
             )
             assert fake.commands(language_code="en"), "the English menu was not published"
+            base = f"http://127.0.0.1:{env['HTTP_PORT']}"
+            health = httpx.get(f"{base}/healthz", timeout=10).json()
+            metrics = httpx.get(f"{base}/metrics", timeout=10).text
         finally:
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output
         assert "bot @paperbot_test_bot is up" in output
+        assert "Telegram: polling" in output
+        assert health["channels"] == {"telegram": "polling"} and health["status"] == "ok"
+        assert 'paperbot_updates_handled_total{channel="telegram",command="/latest"} 1.0' in metrics
         assert fake.rejected_calls() == []
 
 

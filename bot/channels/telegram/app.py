@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 import re
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    Defaults,
+    TypeHandler,
+)
 
-from bot.app import Core, scheduled_jobs
+from bot.app import Core
+from bot.background import Background
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.sender import TelegramSender
-from bot.core.jobs import missed_fire_time
-from bot.core.push import PushSummary
 from bot.core.texts import language_of, t
-from bot.db.models import utcnow
+from bot.metrics import Metrics
 from bot.settings import Settings
-from scheduler.push import JOB_NAME as PUSH_JOB
-from scheduler.push import run_push_until_done
-from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
 
 
 _COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,32}")
+#: The channel's name in metrics and on /healthz.
+CHANNEL = "telegram"
+#: The handler group of the metrics counter: before every other, and alone in it (PTB
+#: runs one matching handler per group, so sharing a group would hide other handlers).
+_METRICS_GROUP = -100
 
 
 def describe_update(update: object) -> str:
@@ -78,57 +85,45 @@ async def _apologize(update: Update, bot: Bot) -> None:
         log.info("could not tell the reader about the error: %s", exc.__class__.__name__)
 
 
-def build_application(core: Core) -> Application:  # type: ignore[type-arg]
-    settings = core.settings
+def build_application(
+    core: Core,
+    *,
+    metrics: Metrics | None = None,
+    webhook: bool = False,
+    host_jobs: bool = True,
+) -> Application:  # type: ignore[type-arg]
+    """PTB's Application around the core: handlers, ordering, transports.
 
-    scheduler: AsyncIOScheduler | None = None
+    `webhook`: built without an Updater (updates arrive on the runtime's HTTP route).
+    `host_jobs`: `post_init` also starts the scheduled jobs and the catch-up push, for
+    a host that is only this Application (the tests); the runtime passes False and runs
+    them itself (bot/background.py), whatever channels are on.
+    """
+    settings = core.settings
     # Pushes go through their own Bot: no PTB rate limiter (the push paces itself under
     # Telegram's limits and handles 429s for all its senders at once).
     push_bot = build_push_bot(settings)
-    background: set[asyncio.Task[object]] = set()
+    background = Background(core, metrics)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        nonlocal scheduler
-        await publish_commands(application, core.registry, settings.admin_ids)
-        me = await application.bot.get_me()
-        log.info("bot @%s is up; %d reviews in the store", me.username, core.reviews.count())
+        await announce(application, core)
         await push_bot.initialize()
-        notifier = TelegramNotifier(application.bot)
-        sender = TelegramSender(push_bot)
-
-        async def push_now(trigger: str) -> PushSummary:
-            # A push the database interrupted is resumed here, by the running bot.
-            return await run_push_until_done(
-                core.push, sender, core.job_state, notifier, settings.admin_ids, trigger
-            )
-
-        core.editors.push_now = push_now
-        jobs = scheduled_jobs(core, notifier, push_now)
-        scheduler = build_scheduler(jobs, settings.zone)
-        scheduler.start()
-        if reason := catch_up_reason(core):
-            log.info("running a push at start-up: %s", reason)
-            task: asyncio.Task[object] = asyncio.create_task(push_now("catch-up"))
-            background.add(task)
-            task.add_done_callback(background.discard)
+        if host_jobs:
+            background.start([TelegramSender(push_bot)], TelegramNotifier(application.bot))
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
-        for task in list(background):
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await background.stop()
         await push_bot.shutdown()
-        await core.aclose()
+        if host_jobs:
+            await core.aclose()
 
     request = AiohttpRequest()
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(_file_url(settings.telegram_api_base_url))
         .request(request)
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -140,14 +135,71 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
         .concurrent_updates(PerChatUpdateProcessor(settings.telegram_concurrent_updates))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
-        .build()
     )
+    if webhook:
+        builder = builder.updater(None)
+    else:
+        builder = builder.get_updates_request(AiohttpRequest(connection_pool_size=1))
+    application = builder.build()
+    application.bot_data["push_bot"] = push_bot
+    if metrics is not None:
+        counter = _counter(metrics, frozenset(core.registry.commands))
+        application.add_handler(TypeHandler(Update, counter), group=_METRICS_GROUP)
     # Membership first: its updates are not text, but it must see them all.
     MembershipHandlers(core.subscriptions).register(application)
     InlineSearch(core.reading, core.conversation).register(application)
-    TelegramBridge(core.conversation, request).register(application, core.registry)
-    application.add_error_handler(log_error)
+    bridge = TelegramBridge(core.conversation, request)
+    if metrics is not None:
+        replies = metrics.replies.labels(CHANNEL)
+        bridge.on_replies = replies.inc
+    bridge.register(application, core.registry)
+    application.add_error_handler(_error_handler(metrics))
     return application
+
+
+async def announce(application: Application, core: Core) -> None:  # type: ignore[type-arg]
+    """The menus, and one line that the bot is up (tests and operators look for it)."""
+    await publish_commands(application, core.registry, core.settings.admin_ids)
+    me = await application.bot.get_me()
+    log.info("bot @%s is up; %d reviews in the store", me.username, core.reviews.count())
+
+
+def _counter(
+    metrics: Metrics, commands: frozenset[str]
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    async def count(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        metrics.updates.labels(CHANNEL, update_kind(update, commands)).inc()
+
+    return count
+
+
+def update_kind(update: Update, commands: frozenset[str]) -> str:
+    """A metrics label of bounded cardinality: a known command's name, else the kind."""
+    if update.callback_query is not None:
+        return "button"
+    if update.inline_query is not None:
+        return "inline_query"
+    message = update.effective_message
+    if message is None:
+        return "other"
+    command = _COMMAND_NAME.match(message.text or message.caption or "")
+    if command and command.group()[1:].lower() in commands:
+        return command.group()
+    return "document" if message.document else "message"
+
+
+def _error_handler(
+    metrics: Metrics | None,
+) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    if metrics is None:
+        return log_error
+    errors = metrics.errors.labels(CHANNEL)
+
+    async def counted(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        errors.inc()
+        await log_error(update, context)
+
+    return counted
 
 
 def build_push_bot(settings: Settings) -> Bot:
@@ -159,28 +211,7 @@ def build_push_bot(settings: Settings) -> Bot:
     )
 
 
-def catch_up_reason(core: Core) -> str | None:
-    """Why the bot should push as soon as it starts, if it should: an unfinished push
-    (crash), or a scheduled one missed while the bot was down (within the grace)."""
-    if core.push.outstanding():
-        return "an earlier push did not finish"
-    settings = core.settings
-    missed = missed_fire_time(
-        settings.push_cron,
-        settings.zone,
-        core.job_state.last_run(PUSH_JOB),
-        utcnow(),
-        dt.timedelta(seconds=settings.push_grace_seconds),
-    )
-    return f"the push due at {missed:%Y-%m-%d %H:%M} UTC was missed" if missed else None
-
-
 def _file_url(base_url: str) -> str:
     """https://api.telegram.org/bot -> https://api.telegram.org/file/bot"""
     root, _, last = base_url.rstrip("/").rpartition("/")
     return f"{root}/file/{last}"
-
-
-def run_polling(core: Core) -> None:
-    application = build_application(core)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -162,6 +162,12 @@ class TelegramBridge:
         self.conversation = conversation
         #: The transport that fetches editors' documents, capped by the bytes received.
         self.downloads = downloads
+        #: Told how many replies answered an update (the runtime's metrics count them).
+        self.on_replies: Callable[[int], None] | None = None
+
+    def _count_replies(self, replies: list[Reply]) -> None:
+        if self.on_replies is not None and replies:
+            self.on_replies(len(replies))
 
     def register(self, application: Application, registry: Registry) -> None:  # type: ignore[type-arg]
         names = list(registry.commands)
@@ -194,6 +200,7 @@ class TelegramBridge:
             return
         replies = await self.conversation.handle_text(caller_of(update, context.bot), message.text)
         await send_replies(message, replies)
+        self._count_replies(replies)
 
     async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -248,6 +255,7 @@ class TelegramBridge:
             return
         caller = caller_of(update, context.bot)
         replies = await self.conversation.handle_action(caller, query.data or "")
+        self._count_replies(replies)
         notices = [reply for reply in replies if reply.notice]
         replies = [reply for reply in replies if not reply.notice]
         text = " ".join(notice.body.plain_text for notice in notices)

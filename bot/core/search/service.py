@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -40,8 +40,18 @@ class SearchService:
         self.sessions = sessions
         self._matcher: tuple[tuple[tuple[str, int], ...], AliasMatcher] | None = None
         self._aliases_fresh_until = 0.0
+        #: Told how long each search took (seconds); the runtime feeds its metrics.
+        self.on_timing: Callable[[float], None] | None = None
 
     def search(self, query: str, limit: int = 5, offset: int = 0) -> SearchPage:
+        started = time.perf_counter()
+        try:
+            return self._search(query, limit, offset)
+        finally:
+            if self.on_timing is not None:
+                self.on_timing(time.perf_counter() - started)
+
+    def _search(self, query: str, limit: int, offset: int) -> SearchPage:
         limit = max(1, min(int(limit), 50))
         offset = max(0, int(offset))
         with self.sessions() as session:

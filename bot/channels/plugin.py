@@ -1,0 +1,69 @@
+"""What a channel is to the runtime: a component with routes, a start, a stop and a state.
+
+The runtime (bot/runtime.py) knows channels only through this protocol: it mounts their
+HTTP routes, starts them inside the web server's lifespan, stops them on shutdown, shows
+their `state` on /healthz and hands their `sender` to the push and their `notifier` to
+the jobs that alert editors. A channel's own rules (limits, buttons) travel with it as
+`ChannelCapabilities` rather than living in the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from starlette.routing import BaseRoute
+
+from bot.core.notify import Notifier
+from bot.core.push import Sender
+
+#: What /healthz says of a channel: how it receives updates, or that it cannot.
+ChannelState = Literal["polling", "webhook", "off", "failing"]
+
+
+@dataclass(frozen=True)
+class ChannelCapabilities:
+    """A channel's declared limits, so the core need not know them."""
+
+    #: Messages may carry buttons.
+    buttons: bool
+    #: Sent messages may be edited in place (paging, "read in full").
+    can_edit: bool
+    #: Bytes a button may carry back (Telegram: 64).
+    max_action_bytes: int
+    #: Length of one message's text, in the channel's units (Telegram: UTF-16 units).
+    max_text_units: int
+    #: Send limits of bulk messages: overall, per private chat, per group per minute.
+    per_second: float
+    private_per_second: float
+    group_per_minute: float
+
+
+class Channel(Protocol):
+    """A channel as the runtime hosts it."""
+
+    name: str
+    capabilities: ChannelCapabilities
+
+    @property
+    def state(self) -> ChannelState: ...
+
+    #: Pushes go through this; None when the channel cannot send now (e.g. it is off).
+    @property
+    def sender(self) -> Sender | None: ...
+
+    #: Editor alerts go through this; None when the channel cannot send.
+    @property
+    def notifier(self) -> Notifier | None: ...
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP routes mounted on the process's server (e.g. a webhook)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect and begin receiving; called once inside the server's lifespan."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving, let in-flight work finish (bounded), close the clients."""
+        ...
