@@ -15,6 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.core.addresses import ChatAddress, parse_address
+
 #: The repository's own `content/` folder; the default seed for an empty database.
 REPO_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 
@@ -71,7 +73,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str = ""
     content_dir: Path = REPO_CONTENT_DIR
-    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    #: Editors: `telegram:4242`, `wechat:<openid>`; a bare number is a Telegram user id.
+    admin_ids: Annotated[list[ChatAddress], NoDecode] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
     push_cron: str = "0 9 * * mon"
     #: A push missed while the bot was down still runs at start-up if it is at most
@@ -120,7 +123,11 @@ class Settings(BaseSettings):
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: Any) -> Any:
-        return _split_csv(value)
+        parts = _split_csv(value)
+        if not isinstance(parts, list | tuple):
+            return parts
+        # A bare id predates other channels: it means Telegram.
+        return [parse_address(part, default_channel="telegram") for part in parts]
 
     @field_validator("telegram_channel_id", mode="before")
     @classmethod
