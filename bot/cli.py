@@ -495,6 +495,7 @@ def push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
 
 
 def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
+    from bot.channels.telegram.capabilities import TELEGRAM
     from bot.core.reviews import ReviewStateError
 
     with _core() as core:
@@ -510,7 +511,7 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                 )
             included.append(review.id)
         if dry_run:
-            plans = core.push.preview(include=included)
+            plans = core.push.preview(TELEGRAM, include=included)
             for plan in plans:
                 subscriber = plan.subscriber
                 titles = "; ".join(review.title for review in plan.reviews)

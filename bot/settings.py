@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.core.addresses import ChatAddress, parse_address
 
 #: The repository's own `content/` folder; the default seed for an empty database.
@@ -53,6 +54,10 @@ class SettingsError(Exception):
     """Raised with one human-readable line that names the offending variable."""
 
 
+#: The defaults of PUSH_MAX_PER_SECOND etc.: what Telegram declares (they override it).
+_TELEGRAM_LIMITS = TELEGRAM_CAPABILITIES.send_limits
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -81,9 +86,9 @@ class Settings(BaseSettings):
     #: this late; older ones wait for the next scheduled push (nothing is lost either way).
     push_grace_seconds: int = Field(default=86_400, ge=0)
     #: Telegram's limits for bulk messages; lower them for a shared token.
-    push_max_per_second: float = Field(default=30.0, gt=0)
-    push_private_per_second: float = Field(default=1.0, gt=0)
-    push_group_per_minute: float = Field(default=20.0, gt=0)
+    push_max_per_second: float = Field(default=_TELEGRAM_LIMITS.per_second, gt=0)
+    push_private_per_second: float = Field(default=_TELEGRAM_LIMITS.private_per_second, gt=0)
+    push_group_per_minute: float = Field(default=_TELEGRAM_LIMITS.group_per_minute, gt=0)
     push_concurrency: int = Field(default=8, ge=1, le=256)
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)

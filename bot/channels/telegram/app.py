@@ -15,6 +15,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.app import Core, scheduled_jobs
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
+from bot.channels.telegram.capabilities import TELEGRAM
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
@@ -162,7 +163,7 @@ def build_push_bot(settings: Settings) -> Bot:
 def catch_up_reason(core: Core) -> str | None:
     """Why the bot should push as soon as it starts, if it should: an unfinished push
     (crash), or a scheduled one missed while the bot was down (within the grace)."""
-    if core.push.outstanding():
+    if core.push.outstanding(TELEGRAM):
         return "an earlier push did not finish"
     settings = core.settings
     missed = missed_fire_time(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -98,7 +99,7 @@ def _is_integer(address: object) -> bool:
     return _INTEGER.fullmatch(str(address)) is not None
 
 
-def _rebuild_sqlite(chat_id_type: sa.types.TypeEngine[object], chat_id_expr: str) -> None:
+def _rebuild_sqlite(chat_id_type: sa.types.TypeEngine[Any], chat_id_expr: str) -> None:
     """SQLite's table rebuild; foreign keys are off here (see env.py), so dropping the
     old table does not cascade to its deliveries."""
     op.drop_index("ix_subscribers_status", table_name="subscribers")
