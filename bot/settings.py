@@ -15,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
+from bot.channels.telegram.capabilities import TELEGRAM, TELEGRAM_CAPABILITIES, is_telegram_id
 from bot.core.addresses import ChatAddress, parse_address
 
 #: The repository's own `content/` folder; the default seed for an empty database.
@@ -56,6 +56,15 @@ class SettingsError(Exception):
 
 #: The defaults of PUSH_MAX_PER_SECOND etc.: what Telegram declares (they override it).
 _TELEGRAM_LIMITS = TELEGRAM_CAPABILITIES.send_limits
+
+
+def _admin_address(value: object) -> ChatAddress:
+    address = parse_address(value, default_channel=TELEGRAM)
+    if address.channel == TELEGRAM and not is_telegram_id(address.address):
+        raise ValueError(
+            f"{str(value).strip()!r} is not a chat address (a Telegram id is a number)"
+        )
+    return address
 
 
 def _split_csv(value: Any) -> Any:
@@ -132,7 +141,7 @@ class Settings(BaseSettings):
         if not isinstance(parts, list | tuple):
             return parts
         # A bare id predates other channels: it means Telegram.
-        return [parse_address(part, default_channel="telegram") for part in parts]
+        return [_admin_address(part) for part in parts]
 
     @field_validator("telegram_channel_id", mode="before")
     @classmethod

@@ -4,11 +4,25 @@ senders, to the admins named in ADMIN_IDS."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import Engine, text
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine, select, text, update
+
+from bot.app import Core, build_core
+from bot.core.addresses import ChatAddress
+from bot.core.conversation import Caller, Reply
+from bot.core.notify import notify_admins
+from bot.core.richtext import paragraph, rich
+from bot.core.sources import read_source
 from bot.db import migrate
 from bot.db.engine import make_engine
+from bot.db.models import Delivery, Subscriber
+from bot.settings import SettingsError
+
+from conftest import DATA_DIR, make_settings
 
 WECHAT_OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 CREATED = "2026-01-01 00:00:00"
@@ -134,3 +148,135 @@ def test_0007_downgrade_refuses_addresses_that_are_not_integers(database_url: st
         assert _snapshot(engine) == before
     finally:
         engine.dispose()
+
+
+# --- a WeChat subscriber through the store, the plan and the push -----------------------
+
+
+class RecordingSender:
+    """A channel's sender that records what it sends instead of calling a platform: the
+    push's real collaborator, as a new channel would implement it."""
+
+    max_reviews_per_message = 10
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.sent: list[tuple[str, Reply]] = []
+
+    def render(self, replies: list[Reply]) -> Sequence[object]:
+        return list(replies)
+
+    async def send_one(self, chat_id: str, message: object) -> int:
+        assert isinstance(message, Reply)
+        self.sent.append((chat_id, message))
+        return len(self.sent)
+
+
+class RecordingNotifier:
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.sent: list[str] = []
+
+    async def send(self, chat_id: str, replies: list[Reply]) -> None:
+        self.sent.append(chat_id)
+
+
+#: Before anything a test queues (subscribers who came later do not get older reviews).
+LONG_AGO = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+
+def _subscribe(core: Core, channel: str, address: str) -> None:
+    core.subscriptions.subscribe(channel, address, "private", "zh")
+    with core.sessions.begin() as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.channel == channel, Subscriber.chat_id == address)
+            .values(subscribed_at=LONG_AGO)
+        )
+
+
+def _queue_now(core: Core) -> int:
+    [parsed] = read_source(DATA_DIR / "front_matter_review.md")
+    staged = core.reviews.stage(parsed, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    return core.reviews.set_status(staged.review.id, "queued", expected=("draft",)).id
+
+
+async def test_wechat_subscriber_is_stored_planned_and_pushed(core: Core) -> None:
+    _subscribe(core, "wechat", WECHAT_OPENID)
+    _subscribe(core, "telegram", "4242")
+    review_id = _queue_now(core)
+
+    stored = core.subscriptions.get("wechat", WECHAT_OPENID)
+    assert stored is not None and stored.chat_id == WECHAT_OPENID and stored.is_active
+    assert core.subscriptions.get("telegram", WECHAT_OPENID) is None
+
+    wechat = RecordingSender("wechat")
+    summary = await core.push.run(wechat, "test")
+    assert summary.planned == 1 and summary.deliveries_sent == 1 and summary.failed == 0
+    assert [chat_id for chat_id, _ in wechat.sent] == [WECHAT_OPENID]
+    with core.sessions() as session:
+        [delivery] = session.scalars(select(Delivery)).all()
+        subscriber = session.get(Subscriber, delivery.subscriber_id)
+        assert subscriber is not None and subscriber.chat_id == WECHAT_OPENID
+        assert delivery.status == "sent" and delivery.review_id == review_id
+
+    # The Telegram subscriber in the same store: untouched by WeChat's push, still due.
+    [plan] = core.push.preview("telegram")
+    assert plan.subscriber.chat_id == "4242" and [r.id for r in plan.reviews] == [review_id]
+    telegram = RecordingSender("telegram")
+    summary = await core.push.run(telegram, "test")
+    assert summary.deliveries_sent == 1
+    assert [chat_id for chat_id, _ in telegram.sent] == ["4242"]
+    # Nothing is owed to anyone now: a second WeChat push sends nothing again.
+    again = await core.push.run(wechat, "test")
+    assert again.planned == 0 and len(wechat.sent) == 1
+
+
+# --- ADMIN_IDS: channel:address, a bare number is Telegram ------------------------------
+
+
+def test_admin_ids_name_a_channel_or_mean_telegram(tmp_path: Path, sqlite_url: str) -> None:
+    settings = make_settings(
+        sqlite_url, tmp_path, admin_ids=f" 4242, telegram:-77 ,wechat:{WECHAT_OPENID}"
+    )
+    assert settings.admin_ids == [
+        ChatAddress("telegram", "4242"),
+        ChatAddress("telegram", "-77"),
+        ChatAddress("wechat", WECHAT_OPENID),
+    ]
+    # Integers given in code (as tests and older callers do) are Telegram ids too.
+    assert make_settings(sqlite_url, tmp_path, admin_ids=[9000]).admin_ids == [
+        ChatAddress("telegram", "9000")
+    ]
+
+
+@pytest.mark.parametrize("value", ["bob", "wechat:", ":4242", "Tele gram:1", "wechat:a:b"])
+def test_admin_ids_refuse_what_is_not_an_address(
+    tmp_path: Path, sqlite_url: str, value: str
+) -> None:
+    with pytest.raises(SettingsError, match=r"Invalid ADMIN_IDS: .*not a chat address"):
+        make_settings(sqlite_url, tmp_path, admin_ids=f"4242,{value}")
+
+
+async def test_admins_are_compared_by_channel_and_user(tmp_path: Path, sqlite_url: str) -> None:
+    settings = make_settings(sqlite_url, tmp_path, admin_ids=f"4242,wechat:{WECHAT_OPENID}")
+    core = build_core(settings, seed=False)
+    try:
+        identify = core.conversation.identify
+
+        def caller(channel: str, user: str) -> Caller:
+            return Caller(channel=channel, user_id=user, chat_id=user)
+
+        assert identify(caller("telegram", "4242")).is_admin
+        assert identify(caller("wechat", WECHAT_OPENID)).is_admin
+        # The same id on another channel is somebody else.
+        assert not identify(caller("wechat", "4242")).is_admin
+        assert not identify(caller("telegram", WECHAT_OPENID)).is_admin
+
+        # An alert reaches each editor through their own channel's notifier only.
+        notifier = RecordingNotifier("wechat")
+        alert = [Reply(rich(paragraph("x")))]
+        assert await notify_admins(notifier, settings.admin_ids, alert) == 1
+        assert notifier.sent == [WECHAT_OPENID]
+    finally:
+        core.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.channels.base import ChannelCapabilities
 from bot.core.ratelimit import SendLimits
 
@@ -25,3 +27,11 @@ TELEGRAM_CAPABILITIES = ChannelCapabilities(
 def telegram_id(address: str) -> int:
     """The core's string address back to the integer chat or user id PTB takes."""
     return int(address)
+
+
+_TELEGRAM_ID = re.compile(r"-?[0-9]{1,20}")
+
+
+def is_telegram_id(address: str) -> bool:
+    """Telegram's chats and users are integers (negative for groups and channels)."""
+    return _TELEGRAM_ID.fullmatch(address) is not None
