@@ -147,9 +147,13 @@ def db_downgrade(revision: str) -> None:
     """Migrate the database back to REVISION ('base' removes every table)."""
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
-    migrate.downgrade(engine, revision)
-    click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
-    engine.dispose()
+    try:
+        migrate.downgrade(engine, revision)
+        click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
+    except RuntimeError as exc:  # a migration refusing to lose data (see 0007)
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
 
 
 @db.command("current")

@@ -23,6 +23,7 @@ from bot.db.models import Delivery, Subscriber
 from bot.settings import SettingsError
 
 from conftest import DATA_DIR, make_settings
+from test_console import run_cli
 
 WECHAT_OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 CREATED = "2026-01-01 00:00:00"
@@ -148,6 +149,31 @@ def test_0007_downgrade_refuses_addresses_that_are_not_integers(database_url: st
         assert _snapshot(engine) == before
     finally:
         engine.dispose()
+
+
+def test_paperbot_db_downgrade_explains_the_refusal(tmp_path: Path, sqlite_url: str) -> None:
+    """The operator's view of the refusal: one clear line, not a traceback."""
+    assert run_cli(["db", "upgrade"], tmp_path, DATABASE_URL=sqlite_url).returncode == 0
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO subscribers (channel, chat_id, chat_type, language, topics, "
+                    "push_format, status, subscribed_at, created_at, updated_at) VALUES "
+                    "('wechat', :chat, 'private', 'zh', '[]', 'digest', 'active', :t, :t, :t)"
+                ),
+                {"chat": WECHAT_OPENID, "t": CREATED},
+            )
+    finally:
+        engine.dispose()
+    refused = run_cli(["db", "downgrade", "0005"], tmp_path, DATABASE_URL=sqlite_url)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "Error: cannot downgrade below 0007: 1 subscriber(s) have an address that is not an "
+        f"integer (e.g. wechat:{WECHAT_OPENID}); before 0007 a chat id was a Telegram "
+        "integer. Remove or export those subscribers first."
+    )
 
 
 # --- a WeChat subscriber through the store, the plan and the push -----------------------
