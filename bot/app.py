@@ -11,6 +11,8 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
+from bot.channels.telegram.channel_post import telegram_standing_subscribers
 from bot.core.arxiv.api import ArxivApi
 from bot.core.arxiv.drafts import DraftService
 from bot.core.arxiv.http import PoliteClient
@@ -145,7 +147,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         reviews,
         subscriptions,
         push_options(settings),
-        channel_post_chat_id=settings.telegram_channel_id,
+        standing_subscribers=telegram_standing_subscribers(settings.telegram_channel_id),
     )
     editors = EditorsFeature(reviews, subscriptions, push, settings.push_cron, settings.zone)
     editors.register(registry)
@@ -159,7 +161,13 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         registry=registry,
         subscriptions=subscriptions,
         reading=reading,
-        conversation=Conversation(registry, audit, settings.admin_ids, subscriptions.language_of),
+        conversation=Conversation(
+            registry,
+            audit,
+            settings.admin_ids,
+            subscriptions.language_of,
+            max_action_bytes=TELEGRAM_CAPABILITIES.max_action_bytes,
+        ),
         arxiv_client=arxiv_client,
         arxiv=watcher,
         arxiv_records=arxiv_records,
@@ -172,6 +180,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
 
 
 def push_options(settings: Settings) -> PushOptions:
+    # Telegram's declared limits (TELEGRAM_CAPABILITIES), as the settings override them.
     limits = SendLimits(
         per_second=settings.push_max_per_second,
         private_per_second=settings.push_private_per_second,

@@ -56,7 +56,8 @@ class Background:
         if not self._senders:
             log.info("no channel can send: pushes are not scheduled")
             return
-        if reason := catch_up_reason(core):
+        channels = [sender.channel for sender in self._senders]
+        if reason := catch_up_reason(core, channels):
             log.info("running a push at start-up: %s", reason)
             task: asyncio.Task[object] = asyncio.create_task(self.push_now("catch-up"))
             self._tasks.add(task)
@@ -109,10 +110,11 @@ class Background:
         return dataclasses.replace(job, run=counted)
 
 
-def catch_up_reason(core: Core) -> str | None:
+def catch_up_reason(core: Core, channels: Sequence[str]) -> str | None:
     """Why the bot should push as soon as it starts, if it should: an unfinished push
-    (crash), or a scheduled one missed while the bot was down (within the grace)."""
-    if core.push.outstanding():
+    of one of `channels` (crash), or a scheduled one missed while the bot was down
+    (within the grace)."""
+    if any(core.push.outstanding(channel) for channel in channels):
         return "an earlier push did not finish"
     settings = core.settings
     missed = missed_fire_time(

@@ -174,9 +174,13 @@ def db_downgrade(revision: str) -> None:
     """Migrate the database back to REVISION ('base' removes every table)."""
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
-    migrate.downgrade(engine, revision)
-    click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
-    engine.dispose()
+    try:
+        migrate.downgrade(engine, revision)
+        click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
+    except RuntimeError as exc:  # a migration refusing to lose data (see 0007)
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
 
 
 @db.command("current")
@@ -522,6 +526,7 @@ def push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
 
 
 def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
+    from bot.channels.telegram.capabilities import TELEGRAM
     from bot.core.reviews import ReviewStateError
 
     with _core() as core:
@@ -537,7 +542,7 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                 )
             included.append(review.id)
         if dry_run:
-            plans = core.push.preview(include=included)
+            plans = core.push.preview(TELEGRAM, include=included)
             for plan in plans:
                 subscriber = plan.subscriber
                 titles = "; ".join(review.title for review in plan.reviews)

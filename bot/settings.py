@@ -16,6 +16,9 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.channels.telegram.capabilities import TELEGRAM, TELEGRAM_CAPABILITIES, is_telegram_id
+from bot.core.addresses import ChatAddress, parse_address
+
 #: The repository's own `content/` folder; the default seed for an empty database.
 REPO_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 
@@ -56,6 +59,19 @@ class SettingsError(Exception):
     """Raised with one human-readable line that names the offending variable."""
 
 
+#: The defaults of PUSH_MAX_PER_SECOND etc.: what Telegram declares (they override it).
+_TELEGRAM_LIMITS = TELEGRAM_CAPABILITIES.send_limits
+
+
+def _admin_address(value: object) -> ChatAddress:
+    address = parse_address(value, default_channel=TELEGRAM)
+    if address.channel == TELEGRAM and not is_telegram_id(address.address):
+        raise ValueError(
+            f"{str(value).strip()!r} is not a chat address (a Telegram id is a number)"
+        )
+    return address
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -87,16 +103,17 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str = ""
     content_dir: Path = REPO_CONTENT_DIR
-    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    #: Editors: `telegram:4242`, `wechat:<openid>`; a bare number is a Telegram user id.
+    admin_ids: Annotated[list[ChatAddress], NoDecode] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
     push_cron: str = "0 9 * * mon"
     #: A push missed while the bot was down still runs at start-up if it is at most
     #: this late; older ones wait for the next scheduled push (nothing is lost either way).
     push_grace_seconds: int = Field(default=86_400, ge=0)
     #: Telegram's limits for bulk messages; lower them for a shared token.
-    push_max_per_second: float = Field(default=30.0, gt=0)
-    push_private_per_second: float = Field(default=1.0, gt=0)
-    push_group_per_minute: float = Field(default=20.0, gt=0)
+    push_max_per_second: float = Field(default=_TELEGRAM_LIMITS.per_second, gt=0)
+    push_private_per_second: float = Field(default=_TELEGRAM_LIMITS.private_per_second, gt=0)
+    push_group_per_minute: float = Field(default=_TELEGRAM_LIMITS.group_per_minute, gt=0)
     push_concurrency: int = Field(default=8, ge=1, le=256)
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)
@@ -136,7 +153,11 @@ class Settings(BaseSettings):
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: Any) -> Any:
-        return _split_csv(value)
+        parts = _split_csv(value)
+        if not isinstance(parts, list | tuple):
+            return parts
+        # A bare id predates other channels: it means Telegram.
+        return [_admin_address(part) for part in parts]
 
     @field_validator("telegram_mode", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from bot.core.addresses import ChatAddress
 from bot.core.arxiv.views import poll_alert
 from bot.core.arxiv.watcher import ArxivWatcher, PollReport
 from bot.core.notify import Notifier, notify_admins
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 async def poll_arxiv(
     watcher: ArxivWatcher,
     notifier: Notifier | None,
-    admin_ids: Sequence[int],
+    admin_ids: Sequence[ChatAddress],
     top_n: int,
     *,
     force: bool = False,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Collection
 
+from bot.core.addresses import ChatAddress
 from bot.core.conversation import Reply
 from bot.core.jobs import JobStateService
 from bot.core.notify import Notifier, notify_admins
@@ -29,7 +30,7 @@ async def run_push(
     sender: Sender,
     job_state: JobStateService,
     notifier: Notifier | None,
-    admin_ids: Collection[int],
+    admin_ids: Collection[ChatAddress],
     trigger: str = "schedule",
     *,
     retry_failed: bool = False,
@@ -48,7 +49,7 @@ async def run_push_until_done(
     sender: Sender,
     job_state: JobStateService,
     notifier: Notifier | None,
-    admin_ids: Collection[int],
+    admin_ids: Collection[ChatAddress],
     trigger: str = "schedule",
 ) -> PushSummary:
     """`run_push`, started again (trigger "resume") for as long as it ends because the

@@ -25,11 +25,13 @@ HEAT_BATH = "Heat-bath random walks with Markov bases"
 
 
 def editor(language: str = "zh") -> Caller:
-    return Caller(channel="telegram", user_id=EDITOR_ID, chat_id=EDITOR_ID, language=language)
+    return Caller(
+        channel="telegram", user_id=str(EDITOR_ID), chat_id=str(EDITOR_ID), language=language
+    )
 
 
 def reader() -> Caller:
-    return Caller(channel="telegram", user_id=READER_ID, chat_id=READER_ID)
+    return Caller(channel="telegram", user_id=str(READER_ID), chat_id=str(READER_ID))
 
 
 def text_of(replies: list[Reply]) -> str:

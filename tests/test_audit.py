@@ -11,8 +11,8 @@ from bot.core.conversation import Attachment, Caller
 from conftest import DATA_DIR
 
 REVIEW = (DATA_DIR / "front_matter_review.md").read_text(encoding="utf-8")
-STRANGER = Caller(channel="telegram", user_id=1001, chat_id=1001)
-EDITOR = Caller(channel="telegram", user_id=4242, chat_id=4242, trusted=True)
+STRANGER = Caller(channel="telegram", user_id="1001", chat_id="1001")
+EDITOR = Caller(channel="telegram", user_id="4242", chat_id="4242", trusted=True)
 
 
 def _say(core: Core, caller: Caller, text: str) -> None:

@@ -108,8 +108,8 @@ def core(
     loop.run_until_complete(built.aclose())
 
 
-EDITOR = Caller(channel="console", user_id=4242, chat_id=4242)
-READER = Caller(channel="console", user_id=1001, chat_id=1001)
+EDITOR = Caller(channel="console", user_id="4242", chat_id="4242")
+READER = Caller(channel="console", user_id="1001", chat_id="1001")
 
 
 def _answered(replies: object) -> bool:
@@ -212,8 +212,8 @@ def test_console_answers_and_reads_on_when_a_handler_fails(tmp_path: Path) -> No
 def test_start_with_an_unknown_payload_answers_a_subscriber(
     core: Core, loop: asyncio.AbstractEventLoop, language: str, greeting: str
 ) -> None:
-    reader = Caller(channel="telegram", user_id=2001, chat_id=2001, language=language)
+    reader = Caller(channel="telegram", user_id="2001", chat_id="2001", language=language)
     loop.run_until_complete(core.conversation.handle_text(reader, "/start"))
-    assert core.subscriptions.get("telegram", 2001) is not None
+    assert core.subscriptions.get("telegram", "2001") is not None
     replies = loop.run_until_complete(core.conversation.handle_text(reader, "/start foo"))
     assert any(greeting in reply.body.plain_text for reply in replies)

@@ -122,7 +122,7 @@ def test_bad_input_gets_a_clear_answer(seeded_core: Core, line: str, expected: s
     ['"unbalanced', "(((", "a AND OR NOT", "x" * 10_000, "🙂🙃", "\x00\x07\x1b[31m", "%_%", "*"],
 )
 def test_hostile_queries_never_raise(seeded_core: Core, query: str) -> None:
-    caller = Caller(channel="console", user_id=1, chat_id=1)
+    caller = Caller(channel="console", user_id="1", chat_id="1")
     replies = asyncio.run(seeded_core.conversation.handle_text(caller, query))
     assert replies, query[:20]
 
@@ -142,7 +142,7 @@ def test_hostile_queries_never_raise(seeded_core: Core, query: str) -> None:
     ],
 )
 def test_forged_or_stale_button_data_gets_a_polite_answer(seeded_core: Core, data: str) -> None:
-    caller = Caller(channel="console", user_id=1, chat_id=1)
+    caller = Caller(channel="console", user_id="1", chat_id="1")
     [reply] = asyncio.run(seeded_core.conversation.handle_action(caller, data))
     assert "这个按钮已失效" in reply.body.plain_text
 

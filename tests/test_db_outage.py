@@ -141,7 +141,7 @@ def prepare(database_url: str, tmp_path: Path, chats: range, *, plan: bool) -> i
         queue_now(core, DATA_DIR / "front_matter_review.md")
         if plan:
             core.push.publish_due()
-            core.push.plan()
+            core.push.plan("telegram")
         return add_dead_run(core)
     finally:
         core.close()

@@ -268,7 +268,7 @@ async def queue_with_lag(core: Core, hostile: Hostile) -> tuple[list[str], float
         arguments = ""
     except UnicodeEncodeError:
         attachment, arguments = None, "\n" + hostile.text
-    caller = Caller("test", EDITOR_ID, EDITOR_ID, is_admin=True, attachment=attachment)
+    caller = Caller("test", str(EDITOR_ID), str(EDITOR_ID), is_admin=True, attachment=attachment)
     worst = 0.0
     done = False
 

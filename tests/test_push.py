@@ -63,15 +63,17 @@ async def push(core: Core, trigger: str = "test"):  # type: ignore[no-untyped-de
 
 
 def subscribe(core: Core, chat_id: int, *, when: dt.datetime, **preferences: object) -> None:
+    """Subscribe the Telegram chat `chat_id` (the fake server's integer id)."""
     chat_type = str(preferences.pop("chat_type", "private" if chat_id > 0 else "group"))
-    core.subscriptions.subscribe("telegram", chat_id, chat_type, "zh")
+    address = str(chat_id)
+    core.subscriptions.subscribe("telegram", address, chat_type, "zh")
     if preferences:
         core.subscriptions.update_preferences(
-            "telegram", chat_id, chat_type=chat_type, **preferences
+            "telegram", address, chat_type=chat_type, **preferences
         )  # type: ignore[arg-type]
     with core.sessions.begin() as session:
         session.execute(
-            update(Subscriber).where(Subscriber.chat_id == chat_id).values(subscribed_at=when)
+            update(Subscriber).where(Subscriber.chat_id == address).values(subscribed_at=when)
         )
 
 
@@ -98,7 +100,7 @@ async def test_queued_review_goes_once_to_each_active_subscriber(
     for chat_id in (101, 102, 103):
         subscribe(push_core, chat_id, when=LONG_AGO)
     subscribe(push_core, 104, when=LONG_AGO)
-    push_core.subscriptions.unsubscribe("telegram", 104)
+    push_core.subscriptions.unsubscribe("telegram", "104")
     review_id = queue_now(push_core)
 
     summary = await push(push_core)
@@ -120,7 +122,7 @@ async def test_back_catalogue_is_not_pushed_to_newcomers(
     push_core: Core, server: FakeTelegramServer
 ) -> None:
     """content/ was published in 2025; someone subscribing now gets only what comes next."""
-    push_core.subscriptions.subscribe("telegram", 201, "private", "zh")
+    push_core.subscriptions.subscribe("telegram", "201", "private", "zh")
     summary = await push(push_core)
     assert summary.planned == 0 and server.sent_messages() == []
 
@@ -162,9 +164,9 @@ async def test_blocked_deactivated_migrated_429_and_5xx(
     assert summary.deliveries_sent == len(expected)
     assert summary.rate_limited >= 1 and summary.retried >= 1
     for chat_id in gone:
-        view = push_core.subscriptions.get("telegram", chat_id)
+        view = push_core.subscriptions.get("telegram", str(chat_id))
         assert view is not None and view.status == "blocked"
-    moved = push_core.subscriptions.get("telegram", -1000000000500)
+    moved = push_core.subscriptions.get("telegram", "-1000000000500")
     assert moved is not None and moved.status == "active"
     with push_core.sessions() as session:
         statuses = Counter(session.scalars(select(Delivery.status)))
@@ -200,8 +202,8 @@ async def test_dry_run_sends_nothing_and_changes_nothing(
 ) -> None:
     subscribe(push_core, 501, when=LONG_AGO)
     review_id = queue_now(push_core)
-    [plan] = push_core.push.preview()
-    assert plan.subscriber.chat_id == 501 and [r.id for r in plan.reviews] == [review_id]
+    [plan] = push_core.push.preview("telegram")
+    assert plan.subscriber.chat_id == "501" and [r.id for r in plan.reviews] == [review_id]
     assert server.sent_messages() == []
     review = push_core.reviews.find(str(review_id), published_only=False)
     assert review is not None and review.status == "queued"
@@ -292,7 +294,11 @@ async def test_scheduled_job_tells_the_admins(push_core: Core, server: FakeTeleg
     bot = build_push_bot(push_core.settings)
     async with bot:
         summary = await run_push(
-            push_core.push, TelegramSender(bot), push_core.job_state, TelegramNotifier(bot), [9000]
+            push_core.push,
+            TelegramSender(bot),
+            push_core.job_state,
+            TelegramNotifier(bot),
+            push_core.settings.admin_ids,
         )
     assert summary.deliveries_sent == 1
     [report] = server.sent_messages(9000)
@@ -316,7 +322,7 @@ async def test_other_channels_subscribers_are_not_pushed_on_telegram(
 ) -> None:
     """A console (or, later, WeChat) subscriber is neither sent to nor waited for."""
     subscribe(push_core, 701, when=LONG_AGO)
-    push_core.subscriptions.subscribe("console", 0, "private", "zh")
+    push_core.subscriptions.subscribe("console", "0", "private", "zh")
     with push_core.sessions.begin() as session:
         session.execute(
             update(Subscriber).where(Subscriber.channel == "console").values(subscribed_at=LONG_AGO)
@@ -324,6 +330,6 @@ async def test_other_channels_subscribers_are_not_pushed_on_telegram(
     queue_now(push_core)
     summary = await asyncio.wait_for(push(push_core), timeout=30)
     assert summary.deliveries_sent == 1 and received(server) == Counter({701: 1})
-    console = push_core.subscriptions.get("console", 0)
+    console = push_core.subscriptions.get("console", "0")
     assert console is not None and console.status == "active"
     assert push_core.push.preview("console") != []

@@ -94,7 +94,7 @@ async def test_importing_150_classics_plans_nothing(
         subscribe(core, 2104, when=dt.datetime(2020, 1, 1, tzinfo=UTC))
         import_classics(core, tmp_path, 150)
 
-        assert core.push.preview() == []
+        assert core.push.preview("telegram") == []
         summary = await asyncio.wait_for(push(core), timeout=60)
         assert summary.planned == 0 and summary.messages_sent == 0
         assert delivery_count(core) == 0 and server.sent_messages() == []
@@ -119,7 +119,7 @@ async def test_an_editor_can_push_chosen_classics(
         ids = import_classics(core, tmp_path, 12)
         chosen = ids[3:6]
         core.reviews.announce(chosen)
-        [plan, _] = core.push.preview()
+        [plan, _] = core.push.preview("telegram")
         assert [review.id for review in plan.reviews] == chosen
 
         summary = await push(core)
@@ -141,7 +141,7 @@ async def test_a_long_digest_is_split_and_the_per_reader_cap_holds(
         subscribe(core, 2302, when=LONG_AGO, topics=["经典"])
         ids = import_classics(core, tmp_path, 30)
         core.reviews.announce(ids)
-        assert [len(plan.reviews) for plan in core.push.preview()] == [25, 25]
+        assert [len(plan.reviews) for plan in core.push.preview("telegram")] == [25, 25]
 
         first = await push(core)
         assert first.deliveries_sent == 50 and first.held_back == 10

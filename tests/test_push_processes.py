@@ -31,7 +31,7 @@ def prepare(
             subscribe(core, chat_id, when=LONG_AGO)
         for chat_id in blocked:
             subscribe(core, chat_id, when=LONG_AGO)
-            core.subscriptions.chat_blocked("telegram", chat_id)
+            core.subscriptions.chat_blocked("telegram", str(chat_id))
     finally:
         core.close()
 

@@ -239,7 +239,7 @@ async def test_the_planned_count_is_the_rows_created(
         with core.sessions() as session:
             [run] = session.scalars(select(PushRun)).all()
             assert run.planned == 7
-        assert core.push.plan() == 0  # planning again adds (and counts) nothing
+        assert core.push.plan("telegram") == 0  # planning again adds (and counts) nothing
     finally:
         core.close()
 

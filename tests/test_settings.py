@@ -32,7 +32,7 @@ def test_lists_from_comma_separated_values(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("ADMIN_IDS", " 42, 1000000000001 ")
     monkeypatch.setenv("ARXIV_CATEGORIES", "cs.CL")
     settings = load_settings(_env_file=None)
-    assert settings.admin_ids == [42, 1000000000001]
+    assert settings.admin_ids == [("telegram", "42"), ("telegram", "1000000000001")]
     assert settings.arxiv_categories == ["cs.CL"]
 
 

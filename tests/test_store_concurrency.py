@@ -215,7 +215,7 @@ def test_bot_push_and_import_on_one_sqlite_file(tmp_path: Path) -> None:
     assert all(c.ok for c in server.calls_to("answerCallbackQuery"))
     core = build_core(make_settings(database_url, tmp_path), upgrade=False, seed=False)
     try:
-        subscribed = [core.subscriptions.get("telegram", user["id"]) for user in users]
+        subscribed = [core.subscriptions.get("telegram", str(user["id"])) for user in users]
         assert all(s is not None and s.status == "active" for s in subscribed)
         assert core.reviews.count() >= 300
     finally:

@@ -161,7 +161,7 @@ def tap(bot: Bot, user: dict[str, Any], chat_id: int, label: str) -> str:
 async def test_start_subscribes_and_publishes_both_menus(bot: Bot) -> None:
     await bot.send(READER, "/start")
     await bot.reply_to(1001, "订阅成功")
-    subscriber = bot.core.subscriptions.get("telegram", 1001)
+    subscriber = bot.core.subscriptions.get("telegram", "1001")
     assert subscriber is not None and subscriber.status == "active"
     names = [c.name for c in bot.core.registry.menu()]
     chinese = bot.server.commands(language_code="zh")
@@ -257,11 +257,11 @@ async def test_blocking_and_returning_reader(bot: Bot) -> None:
     await bot.reply_to(1001, "订阅成功")
     bot.server.push_update(my_chat_member_update(READER, None, "member", "kicked"))
     await bot.settle()
-    blocked = bot.core.subscriptions.get("telegram", 1001)
+    blocked = bot.core.subscriptions.get("telegram", "1001")
     assert blocked is not None and blocked.status == "blocked"
     bot.server.push_update(my_chat_member_update(READER, None, "kicked", "member"))
     await bot.settle()
-    back = bot.core.subscriptions.get("telegram", 1001)
+    back = bot.core.subscriptions.get("telegram", "1001")
     assert back is not None and back.status == "active"
 
 
@@ -271,7 +271,7 @@ async def test_groups_subscribe_by_admins_and_survive_migration(bot: Bot) -> Non
     bot.server.set_admins(-5005, [admin], owner=admin)
     await bot.send(member, "/subscribe", group)
     await bot.reply_to(-5005, "只有群管理员")
-    assert bot.core.subscriptions.get("telegram", -5005) is None
+    assert bot.core.subscriptions.get("telegram", "-5005") is None
     await bot.send(admin, "/subscribe", group)
     await bot.reply_to(-5005, "订阅成功")
     # Plain chatter in a group is not a search, and unknown commands may be another bot's.
@@ -283,9 +283,9 @@ async def test_groups_subscribe_by_admins_and_survive_migration(bot: Bot) -> Non
 
     bot.server.push_update(migrate_update(-5005, -1005005))
     await bot.settle()
-    moved = bot.core.subscriptions.get("telegram", -1005005)
+    moved = bot.core.subscriptions.get("telegram", "-1005005")
     assert moved is not None and moved.status == "active"
-    assert bot.core.subscriptions.get("telegram", -5005) is None
+    assert bot.core.subscriptions.get("telegram", "-5005") is None
 
 
 async def test_inline_mode_offers_shareable_cards(bot: Bot) -> None:
@@ -463,7 +463,7 @@ async def test_editor_publish_pushes_at_once_and_stats_show_it(bot: Bot) -> None
     from bot.db.models import Subscriber
 
     for user_id in (7001, 7002):
-        bot.core.subscriptions.subscribe("telegram", user_id)
+        bot.core.subscriptions.subscribe("telegram", str(user_id))
     with bot.core.sessions.begin() as session:
         session.execute(
             update(Subscriber).values(subscribed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
@@ -600,9 +600,9 @@ async def test_forged_taps_on_a_channel_post_or_inline_message_change_nothing(
         lambda calls: sum(c.method == "answerCallbackQuery" for c in calls) >= 5
     )
     await bot.settle()
-    changed = bot.core.subscriptions.get("telegram", channel["id"])
+    changed = bot.core.subscriptions.get("telegram", str(channel["id"]))
     assert changed is not None and changed.language == "en"
-    assert bot.core.subscriptions.get("telegram", 0) is None
+    assert bot.core.subscriptions.get("telegram", "0") is None
 
 
 async def test_a_document_without_file_size_is_capped_by_the_bytes_received(bot: Bot) -> None:

@@ -17,7 +17,9 @@ from bot.core.texts import t
 
 log = logging.getLogger(__name__)
 
-CONSOLE_CHAT_ID = 0
+#: The console is one chat with one user at the terminal.
+CONSOLE = "console"
+CONSOLE_CHAT_ID = "0"
 _TAP = re.compile(r"^:([0-9]{1,3})$")
 
 
@@ -74,7 +76,7 @@ async def run_console(
     `paperbot console --admin` may use the editors' commands.
     """
     caller = Caller(
-        channel="console", user_id=0, chat_id=CONSOLE_CHAT_ID, language=language, trusted=admin
+        channel=CONSOLE, user_id="0", chat_id=CONSOLE_CHAT_ID, language=language, trusted=admin
     )
     buttons: list[Button] = []
     while True:

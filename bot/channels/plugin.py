@@ -9,34 +9,16 @@ the jobs that alert editors. A channel's own rules (limits, buttons) travel with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from starlette.routing import BaseRoute
 
+from bot.channels.base import ChannelCapabilities
 from bot.core.notify import Notifier
 from bot.core.push import Sender
 
 #: What /healthz says of a channel: how it receives updates, or that it cannot.
 ChannelState = Literal["polling", "webhook", "off", "failing"]
-
-
-@dataclass(frozen=True)
-class ChannelCapabilities:
-    """A channel's declared limits, so the core need not know them."""
-
-    #: Messages may carry buttons.
-    buttons: bool
-    #: Sent messages may be edited in place (paging, "read in full").
-    can_edit: bool
-    #: Bytes a button may carry back (Telegram: 64).
-    max_action_bytes: int
-    #: Length of one message's text, in the channel's units (Telegram: UTF-16 units).
-    max_text_units: int
-    #: Send limits of bulk messages: overall, per private chat, per group per minute.
-    per_second: float
-    private_per_second: float
-    group_per_minute: float
 
 
 class Channel(Protocol):
@@ -67,3 +49,6 @@ class Channel(Protocol):
     async def stop(self) -> None:
         """Stop receiving, let in-flight work finish (bounded), close the clients."""
         ...
+
+
+__all__ = ["Channel", "ChannelCapabilities", "ChannelState"]

@@ -54,14 +54,14 @@ class AuditService:
     def record(
         self,
         channel: str,
-        actor: int | str,
+        actor: str,
         action: str,
         *,
         allowed: bool,
         target: str | None = None,
         detail: str = "",
     ) -> None:
-        entry = AuditEntry(utcnow(), channel, str(actor), action, target, allowed, detail[:2000])
+        entry = AuditEntry(utcnow(), channel, actor, action, target, allowed, detail[:2000])
         with self.sessions.begin() as session:
             AuditRepository(session).add(entry)
 

@@ -14,14 +14,13 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 
+from bot.core.addresses import ChatAddress
 from bot.core.audit import AuditService
 from bot.core.richtext import RichText, paragraph, rich
 from bot.core.texts import t
 
 log = logging.getLogger(__name__)
 
-#: Telegram's limit on callback data; every channel lives with the strictest one.
-MAX_ACTION_BYTES = 64
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(?P<args>.*))?$", re.DOTALL)
 _ACTION = re.compile(r"^[a-z]{1,8}(?::[A-Za-z0-9_.\-]{1,40}){0,4}$")
 
@@ -46,8 +45,9 @@ class Caller:
     """Who is talking, as far as the core cares."""
 
     channel: str
-    user_id: int
-    chat_id: int
+    #: Addresses on the channel, as text (a Telegram id's digits, a WeChat OpenID).
+    user_id: str
+    chat_id: str
     language: str = "zh"
     chat_type: str = "private"
     #: Set by a channel that authenticates out of band (the console: shell access).
@@ -78,8 +78,6 @@ class Button:
     def __post_init__(self) -> None:
         if (self.action is None) == (self.url is None):
             raise ValueError("a button has exactly one of action or url")
-        if self.action is not None and len(self.action.encode()) > MAX_ACTION_BYTES:
-            raise ValueError(f"button action {self.action!r} exceeds {MAX_ACTION_BYTES} bytes")
 
 
 @dataclass(frozen=True)
@@ -202,13 +200,17 @@ class Conversation:
         self,
         registry: Registry,
         audit: AuditService,
-        admin_ids: Collection[int] = (),
-        language_preference: Callable[[str, int], str | None] | None = None,
+        admin_ids: Collection[ChatAddress] = (),
+        language_preference: Callable[[str, str], str | None] | None = None,
+        max_action_bytes: int | None = None,
     ) -> None:
         self.registry = registry
         self.audit = audit
         self.admin_ids = frozenset(admin_ids)
         self.language_preference = language_preference
+        #: The strictest button data limit of the channels in use (None: no limit);
+        #: a reply whose button exceeds it is a bug, caught before any channel sees it.
+        self.max_action_bytes = max_action_bytes
 
     def identify(self, caller: Caller) -> Caller:
         """Who the caller is to us: editor or not, and the language the chat chose."""
@@ -217,7 +219,8 @@ class Conversation:
             chosen = self.language_preference(caller.channel, caller.chat_id)
         return replace(
             caller,
-            is_admin=caller.trusted or caller.user_id in self.admin_ids,
+            is_admin=caller.trusted
+            or ChatAddress(caller.channel, caller.user_id) in self.admin_ids,
             language=chosen or caller.language,
         )
 
@@ -258,11 +261,22 @@ class Conversation:
         if replies is None:
             return [self.stale(caller)]
         assert isinstance(replies, list)
-        return replies
+        return self._checked(replies)
 
     async def _call(self, handler: CommandHandler, caller: Caller, args: str) -> list[Reply]:
         replies = await _resolve(handler(caller, args))
         assert isinstance(replies, list)
+        return self._checked(replies)
+
+    def _checked(self, replies: list[Reply]) -> list[Reply]:
+        limit = self.max_action_bytes
+        if limit is None:
+            return replies
+        for reply in replies:
+            for row in reply.buttons:
+                for button in row:
+                    if button.action is not None and len(button.action.encode()) > limit:
+                        raise ValueError(f"button action {button.action!r} exceeds {limit} bytes")
         return replies
 
     def _admitted(self, caller: Caller, action: str, detail: str) -> bool:

@@ -90,9 +90,13 @@ class RecipientGoneError(DeliveryError):
 
 
 class ChatMovedError(DeliveryError):
-    def __init__(self, new_chat_id: int) -> None:
+    """The chat now lives at another address; `chat_type` is what it became, if the
+    channel says (the subscription moves, and the send is retried there)."""
+
+    def __init__(self, new_chat_id: str, chat_type: str | None = None) -> None:
         super().__init__(f"chat moved to {new_chat_id}")
         self.new_chat_id = new_chat_id
+        self.chat_type = chat_type
 
 
 class RateLimitedError(DeliveryError):
@@ -112,7 +116,7 @@ class PermanentDeliveryError(DeliveryError):
 class Sender(Protocol):
     """A channel's side of the push: render replies into its messages, send one.
 
-    `channel` names whose subscribers it serves ("telegram"); a push only plans and
+    `channel` names whose subscribers it serves; a push only plans and
     claims deliveries for those. `max_reviews_per_message` is how many reviews one
     digest message may list (the channel's limits on buttons and length decide it).
     """
@@ -122,7 +126,20 @@ class Sender(Protocol):
 
     def render(self, replies: list[Reply]) -> Sequence[object]: ...
 
-    async def send_one(self, chat_id: int, message: object) -> int: ...
+    async def send_one(self, chat_id: str, message: object) -> int: ...
+
+
+@dataclass(frozen=True)
+class StandingSubscriber:
+    """A subscriber a channel keeps subscribed on its own account (configured, not asked
+    for: e.g. a public feed chat); ensured before each push of its channel, so the outbox
+    gives it each newly published review exactly once."""
+
+    channel: str
+    chat_id: str
+    chat_type: str
+    push_format: str = "full"
+    language: str = "zh"
 
 
 # --- settings and results --------------------------------------------------------------
@@ -323,10 +340,10 @@ class RunWatch:
     def __init__(self, limiter: SendRateLimiter) -> None:
         self.limiter = limiter
         self.retry_after = 0.0
-        self._in_flight: dict[int, tuple[int, float]] = {}
+        self._in_flight: dict[int, tuple[str, float]] = {}
         self._backing_off: set[int] = set()
 
-    def sending(self, key: int, chat_id: int) -> None:
+    def sending(self, key: int, chat_id: str) -> None:
         self._in_flight[key] = (chat_id, time.monotonic())
 
     def done(self, key: int) -> None:
@@ -380,14 +397,14 @@ class PushService:
         subscriptions: SubscriptionService,
         options: PushOptions = PushOptions(),
         clock: Callable[[], dt.datetime] = utcnow,
-        channel_post_chat_id: int | None = None,
+        standing_subscribers: Sequence[StandingSubscriber] = (),
     ) -> None:
         self.sessions = sessions
         self.reviews = reviews
         self.subscriptions = subscriptions
         self.options = options
         self.clock = clock
-        self.channel_post_chat_id = channel_post_chat_id
+        self.standing_subscribers = tuple(standing_subscribers)
         self._engine: Engine = sessions.kw["bind"]
         self._render_cache: dict[tuple[tuple[int, ...], str, str], Sequence[object]] = {}
         self._next_release = 0.0
@@ -428,19 +445,25 @@ class PushService:
 
     # step 2: plan
 
-    def _ensure_channel_subscriber(self) -> None:
-        """The optional public channel is a subscriber like any other: the outbox gives
-        it each newly published review exactly once."""
-        if self.channel_post_chat_id is None:
-            return
-        current = self.subscriptions.get("telegram", self.channel_post_chat_id)
-        if current is None:
-            self.subscriptions.subscribe("telegram", self.channel_post_chat_id, "channel", "zh")
+    def _ensure_standing_subscribers(self, channel: str) -> None:
+        """The channel's standing subscribers are subscribers like any other, added once
+        (a standing subscriber that unsubscribed stays as it is)."""
+        for standing in self.standing_subscribers:
+            if standing.channel != channel:
+                continue
+            if self.subscriptions.get(channel, standing.chat_id) is not None:
+                continue
+            self.subscriptions.subscribe(
+                channel, standing.chat_id, standing.chat_type, standing.language
+            )
             self.subscriptions.update_preferences(
-                "telegram", self.channel_post_chat_id, push_format="full", chat_type="channel"
+                channel,
+                standing.chat_id,
+                push_format=standing.push_format,
+                chat_type=standing.chat_type,
             )
 
-    def requeue_failed(self, channel: str = "telegram", *, ignore_cap: bool = False) -> int:
+    def requeue_failed(self, channel: str, *, ignore_cap: bool = False) -> int:
         """Transient failures of earlier pushes go back to pending (at most
         `max_retry_runs` times each, unless `ignore_cap`), within the per-reader cap."""
         cap = None if ignore_cap else self.options.max_retry_runs
@@ -457,7 +480,7 @@ class PushService:
             log.info("re-queued %d deliveries that failed for a transient reason", count)
         return count
 
-    def plan(self, channel: str = "telegram") -> int:
+    def plan(self, channel: str) -> int:
         """Plan the announced reviews each subscriber is due; returns the rows created."""
         return self._plan(channel)[0]
 
@@ -497,7 +520,7 @@ class PushService:
         owed[subscriber_id] = owed.get(subscriber_id, 0) + 1
         return True
 
-    def preview(self, channel: str = "telegram", include: Sequence[int] = ()) -> list[PlannedPush]:
+    def preview(self, channel: str, include: Sequence[int] = ()) -> list[PlannedPush]:
         """What a push would send now (with `include` announced too); publishes, plans
         and sends nothing. Deliveries already pending are not shown."""
         now = self.clock()
@@ -557,8 +580,10 @@ class PushService:
         await db.arun(self._close_dead_runs, "closing dead push runs")
         published = await db.arun(self.publish_due, "publishing due reviews")
         summary.published = [review.slug for review in published]
-        if sender.channel == "telegram":
-            await db.arun(self._ensure_channel_subscriber, "adding the channel subscriber")
+        await db.arun(
+            lambda: self._ensure_standing_subscribers(sender.channel),
+            "adding the channel's standing subscribers",
+        )
         summary.requeued = await db.arun(
             lambda: self.requeue_failed(sender.channel, ignore_cap=retry_failed),
             "re-queueing transient failures",
@@ -854,6 +879,7 @@ class PushService:
                             subscriber.channel,
                             chat_id,
                             exc.new_chat_id,
+                            exc.chat_type,
                         ),
                         "recording a migrated chat",
                     )
@@ -892,7 +918,7 @@ class PushService:
                 recorder.add(delivery_ids, message_ids, subscriber.id)
                 summary.deliveries_sent += len(delivery_ids)
 
-    async def _send(self, sender: Sender, chat_id: int, message: object, watch: RunWatch) -> int:
+    async def _send(self, sender: Sender, chat_id: str, message: object, watch: RunWatch) -> int:
         """One send, under `send_timeout_seconds` whatever the channel's own timeouts: a
         send that hangs becomes a temporary failure instead of freezing the push."""
         key = id(asyncio.current_task())
@@ -1029,7 +1055,7 @@ class PushService:
             run.failed = summary.failed
             run.seconds = summary.seconds
 
-    def outstanding(self, channel: str = "telegram") -> int:
+    def outstanding(self, channel: str) -> int:
         """Deliveries an unfinished push left pending or in flight."""
         with self.sessions() as session:
             return OutboxRepository(session).outstanding(channel)

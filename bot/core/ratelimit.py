@@ -1,5 +1,5 @@
-"""Pacing sends under a channel's limits (Telegram: 30 msg/s overall, 1/s per private
-chat, 20/min per group), shared by all concurrent senders of one process.
+"""Pacing sends under a channel's limits (each channel declares its own, see
+bot/channels/), shared by all concurrent senders of one process.
 
 Each send reserves a time slot synchronously (no await between reading and writing
 the schedule), then sleeps until it. A 429 pauses every sender until `retry_after`.
@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SendLimits:
-    per_second: float = 30.0
-    private_per_second: float = 1.0
-    group_per_minute: float = 20.0
+    """Rates a channel allows; 0 means no limit (the neutral default: the core knows
+    no channel's numbers, each channel declares its own)."""
+
+    per_second: float = 0.0
+    private_per_second: float = 0.0
+    group_per_minute: float = 0.0
     #: Aim this much below the limit: clocks and networks jitter, the server counts
     #: arrivals in a sliding window, and a 429 costs far more than 5 %.
     margin: float = 0.05
@@ -42,13 +45,13 @@ class SendRateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._global_next = 0.0
-        self._chat_next: dict[int, float] = {}
+        self._chat_next: dict[str, float] = {}
         self._last_sent = float("-inf")
-        self._chat_last: dict[int, float] = {}
+        self._chat_last: dict[str, float] = {}
         self._paused_until = 0.0
         self.pauses = 0
 
-    async def acquire(self, chat_id: int, is_group: bool) -> None:
+    async def acquire(self, chat_id: str, is_group: bool) -> None:
         """Wait for this chat's and the overall next free slot, honouring pauses.
 
         Slots are reserved first, so waiting senders queue in order instead of all
@@ -86,7 +89,7 @@ class SendRateLimiter:
         return max(0.0, self._paused_until - self.clock())
 
     def pause(self, seconds: float) -> None:
-        """Telegram said 429 retry_after: every sender waits that long."""
+        """The channel said "too many requests, retry after": every sender waits that long."""
         self.pauses += 1
         until = self.clock() + seconds
         self._paused_until = max(self._paused_until, until)

@@ -29,7 +29,7 @@ LANGUAGE_CACHE_SIZE = 100_000
 class SubscriberView:
     id: int
     channel: str
-    chat_id: int
+    chat_id: str
     chat_type: str
     language: str
     topics: tuple[str, ...]
@@ -62,7 +62,7 @@ class SubscriberRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def find(self, channel: str, chat_id: int) -> Subscriber | None:
+    def find(self, channel: str, chat_id: str) -> Subscriber | None:
         query = select(Subscriber).where(
             Subscriber.channel == channel, Subscriber.chat_id == chat_id
         )
@@ -97,14 +97,14 @@ class SubscriptionService:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
-        self._languages: dict[tuple[str, int], tuple[str | None, float]] = {}
+        self._languages: dict[tuple[str, str], tuple[str | None, float]] = {}
 
-    def get(self, channel: str, chat_id: int) -> SubscriberView | None:
+    def get(self, channel: str, chat_id: str) -> SubscriberView | None:
         with self.sessions() as session:
             row = SubscriberRepository(session).find(channel, chat_id)
             return SubscriberView.of(row) if row else None
 
-    def language_of(self, channel: str, chat_id: int) -> str | None:
+    def language_of(self, channel: str, chat_id: str) -> str | None:
         """The language a chat chose in /settings, if it chose one."""
         now = time.monotonic()
         cached = self._languages.get((channel, chat_id))
@@ -117,12 +117,12 @@ class SubscriptionService:
         self._languages[(channel, chat_id)] = (language, now + LANGUAGE_CACHE_SECONDS)
         return language
 
-    def _forget(self, channel: str, *chat_ids: int) -> None:
+    def _forget(self, channel: str, *chat_ids: str) -> None:
         for chat_id in chat_ids:
             self._languages.pop((channel, chat_id), None)
 
     def subscribe(
-        self, channel: str, chat_id: int, chat_type: str = "private", language: str = "zh"
+        self, channel: str, chat_id: str, chat_type: str = "private", language: str = "zh"
     ) -> SubscribeOutcome:
         now = utcnow()
         self._forget(channel, chat_id)
@@ -144,7 +144,7 @@ class SubscriptionService:
             row.chat_type = chat_type
             return SubscribeOutcome(SubscriberView.of(row), "resumed")
 
-    def unsubscribe(self, channel: str, chat_id: int) -> bool:
+    def unsubscribe(self, channel: str, chat_id: str) -> bool:
         """True when a subscription was ended; False when there was none to end."""
         with self.sessions.begin() as session:
             row = SubscriberRepository(session).find(channel, chat_id)
@@ -157,7 +157,7 @@ class SubscriptionService:
     def update_preferences(
         self,
         channel: str,
-        chat_id: int,
+        chat_id: str,
         *,
         language: str | None = None,
         push_format: str | None = None,
@@ -191,7 +191,7 @@ class SubscriptionService:
 
     # membership changes reported by the channel
 
-    def chat_blocked(self, channel: str, chat_id: int) -> bool:
+    def chat_blocked(self, channel: str, chat_id: str) -> bool:
         """The reader blocked the bot (or the group removed it): stop pushing to them."""
         with self.sessions.begin() as session:
             row = SubscriberRepository(session).find(channel, chat_id)
@@ -200,7 +200,7 @@ class SubscriptionService:
             row.status, row.updated_at = "blocked", utcnow()
             return True
 
-    def chat_returned(self, channel: str, chat_id: int) -> bool:
+    def chat_returned(self, channel: str, chat_id: str) -> bool:
         """A reader who had blocked the bot came back: their subscription resumes."""
         with self.sessions.begin() as session:
             row = SubscriberRepository(session).find(channel, chat_id)
@@ -209,8 +209,11 @@ class SubscriptionService:
             row.status, row.updated_at = "active", utcnow()
             return True
 
-    def chat_migrated(self, channel: str, old_chat_id: int, new_chat_id: int) -> bool:
-        """A group became a supergroup with a new id; the subscription moves with it."""
+    def chat_migrated(
+        self, channel: str, old_chat_id: str, new_chat_id: str, chat_type: str | None = None
+    ) -> bool:
+        """The chat moved to a new address (the channel may say what it became, e.g. a
+        group that is now a bigger kind of group); the subscription moves with it."""
         self._forget(channel, old_chat_id, new_chat_id)
         with self.sessions.begin() as session:
             repo = SubscriberRepository(session)
@@ -221,7 +224,9 @@ class SubscriptionService:
             if existing is not None:
                 repo.delete(existing)
                 session.flush()
-            row.chat_id, row.chat_type, row.updated_at = new_chat_id, "supergroup", utcnow()
+            row.chat_id, row.updated_at = new_chat_id, utcnow()
+            if chat_type is not None:
+                row.chat_type = chat_type
             return True
 
     def counts_by_status(self) -> dict[str, int]:
@@ -230,7 +235,7 @@ class SubscriptionService:
 
 
 def _new_subscriber(
-    channel: str, chat_id: int, chat_type: str, language: str, status: str, now: dt.datetime
+    channel: str, chat_id: str, chat_type: str, language: str, status: str, now: dt.datetime
 ) -> Subscriber:
     return Subscriber(
         channel=channel,

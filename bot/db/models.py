@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -125,7 +124,9 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), default="telegram")
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    #: The chat's address on its channel, as text: a Telegram chat id ("-100123"), a
+    #: WeChat OpenID; see migration 0007.
+    chat_id: Mapped[str] = mapped_column(String(64))
     chat_type: Mapped[str] = mapped_column(String(16), default="private")
     language: Mapped[str] = mapped_column(String(8), default="zh")
     #: Tags the subscriber wants pushed; empty means every review.

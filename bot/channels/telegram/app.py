@@ -22,6 +22,7 @@ from telegram.ext import (
 from bot.app import Core
 from bot.background import Background
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
+from bot.channels.telegram.capabilities import TELEGRAM
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 _COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,32}")
 #: The channel's name in metrics and on /healthz.
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM
 #: The handler group of the metrics counter: before every other, and alone in it (PTB
 #: runs one matching handler per group, so sharing a group would hide other handlers).
 _METRICS_GROUP = -100

@@ -29,8 +29,10 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.telegram.capabilities import TELEGRAM, telegram_id
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.render import keyboard, render_messages
+from bot.core.addresses import ChatAddress
 from bot.core.conversation import Attachment, Caller, Conversation, Registry, Reply
 from bot.core.features.editors import MAX_DOCUMENT_BYTES
 from bot.core.texts import language_of, t
@@ -84,9 +86,10 @@ def caller_of(update: Update, bot: Bot) -> Caller:
         return member.status in ADMIN_STATUSES
 
     return Caller(
-        channel="telegram",
-        user_id=user.id if user else 0,
-        chat_id=chat.id if chat else 0,
+        channel=TELEGRAM,
+        # Telegram's integer ids become the core's string addresses here, at the edge.
+        user_id=str(user.id if user else 0),
+        chat_id=str(chat.id if chat else 0),
         language=language_of(user.language_code if user else None),
         chat_type=chat.type if chat else NO_CHAT,
         chat_admin_check=is_chat_admin if chat is not None else None,
@@ -120,7 +123,7 @@ async def with_retries(call: Callable[[], Awaitable[_T]], what: str) -> _T:
     raise AssertionError("unreachable")
 
 
-async def send_to_chat(bot: Bot, chat_id: int, replies: list[Reply]) -> list[int]:
+async def send_to_chat(bot: Bot, chat_id: int | str, replies: list[Reply]) -> list[int]:
     """Send each reply as one or more messages, in order; buttons go on the last part.
 
     Returns the ids of the messages sent.
@@ -148,11 +151,13 @@ async def send_replies(message: Message, replies: list[Reply]) -> None:
 class TelegramNotifier:
     """The core's `Notifier` on Telegram."""
 
+    channel = TELEGRAM
+
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: int, replies: list[Reply]) -> None:
-        await send_to_chat(self.bot, chat_id, replies)
+    async def send(self, chat_id: str, replies: list[Reply]) -> None:
+        await send_to_chat(self.bot, telegram_id(chat_id), replies)
 
 
 class TelegramBridge:
@@ -296,7 +301,7 @@ class TelegramBridge:
 async def publish_commands(
     application: Application,  # type: ignore[type-arg]
     registry: Registry,
-    admin_ids: Collection[int] = (),
+    admin_ids: Collection[ChatAddress] = (),
 ) -> None:
     """The menu Telegram shows, per language, from the same table as the handlers.
 
@@ -313,9 +318,13 @@ async def publish_commands(
         if len(editors) == len(readers):
             continue
         for admin_id in admin_ids:
+            if admin_id.channel != TELEGRAM:
+                continue
             try:
                 await application.bot.set_my_commands(
-                    editors, scope=BotCommandScopeChat(admin_id), language_code=language_code
+                    editors,
+                    scope=BotCommandScopeChat(telegram_id(admin_id.address)),
+                    language_code=language_code,
                 )
             except TelegramError as exc:  # an editor who never opened the bot
                 log.warning("could not set the editor menu for %s: %s", admin_id, exc)

@@ -24,9 +24,10 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.app import Core
-from bot.channels.plugin import ChannelCapabilities, ChannelState
+from bot.channels.plugin import ChannelState
 from bot.channels.telegram.app import CHANNEL, build_application
 from bot.channels.telegram.bridge import TelegramNotifier
+from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.notify import Notifier
 from bot.core.push import Sender
@@ -38,16 +39,6 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: How long a stop waits for updates in handlers before giving up on them.
 DRAIN_SECONDS = 30.0
-
-TELEGRAM_CAPABILITIES = ChannelCapabilities(
-    buttons=True,
-    can_edit=True,
-    max_action_bytes=64,
-    max_text_units=4096,
-    per_second=30.0,
-    private_per_second=1.0,
-    group_per_minute=20.0,
-)
 
 
 class TelegramChannel:

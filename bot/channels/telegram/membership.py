@@ -7,6 +7,7 @@ import logging
 from telegram import ChatMember, Update
 from telegram.ext import Application, ChatMemberHandler, ContextTypes, MessageHandler, filters
 
+from bot.channels.telegram.capabilities import TELEGRAM
 from bot.core.subscriptions import SubscriptionService
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,11 @@ class MembershipHandlers:
         change = update.my_chat_member
         if change is None:
             return
-        chat_id = change.chat.id
+        chat_id = str(change.chat.id)
         old, new = change.old_chat_member.status, change.new_chat_member.status
-        if new in GONE and self.subscriptions.chat_blocked("telegram", chat_id):
+        if new in GONE and self.subscriptions.chat_blocked(TELEGRAM, chat_id):
             log.info("chat %s blocked or removed the bot; marked blocked", chat_id)
-        elif (
-            new in PRESENT and old in GONE and self.subscriptions.chat_returned("telegram", chat_id)
-        ):
+        elif new in PRESENT and old in GONE and self.subscriptions.chat_returned(TELEGRAM, chat_id):
             log.info("chat %s is back; subscription active again", chat_id)
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -49,5 +48,5 @@ class MembershipHandlers:
             old, new = message.migrate_from_chat_id, message.chat_id
         else:
             return
-        if self.subscriptions.chat_migrated("telegram", old, new):
+        if self.subscriptions.chat_migrated(TELEGRAM, str(old), str(new), "supergroup"):
             log.info("group %s became supergroup %s; subscription moved", old, new)

@@ -13,10 +13,11 @@ from dataclasses import replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.core.conversation import Button
 from bot.core.richtext import Block, RichText, Span
 
-MAX_UNITS = 4096
+MAX_UNITS = TELEGRAM_CAPABILITIES.max_text_units
 #: Head-room below the hard limit for the separators added between blocks.
 TARGET_UNITS = 4000
 MAX_ENTITIES = 100

@@ -11,6 +11,7 @@ from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
+from bot.channels.telegram.capabilities import TELEGRAM, telegram_id
 from bot.channels.telegram.render import keyboard, render_messages, split_keyboard
 from bot.core.conversation import Reply
 from bot.core.push import (
@@ -47,7 +48,7 @@ _MORE_BUTTONS = "⋯"
 
 
 class TelegramSender:
-    channel = "telegram"
+    channel = TELEGRAM
     max_reviews_per_message = DIGEST_REVIEWS_PER_MESSAGE
 
     def __init__(self, bot: Bot) -> None:
@@ -68,11 +69,11 @@ class TelegramSender:
                 messages.append(OutgoingMessage(part, markup))
         return messages
 
-    async def send_one(self, chat_id: int, message: object) -> int:
+    async def send_one(self, chat_id: str, message: object) -> int:
         assert isinstance(message, OutgoingMessage)
         try:
             sent = await self.bot.send_message(
-                chat_id,
+                telegram_id(chat_id),
                 message.html,
                 parse_mode=ParseMode.HTML,
                 reply_markup=message.markup,
@@ -81,7 +82,8 @@ class TelegramSender:
         except RetryAfter as exc:
             raise RateLimitedError(retry_after_seconds(exc)) from exc
         except ChatMigrated as exc:
-            raise ChatMovedError(exc.new_chat_id) from exc
+            # A group that grew into a supergroup got a new id.
+            raise ChatMovedError(str(exc.new_chat_id), "supergroup") from exc
         except Forbidden as exc:
             raise RecipientGoneError(exc.message) from exc
         except BadRequest as exc:

@@ -1,0 +1,37 @@
+"""Telegram's declared capabilities (https://core.telegram.org/bots/api, /bots/faq)."""
+
+from __future__ import annotations
+
+import re
+
+from bot.channels.base import ChannelCapabilities
+from bot.core.ratelimit import SendLimits
+
+#: The channel name Telegram's subscribers, callers and audit entries carry.
+TELEGRAM = "telegram"
+
+TELEGRAM_CAPABILITIES = ChannelCapabilities(
+    name=TELEGRAM,
+    buttons=True,
+    can_edit=True,
+    # callback_data: 1-64 bytes.
+    max_action_bytes=64,
+    # sendMessage text: 1-4096 characters after entities parsing (UTF-16 code units).
+    max_text_units=4096,
+    # Bulk notifications: about 30 messages/s overall, 1/s to one private chat,
+    # 20/min to one group (PUSH_MAX_PER_SECOND etc. override these).
+    send_limits=SendLimits(per_second=30.0, private_per_second=1.0, group_per_minute=20.0),
+)
+
+
+def telegram_id(address: str) -> int:
+    """The core's string address back to the integer chat or user id PTB takes."""
+    return int(address)
+
+
+_TELEGRAM_ID = re.compile(r"-?[0-9]{1,20}")
+
+
+def is_telegram_id(address: str) -> bool:
+    """Telegram's chats and users are integers (negative for groups and channels)."""
+    return _TELEGRAM_ID.fullmatch(address) is not None
