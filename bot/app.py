@@ -105,17 +105,9 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -> Core:
     """Open the store (migrating it to the latest schema) and wire the services."""
     engine = make_engine(settings.effective_database_url)
-    if upgrade:
-        migrate.upgrade(engine)
     sessions = make_session_factory(engine)
     reviews = ReviewService(sessions)
-    if upgrade:
-        # A store migrated from an older version, or changed behind the ORM's back,
-        # gets its search index (re)built; a consistent one costs two small queries.
-        ensure_index(sessions)
-        ensure_default_aliases(sessions)
-    if seed:
-        reviews.seed_if_empty(settings.content_dir)
+    prepare_store(settings, engine, sessions, reviews, upgrade=upgrade, seed=seed)
     search = SearchService(sessions)
     audit = AuditService(sessions)
     subscriptions = SubscriptionService(sessions)
@@ -169,6 +161,35 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         editors=editors,
         job_state=JobStateService(sessions),
     )
+
+
+def prepare_store(
+    settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    reviews: ReviewService,
+    *,
+    upgrade: bool,
+    seed: bool,
+) -> None:
+    """Migrate (unless DB_AUTO_UPGRADE=false), index and seed, under the migration lock,
+    so any number of processes may start at once on a fresh or an old schema."""
+
+    def after_upgrade() -> None:
+        # A store migrated from an older version, or changed behind the ORM's back,
+        # gets its search index (re)built; a consistent one costs two small queries.
+        ensure_index(sessions)
+        ensure_default_aliases(sessions)
+        if seed:
+            reviews.seed_if_empty(settings.content_dir)
+
+    if upgrade and settings.db_auto_upgrade:
+        migrate.upgrade(engine, then=after_upgrade)
+        return
+    if upgrade:
+        migrate.require_head(engine)
+    if seed:
+        reviews.seed_if_empty(settings.content_dir)
 
 
 def push_options(settings: Settings) -> PushOptions:
