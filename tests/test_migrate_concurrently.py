@@ -15,6 +15,7 @@ from bot.app import build_core
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.migrate import SchemaOutOfDateError
+
 from conftest import make_settings
 
 PROCESSES = 3
@@ -35,7 +36,7 @@ def test_three_db_upgrades_at_once_all_succeed(database_url: str, tmp_path: Path
         for _ in range(PROCESSES)
     ]
     outcomes = [process.communicate(timeout=120) for process in started]
-    for process, (out, err) in zip(started, outcomes, strict=True):
+    for process, (_out, err) in zip(started, outcomes, strict=True):
         assert process.returncode == 0, err.decode()
     engine = make_engine(database_url)
     assert migrate.current_revision(engine) == migrate.head_revision(engine)

@@ -59,9 +59,7 @@ def _advisory_lock(engine: Engine) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def upgrade(
