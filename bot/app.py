@@ -18,6 +18,7 @@ from bot.core.arxiv.lint import LintService
 from bot.core.arxiv.records import ArxivRecords
 from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
+from bot.core.button_state import ButtonStateStore
 from bot.core.conversation import Conversation, Registry
 from bot.core.features.arxiv import ArxivFeature
 from bot.core.features.editors import EditorsFeature
@@ -112,7 +113,8 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     audit = AuditService(sessions)
     subscriptions = SubscriptionService(sessions)
     registry = Registry()
-    reading = ReadingFeature(reviews, search)
+    button_states = ButtonStateStore(sessions, settings.button_state_seconds)
+    reading = ReadingFeature(reviews, search, button_states)
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)
