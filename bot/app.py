@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
 import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,13 +22,18 @@ from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
 from bot.core.button_state import ButtonStateStore
 from bot.core.conversation import Conversation, Registry
+from bot.core.editorial import Editorial
 from bot.core.features.arxiv import ArxivFeature
 from bot.core.features.editors import EditorsFeature
 from bot.core.features.reading import ReadingFeature
 from bot.core.features.subscription import SubscriptionFeature
-from bot.core.jobs import JobStateService
+from bot.core.jobs import JobStateService, missed_fire_time
+from bot.core.leader_duties import LeaderDuties, Notify, PushNow
+from bot.core.leadership import Callback as LeaderCallback
+from bot.core.leadership import LeaderElector, LeaseStore
 from bot.core.notify import Notifier
 from bot.core.push import PushOptions, PushService
+from bot.core.push_requests import PushRequestService
 from bot.core.ratelimit import SendLimits
 from bot.core.reviews import ReviewService
 from bot.core.search import SearchService, ensure_default_aliases
@@ -34,12 +41,13 @@ from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import utcnow
 from bot.db.retry import DbRetry
 from bot.log_redaction import install_excepthook, install_redactor
 from bot.settings import Settings
 from scheduler.arxiv_poll import poll_arxiv
 from scheduler.push import JOB_NAME as PUSH_JOB
-from scheduler.runner import ScheduledJob
+from scheduler.runner import ScheduledJob, build_scheduler
 
 #: Categories whose poll failed are retried this often, each within its own backoff.
 ARXIV_RETRY_CRON = "*/30 * * * *"
@@ -68,6 +76,8 @@ class Core:
     push: PushService
     editors: EditorsFeature
     job_state: JobStateService
+    push_requests: PushRequestService
+    editorial: Editorial
 
     def close(self) -> None:
         self.engine.dispose()
@@ -141,7 +151,11 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         push_options(settings),
         channel_post_chat_id=settings.telegram_channel_id,
     )
-    editors = EditorsFeature(reviews, subscriptions, push, settings.push_cron, settings.zone)
+    push_requests = PushRequestService(sessions)
+    editorial = Editorial(reviews, subscriptions, push_requests)
+    editors = EditorsFeature(
+        reviews, subscriptions, push, editorial, settings.push_cron, settings.zone
+    )
     editors.register(registry)
     return Core(
         settings=settings,
@@ -162,6 +176,8 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         push=push,
         editors=editors,
         job_state=JobStateService(sessions),
+        push_requests=push_requests,
+        editorial=editorial,
     )
 
 
@@ -235,3 +251,50 @@ def scheduled_jobs(
     retry = partial(poll, only_failed=True)
     jobs.append(ScheduledJob("arxiv-retry", ARXIV_RETRY_CRON, retry, grace_seconds=600))
     return jobs
+
+
+def catch_up_reason(core: Core) -> str | None:
+    """Why a new leader should push at once, if it should: an unfinished push (a
+    crash, or a former leader's), or a scheduled one missed while no one led."""
+    if core.push.outstanding():
+        return "an earlier push did not finish"
+    settings = core.settings
+    missed = missed_fire_time(
+        settings.push_cron,
+        settings.zone,
+        core.job_state.last_run(PUSH_JOB),
+        utcnow(),
+        dt.timedelta(seconds=settings.push_grace_seconds),
+    )
+    return f"the push due at {missed:%Y-%m-%d %H:%M} UTC was missed" if missed else None
+
+
+def start_leader_duties(
+    core: Core, notifier: Notifier, push_now: PushNow, notify: Notify
+) -> LeaderDuties:
+    """The leader's work, started: the scheduled jobs (push, arXiv polls and retries),
+    the start-up catch-up and the push requests. Call from `on_elected`; `stop()` the
+    result from `on_demoted` and at shutdown. `notify(channel, address, replies)` sends
+    a push request's summary to whoever asked."""
+
+    def schedule(serialised_push: PushNow) -> AsyncIOScheduler:
+        jobs = scheduled_jobs(core, notifier, serialised_push)
+        return build_scheduler(jobs, core.settings.zone)
+
+    duties = LeaderDuties(
+        schedule, partial(catch_up_reason, core), push_now, core.push_requests, notify
+    )
+    duties.start()
+    return duties
+
+
+def leader_elector(
+    core: Core, on_elected: LeaderCallback, on_demoted: LeaderCallback
+) -> LeaderElector:
+    """This process's campaign for the scheduler lease (LEADER_LEASE_SECONDS)."""
+    return LeaderElector(
+        LeaseStore(core.sessions),
+        core.settings.leader_lease_seconds,
+        on_elected=on_elected,
+        on_demoted=on_demoted,
+    )

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 import re
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.app import Core, scheduled_jobs
+from bot.app import Core
+from bot.app import catch_up_reason as catch_up_reason
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
+from bot.channels.telegram.leadership import TelegramLeadership
 from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.sender import TelegramSender
-from bot.core.jobs import missed_fire_time
 from bot.core.push import PushSummary
 from bot.core.texts import language_of, t
-from bot.db.models import utcnow
 from bot.settings import Settings
-from scheduler.push import JOB_NAME as PUSH_JOB
 from scheduler.push import run_push_until_done
-from scheduler.runner import build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +76,13 @@ async def _apologize(update: Update, bot: Bot) -> None:
 def build_application(core: Core) -> Application:  # type: ignore[type-arg]
     settings = core.settings
 
-    scheduler: AsyncIOScheduler | None = None
     # Pushes go through their own Bot: no PTB rate limiter (the push paces itself under
     # Telegram's limits and handles 429s for all its senders at once).
     push_bot = build_push_bot(settings)
-    background: set[asyncio.Task[object]] = set()
+    leadership: TelegramLeadership | None = None
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        nonlocal scheduler
+        nonlocal leadership
         await publish_commands(application, core.registry, settings.admin_ids)
         me = await application.bot.get_me()
         log.info("bot @%s is up; %d reviews in the store", me.username, core.reviews.count())
@@ -102,22 +96,13 @@ def build_application(core: Core) -> Application:  # type: ignore[type-arg]
                 core.push, sender, core.job_state, notifier, settings.admin_ids, trigger
             )
 
-        core.editors.push_now = push_now
-        jobs = scheduled_jobs(core, notifier, push_now)
-        scheduler = build_scheduler(jobs, settings.zone)
-        scheduler.start()
-        if reason := catch_up_reason(core):
-            log.info("running a push at start-up: %s", reason)
-            task: asyncio.Task[object] = asyncio.create_task(push_now("catch-up"))
-            background.add(task)
-            task.add_done_callback(background.discard)
+        # Scheduled jobs, the catch-up and push requests run on the leader only.
+        leadership = TelegramLeadership(core, application, notifier, push_now)
+        leadership.start()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
-        for task in list(background):
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        if leadership is not None:
+            await leadership.stop()
         await push_bot.shutdown()
         await core.aclose()
 
@@ -157,22 +142,6 @@ def build_push_bot(settings: Settings) -> Bot:
         base_file_url=_file_url(settings.telegram_api_base_url),
         request=AiohttpRequest(connection_pool_size=max(8, settings.push_concurrency * 2)),
     )
-
-
-def catch_up_reason(core: Core) -> str | None:
-    """Why the bot should push as soon as it starts, if it should: an unfinished push
-    (crash), or a scheduled one missed while the bot was down (within the grace)."""
-    if core.push.outstanding():
-        return "an earlier push did not finish"
-    settings = core.settings
-    missed = missed_fire_time(
-        settings.push_cron,
-        settings.zone,
-        core.job_state.last_run(PUSH_JOB),
-        utcnow(),
-        dt.timedelta(seconds=settings.push_grace_seconds),
-    )
-    return f"the push due at {missed:%Y-%m-%d %H:%M} UTC was missed" if missed else None
 
 
 def _file_url(base_url: str) -> str:
