@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -17,6 +22,10 @@ from bot.core.leadership import LeaderElector, LeaseStore
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import LeaderLease, utcnow
+
+from fake_telegram import FakeTelegramServer, make_user, message_update
+
+READER = make_user(1001, "读者", language_code="zh-hans")
 
 LEASE = 1.5
 
@@ -172,3 +181,76 @@ async def test_a_leader_whose_database_is_away_steps_down_before_its_lease_ends(
             await leader.stop(release=False)
             engine.dispose()
     direct.dispose()
+
+
+# --- two real `paperbot run` processes on one database ---------------------------------
+
+
+def _start_run(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "paperbot"), "run"],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for_text(logs: list[Path], needle: str, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [i for i, log in enumerate(logs) if needle in log.read_text(errors="replace")]
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} in no log: " + "\n---\n".join(p.read_text() for p in logs))
+
+
+@pytest.mark.postgres
+def test_two_paperbot_runs_schedule_jobs_once_and_the_survivor_takes_over(
+    postgres_schema_url: str, tmp_path: Path
+) -> None:
+    lease = 3.0
+    with FakeTelegramServer() as fake:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))},
+            "TELEGRAM_BOT_TOKEN": "123:LEADER",
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "DATABASE_URL": postgres_schema_url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "LEADER_LEASE_SECONDS": str(lease),
+        }
+        logs = [tmp_path / "one.log", tmp_path / "two.log"]
+        processes = [_start_run(env, tmp_path, log) for log in logs]
+        try:
+            [leader] = _wait_for_text(logs, "jobs scheduled", 90)
+            follower = 1 - leader
+            # Both are up, and several leases later the follower has still scheduled nothing.
+            _wait_for_text([logs[follower]], "is up", 60)
+            time.sleep(lease * 2)
+            assert "jobs scheduled" not in logs[follower].read_text()
+            # Only the leader polls: the follower stopped the poller PTB started.
+            assert "not the leader: Telegram polling stopped" in logs[follower].read_text()
+            assert "stepping down" not in logs[leader].read_text()
+
+            processes[leader].send_signal(signal.SIGKILL)
+            processes[leader].wait(timeout=10)
+            _wait_for_text([logs[follower]], "jobs scheduled", lease * 4)
+            assert "epoch 2" in logs[follower].read_text()
+            # The new leader polls Telegram and answers.
+            _wait_for_text([logs[follower]], "the leader polls Telegram", lease * 2)
+            fake.push_update(message_update(READER, "/latest"))
+            fake.wait_for(
+                lambda calls: any(
+                    c.method == "sendMessage" and "最新论文解读" in str(c.params.get("text"))
+                    for c in calls
+                ),
+                30,
+            )
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(timeout=30)
+        assert processes[follower].returncode == 0, logs[follower].read_text()
