@@ -141,3 +141,51 @@ def test_unqueue_and_publish_refuse_the_wrong_state(two_cores: tuple[Core, Core]
     with pytest.raises(ReviewStateError):
         core.editorial.publish(review.id, Requester("console", "1"))
     assert requests(core) == []
+
+
+def test_paperbot_publish_queues_for_a_running_bot(
+    two_cores: tuple[Core, Core], server: FakeTelegramServer, tmp_path: Path
+) -> None:
+    """With a live leader lease the CLI records a request and returns; nothing is sent."""
+    import datetime as dt
+    import os
+    import subprocess
+    import sys
+
+    from bot.db.models import LeaderLease, utcnow
+
+    core, _ = two_cores
+    subscribe(core, 101, when=LONG_AGO)
+    review_id = queue_now(core)
+    with core.sessions.begin() as session:
+        now = utcnow()
+        session.add(
+            LeaderLease(
+                name="scheduler",
+                holder="bot-host:1:abc",
+                epoch=1,
+                expires_at=now + dt.timedelta(minutes=5),
+                renewed_at=now,
+            )
+        )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))},
+        "DATABASE_URL": core.settings.database_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "TELEGRAM_BOT_TOKEN": core.settings.telegram_bot_token,
+        "TELEGRAM_API_BASE_URL": core.settings.telegram_api_base_url,
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "paperbot"), "publish", str(review_id)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "queued for push (request #1), 1 subscribers" in result.stdout
+    assert "bot-host:1:abc" in result.stdout
+    [request] = requests(core)
+    assert (request.status, request.channel, request.reviews) == ("pending", "cli", [review_id])
+    assert received(server) == {}
