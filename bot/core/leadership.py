@@ -198,10 +198,15 @@ class LeaderElector:
 
     async def run(self) -> None:
         while True:
-            if self.epoch is None:
-                await self._campaign()
-            else:
-                await self._keep()
+            try:
+                if self.epoch is None:
+                    await self._campaign()
+                else:
+                    await self._keep()
+            except Exception:
+                # A callback failed: never leave a leader without its duties running.
+                log.exception("leadership callback failed")
+                await self._demote("a leadership callback failed")
             await asyncio.sleep(self._next_delay())
 
     def _next_delay(self) -> float:
@@ -258,4 +263,7 @@ class LeaderElector:
         self.epoch = None
         self.elected.clear()
         log.warning("stepping down as leader (epoch %d): %s", epoch, reason)
-        await self.on_demoted(epoch)
+        try:
+            await self.on_demoted(epoch)
+        except Exception:
+            log.exception("stopping the leader's duties failed")
