@@ -56,9 +56,17 @@ def _number(minimum: int = 0) -> Callable[[click.Context, click.Parameter, Any],
     return check
 
 
+def _build_core(settings: Settings, *, seed: bool = True) -> Core:
+    """build_core, with DB_AUTO_UPGRADE=false's refusal as one line, not a traceback."""
+    try:
+        return build_core(settings, seed=seed)
+    except migrate.SchemaOutOfDateError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @contextmanager
 def _core(*, seed: bool = False) -> Iterator[Core]:
-    core = build_core(_settings(), seed=seed)
+    core = _build_core(_settings(), seed=seed)
     try:
         yield core
     finally:
@@ -97,7 +105,7 @@ def run() -> None:
         sys.exit(2)
     from bot.channels.telegram.app import run_polling
 
-    core = build_core(settings)
+    core = _build_core(settings)
     run_polling(core)
 
 

@@ -79,3 +79,30 @@ def test_no_auto_upgrade_refuses_an_old_schema(database_url: str, tmp_path: Path
     engine = make_engine(database_url)
     assert migrate.current_revision(engine) == "0005"
     engine.dispose()
+
+
+def test_no_auto_upgrade_at_the_shell_is_one_clear_line(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine, "0005")
+    engine.dispose()
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "DB_AUTO_UPGRADE": "false",
+    }
+    paperbot = str(Path(sys.executable).parent / "paperbot")
+    refused = subprocess.run(
+        [paperbot, "reviews"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert "the database is at revision 0005" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    upgraded = subprocess.run(
+        [paperbot, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert upgraded.returncode == 0
+    listed = subprocess.run(
+        [paperbot, "reviews"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
