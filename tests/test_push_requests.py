@@ -189,3 +189,31 @@ def test_paperbot_publish_queues_for_a_running_bot(
     [request] = requests(core)
     assert (request.status, request.channel, request.reviews) == ("pending", "cli", [review_id])
     assert received(server) == {}
+
+
+async def test_stopping_the_duties_stops_the_jobs_and_the_running_push(
+    two_cores: tuple[Core, Core],
+) -> None:
+    """On demotion the scheduler stops and a push in progress is cancelled (the next
+    leader finishes it from the outbox); the request is left for the next leader."""
+    core, _ = two_cores
+    core.editorial.publish(queue_now(core), Requester("console", "1"))
+    started = asyncio.Event()
+
+    async def slow_push(trigger: str) -> PushSummary:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("not reached")
+
+    async def notify(channel: str, address: str, replies: list[Reply]) -> None:
+        raise AssertionError("a cancelled request sends no summary")
+
+    duties = start_leader_duties(core, RecordingNotifier(), slow_push, notify)
+    assert duties.scheduler.running
+    assert {job.id for job in duties.scheduler.get_jobs()} >= {"push", "arxiv-poll"}
+    await asyncio.wait_for(started.wait(), 10)
+    await wait_until(lambda: requests(core)[0].status == "running")
+    await duties.stop()
+    assert not duties.scheduler.running
+    assert requests(core)[0].status == "running"  # requeued by the next leader
+    assert core.push_requests.requeue_unfinished() == 1
