@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,14 +22,20 @@ from bot.core.arxiv.lint import LintService
 from bot.core.arxiv.records import ArxivRecords
 from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
+from bot.core.button_state import ButtonStateStore
 from bot.core.conversation import Conversation, Registry
+from bot.core.editorial import Editorial
 from bot.core.features.arxiv import ArxivFeature
 from bot.core.features.editors import EditorsFeature
 from bot.core.features.reading import ReadingFeature
 from bot.core.features.subscription import SubscriptionFeature
-from bot.core.jobs import JobStateService
+from bot.core.jobs import JobStateService, missed_fire_time
+from bot.core.leader_duties import LeaderDuties, Notify, PushNow
+from bot.core.leadership import Callback as LeaderCallback
+from bot.core.leadership import LeaderElector, LeaseStore
 from bot.core.notify import Notifier
-from bot.core.push import PushOptions, PushService
+from bot.core.push import PushOptions, PushService, PushSummary
+from bot.core.push_requests import PushRequestService
 from bot.core.ratelimit import SendLimits
 from bot.core.reviews import ReviewService
 from bot.core.search import SearchService, ensure_default_aliases
@@ -35,12 +43,13 @@ from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import utcnow
 from bot.db.retry import DbRetry
 from bot.log_redaction import install_excepthook, install_redactor
 from bot.settings import Settings
 from scheduler.arxiv_poll import poll_arxiv
 from scheduler.push import JOB_NAME as PUSH_JOB
-from scheduler.runner import ScheduledJob
+from scheduler.runner import ScheduledJob, build_scheduler
 
 #: Categories whose poll failed are retried this often, each within its own backoff.
 ARXIV_RETRY_CRON = "*/30 * * * *"
@@ -69,6 +78,8 @@ class Core:
     push: PushService
     editors: EditorsFeature
     job_state: JobStateService
+    push_requests: PushRequestService
+    editorial: Editorial
 
     def close(self) -> None:
         self.engine.dispose()
@@ -107,22 +118,15 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -> Core:
     """Open the store (migrating it to the latest schema) and wire the services."""
     engine = make_engine(settings.effective_database_url)
-    if upgrade:
-        migrate.upgrade(engine)
     sessions = make_session_factory(engine)
     reviews = ReviewService(sessions)
-    if upgrade:
-        # A store migrated from an older version, or changed behind the ORM's back,
-        # gets its search index (re)built; a consistent one costs two small queries.
-        ensure_index(sessions)
-        ensure_default_aliases(sessions)
-    if seed:
-        reviews.seed_if_empty(settings.content_dir)
+    prepare_store(settings, engine, sessions, reviews, upgrade=upgrade, seed=seed)
     search = SearchService(sessions)
     audit = AuditService(sessions)
     subscriptions = SubscriptionService(sessions)
     registry = Registry()
-    reading = ReadingFeature(reviews, search)
+    button_states = ButtonStateStore(sessions, settings.button_state_seconds)
+    reading = ReadingFeature(reviews, search, button_states)
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)
@@ -149,7 +153,11 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         push_options(settings),
         standing_subscribers=telegram_standing_subscribers(settings.telegram_channel_id),
     )
-    editors = EditorsFeature(reviews, subscriptions, push, settings.push_cron, settings.zone)
+    push_requests = PushRequestService(sessions)
+    editorial = Editorial(reviews, subscriptions, push_requests)
+    editors = EditorsFeature(
+        reviews, subscriptions, push, editorial, settings.push_cron, settings.zone
+    )
     editors.register(registry)
     return Core(
         settings=settings,
@@ -176,7 +184,38 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         push=push,
         editors=editors,
         job_state=JobStateService(sessions),
+        push_requests=push_requests,
+        editorial=editorial,
     )
+
+
+def prepare_store(
+    settings: Settings,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    reviews: ReviewService,
+    *,
+    upgrade: bool,
+    seed: bool,
+) -> None:
+    """Migrate (unless DB_AUTO_UPGRADE=false), index and seed, under the migration lock,
+    so any number of processes may start at once on a fresh or an old schema."""
+
+    def after_upgrade() -> None:
+        # A store migrated from an older version, or changed behind the ORM's back,
+        # gets its search index (re)built; a consistent one costs two small queries.
+        ensure_index(sessions)
+        ensure_default_aliases(sessions)
+        if seed:
+            reviews.seed_if_empty(settings.content_dir)
+
+    if upgrade and settings.db_auto_upgrade:
+        migrate.upgrade(engine, then=after_upgrade)
+        return
+    if upgrade:
+        migrate.require_head(engine)
+    if seed:
+        reviews.seed_if_empty(settings.content_dir)
 
 
 def push_options(settings: Settings) -> PushOptions:
@@ -223,3 +262,68 @@ def scheduled_jobs(
     retry = partial(poll, only_failed=True)
     jobs.append(ScheduledJob("arxiv-retry", ARXIV_RETRY_CRON, retry, grace_seconds=600))
     return jobs
+
+
+def catch_up_reason(core: Core, channels: Sequence[str]) -> str | None:
+    """Why a new leader should push at once, if it should: an unfinished push of one of
+    `channels` (a crash, or a former leader's), or a scheduled one missed while no one
+    led."""
+    if any(core.push.outstanding(channel) for channel in channels):
+        return "an earlier push did not finish"
+    settings = core.settings
+    missed = missed_fire_time(
+        settings.push_cron,
+        settings.zone,
+        core.job_state.last_run(PUSH_JOB),
+        utcnow(),
+        dt.timedelta(seconds=settings.push_grace_seconds),
+    )
+    return f"the push due at {missed:%Y-%m-%d %H:%M} UTC was missed" if missed else None
+
+
+def start_leader_duties(
+    core: Core,
+    notifier: Notifier | None,
+    push_now: PushNow | None,
+    notify: Notify,
+    *,
+    channels: Sequence[str] = (),
+    wrap_job: Callable[[ScheduledJob], ScheduledJob] | None = None,
+) -> LeaderDuties:
+    """The leader's work, started: the scheduled jobs (push, arXiv polls and retries),
+    the start-up catch-up and the push requests. Call from `on_elected`; `stop()` the
+    result from `on_demoted` and at shutdown. `notify(channel, address, replies)` sends
+    a push request's summary to whoever asked; `channels` are those whose unfinished
+    pushes the catch-up finishes; `push_now` None: no channel can send (no push job,
+    push requests fail with a reason); `wrap_job` decorates each job (metrics)."""
+
+    def schedule(serialised_push: PushNow) -> AsyncIOScheduler:
+        jobs = scheduled_jobs(core, notifier, serialised_push if push_now else None)
+        return build_scheduler(
+            [wrap_job(job) if wrap_job else job for job in jobs], core.settings.zone
+        )
+
+    async def no_push(trigger: str) -> PushSummary:
+        raise RuntimeError(f"no channel can send, so no push ({trigger})")
+
+    duties = LeaderDuties(
+        schedule,
+        partial(catch_up_reason, core, channels) if push_now else lambda: None,
+        push_now or no_push,
+        core.push_requests,
+        notify,
+    )
+    duties.start()
+    return duties
+
+
+def leader_elector(
+    core: Core, on_elected: LeaderCallback, on_demoted: LeaderCallback
+) -> LeaderElector:
+    """This process's campaign for the scheduler lease (LEADER_LEASE_SECONDS)."""
+    return LeaderElector(
+        LeaseStore(core.sessions),
+        core.settings.leader_lease_seconds,
+        on_elected=on_elected,
+        on_demoted=on_demoted,
+    )

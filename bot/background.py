@@ -1,67 +1,70 @@
-"""The scheduled work of a running process: the push, arXiv polls and retries, and the
-start-up catch-up push, over whatever channels can send.
+"""The scheduled work of a running process, on the leader only: the push, arXiv polls
+and retries, the start-up catch-up and the editors' push requests, over whatever
+channels can send.
 
 The runtime starts it inside the web server's lifespan once the channels are up, and
-stops it on shutdown. A channel that cannot send (e.g. Telegram off) gives no sender:
-its subscribers are then not pushed to and the push job is not scheduled, while the
-arXiv jobs still run.
+stops it on shutdown. It campaigns for the scheduler lease (bot/core/leadership.py):
+on election it starts the leader's duties (bot/core/leader_duties.py) and tells each
+channel it leads (Telegram then polls: two pollers would fight, 409 Conflict); on
+demotion it stops both. A channel that cannot send (e.g. Telegram off) gives no
+sender: its subscribers are then not pushed to and the push job is not scheduled,
+while the arXiv jobs still run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-from bot.app import Core, scheduled_jobs
+from bot.app import Core, leader_elector, start_leader_duties
 from bot.core.arxiv.watcher import PollReport
-from bot.core.jobs import missed_fire_time
+from bot.core.conversation import Reply
+from bot.core.leader_duties import LeaderDuties
+from bot.core.leadership import LeaderElector
 from bot.core.notify import Notifier
 from bot.core.push import PushSummary, Sender
-from bot.db.models import utcnow
 from bot.metrics import Metrics
-from scheduler.push import JOB_NAME as PUSH_JOB
 from scheduler.push import run_push_until_done
-from scheduler.runner import ScheduledJob, build_scheduler
+from scheduler.runner import ScheduledJob
 
 log = logging.getLogger(__name__)
 
 #: The arXiv jobs whose reports the metrics count.
 _ARXIV_JOBS = frozenset({"arxiv-poll", "arxiv-retry"})
 
+#: Told True when this process becomes the leader, False when it stops being one.
+LeadershipHook = Callable[[bool], Awaitable[None]]
+
 
 class Background:
-    def __init__(self, core: Core, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        core: Core,
+        metrics: Metrics | None = None,
+        on_leadership: Sequence[LeadershipHook] = (),
+    ) -> None:
         self.core = core
         self.metrics = metrics
-        self.scheduler: AsyncIOScheduler | None = None
-        self._tasks: set[asyncio.Task[object]] = set()
+        self.on_leadership = list(on_leadership)
+        self.elector: LeaderElector | None = None
+        self.duties: LeaderDuties | None = None
         self._senders: tuple[Sender, ...] = ()
         self._notifier: Notifier | None = None
 
+    @property
+    def role(self) -> str:
+        """`leader` or `follower`, for /healthz."""
+        return self.elector.role if self.elector is not None else "follower"
+
     def start(self, senders: Sequence[Sender], notifier: Notifier | None) -> None:
-        """Schedule the jobs and, if one is due, the catch-up push."""
-        core = self.core
+        """Campaign for the lease; the jobs start when this process is elected."""
         self._senders = tuple(senders)
         self._notifier = notifier
-        push_now = self.push_now if self._senders else None
-        core.editors.push_now = push_now
-        jobs = [self._counted(job) for job in scheduled_jobs(core, notifier, push_now)]
-        self.scheduler = build_scheduler(jobs, core.settings.zone)
-        self.scheduler.start()
         if not self._senders:
             log.info("no channel can send: pushes are not scheduled")
-            return
-        channels = [sender.channel for sender in self._senders]
-        if reason := catch_up_reason(core, channels):
-            log.info("running a push at start-up: %s", reason)
-            task: asyncio.Task[object] = asyncio.create_task(self.push_now("catch-up"))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self.elector = leader_elector(self.core, self._on_elected, self._on_demoted)
+        self.elector.start()
 
     async def push_now(self, trigger: str) -> PushSummary:
         """One push per channel that can send; the last summary is returned (one
@@ -83,12 +86,40 @@ class Background:
         return summary
 
     async def stop(self) -> None:
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.core.editors.push_now = None
+        """Stop campaigning (a leader stops its duties and frees the lease)."""
+        if self.elector is not None:
+            await self.elector.stop()
+        await self._stop_duties()
+
+    async def _on_elected(self, epoch: int) -> None:
+        self.duties = start_leader_duties(
+            self.core,
+            self._notifier,
+            self.push_now if self._senders else None,
+            self._notify,
+            channels=[sender.channel for sender in self._senders],
+            wrap_job=self._counted,
+        )
+        for hook in self.on_leadership:
+            await hook(True)
+
+    async def _on_demoted(self, epoch: int) -> None:
+        await self._stop_duties()
+        for hook in self.on_leadership:
+            await hook(False)
+
+    async def _stop_duties(self) -> None:
+        duties, self.duties = self.duties, None
+        if duties is not None:
+            await duties.stop()
+
+    async def _notify(self, channel: str, address: str, replies: list[Reply]) -> None:
+        """A push request's summary goes back on the channel it was asked on."""
+        notifier = self._notifier
+        if notifier is None or notifier.channel != channel:
+            log.info("a push request's summary for channel %s is only logged", channel)
+            return
+        await notifier.send(address, replies)
 
     def _counted(self, job: ScheduledJob) -> ScheduledJob:
         metrics = self.metrics
@@ -108,20 +139,3 @@ class Background:
             return report
 
         return dataclasses.replace(job, run=counted)
-
-
-def catch_up_reason(core: Core, channels: Sequence[str]) -> str | None:
-    """Why the bot should push as soon as it starts, if it should: an unfinished push
-    of one of `channels` (crash), or a scheduled one missed while the bot was down
-    (within the grace)."""
-    if any(core.push.outstanding(channel) for channel in channels):
-        return "an earlier push did not finish"
-    settings = core.settings
-    missed = missed_fire_time(
-        settings.push_cron,
-        settings.zone,
-        core.job_state.last_run(PUSH_JOB),
-        utcnow(),
-        dt.timedelta(seconds=settings.push_grace_seconds),
-    )
-    return f"the push due at {missed:%Y-%m-%d %H:%M} UTC was missed" if missed else None

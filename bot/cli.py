@@ -56,9 +56,17 @@ def _number(minimum: int = 0) -> Callable[[click.Context, click.Parameter, Any],
     return check
 
 
+def _build_core(settings: Settings, *, seed: bool = True) -> Core:
+    """build_core, with DB_AUTO_UPGRADE=false's refusal as one line, not a traceback."""
+    try:
+        return build_core(settings, seed=seed)
+    except migrate.SchemaOutOfDateError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @contextmanager
 def _core(*, seed: bool = False) -> Iterator[Core]:
-    core = build_core(_settings(), seed=seed)
+    core = _build_core(_settings(), seed=seed)
     try:
         yield core
     finally:
@@ -95,7 +103,7 @@ def run() -> None:
     """
     from bot.runtime import build_runtime, serve
 
-    serve(build_runtime(build_core(_settings())))
+    serve(build_runtime(_build_core(_settings())))
 
 
 @cli.command()
@@ -603,8 +611,7 @@ def queue_add(file: Path, when: str | None) -> None:
                 f"{file}: has {len(parsed)} reviews; queue one at a time (or use paperbot import)"
             )
         try:
-            staged = core.reviews.stage(parsed[0], publish_at).review
-            review = core.reviews.set_status(staged.id, "queued", expected=("draft",))
+            review = core.editorial.queue(parsed[0], publish_at)
         except ReviewStateError as exc:
             raise click.ClickException(str(exc)) from None
         core.audit.record("cli", "cli", "queue add", allowed=True, target=str(review.id))
@@ -637,17 +644,31 @@ def queue_list() -> None:
 def publish(review_id: int) -> None:
     """Publish review REVIEW_ID now and push it to subscribers at once.
 
-    Without TELEGRAM_BOT_TOKEN it is published and the next push delivers it.
+    While a bot is running (a process holds the leader lease), the push is queued for
+    it, as /publish does, and this returns at once; otherwise this process pushes and
+    waits for the end. Without TELEGRAM_BOT_TOKEN the next push delivers it.
     """
+    from bot.core.leadership import LeaseStore
+    from bot.core.push_requests import Requester
     from bot.core.reviews import ReviewStateError
 
     with _core() as core:
+        leader = LeaseStore(core.sessions).current()
+        requester = Requester("cli", "operator", "en") if leader is not None else None
         try:
-            review = core.reviews.set_status(review_id, "published", expected=("draft", "queued"))
+            published = core.editorial.publish(review_id, requester)
         except ReviewStateError as exc:
             raise click.ClickException(str(exc)) from None
+        review = published.review
         core.audit.record("cli", "cli", "publish", allowed=True, target=str(review_id))
         click.echo(f"published #{review.id} {review.title}")
+        if published.request is not None and leader is not None:
+            click.echo(
+                f"queued for push (request #{published.request.id}), "
+                f"{published.subscribers} subscribers: the running bot ({leader.holder}) "
+                "pushes it"
+            )
+            return
         if not core.settings.telegram_bot_token:
             click.echo("no TELEGRAM_BOT_TOKEN: the next push delivers it")
             return
@@ -655,6 +676,21 @@ def publish(review_id: int) -> None:
         click.echo(summary.describe())
         if summary.timed_out:
             raise _stopped_at_deadline(core, summary)
+
+
+@cli.command()
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
+def unqueue(review_id: int) -> None:
+    """Take queued review REVIEW_ID out of the queue (back to draft), as /unqueue does."""
+    from bot.core.reviews import ReviewStateError
+
+    with _core() as core:
+        try:
+            review = core.editorial.unqueue(review_id)
+        except ReviewStateError as exc:
+            raise click.ClickException(str(exc)) from None
+        core.audit.record("cli", "cli", "unqueue", allowed=True, target=str(review_id))
+        click.echo(f"#{review.id} {review.title} is a draft again")
 
 
 @cli.command()

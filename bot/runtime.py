@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Core
 from bot.background import Background
 from bot.channels.plugin import Channel
-from bot.health import RoleProvider, health_report, single_process_role
+from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,16 @@ class Runtime:
         core: Core,
         channels: Sequence[Channel],
         metrics: Metrics,
-        role: RoleProvider = single_process_role,
+        role: RoleProvider | None = None,
     ) -> None:
         self.core = core
         self.channels = list(channels)
         self.metrics = metrics
-        self.role = role
-        self.background = Background(core, metrics)
+        self.background = Background(
+            core, metrics, on_leadership=[channel.on_leadership for channel in self.channels]
+        )
+        #: leader or follower, from the scheduler lease this process campaigns for.
+        self.role: RoleProvider = role or (lambda: self.background.role)
         core.search.on_timing = metrics.search_seconds.observe
 
     def channel_states(self) -> dict[str, str]:

@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)
     push_record_batch: int = Field(default=1, ge=1, le=1000)
+    #: Every process migrates the database at start (under a lock); false leaves that to
+    #: the release step, `paperbot db upgrade`, and refuses to start on an older schema.
+    db_auto_upgrade: bool = True
+    #: The scheduled jobs run on one process, the holder of a lease renewed every third
+    #: of this; when the leader dies, another process takes over after this long.
+    leader_lease_seconds: float = Field(default=15.0, ge=0.3)
+    #: How long a button's state (a search's paging token) is kept for any process to
+    #: answer a tap on it; older buttons answer that they have expired.
+    button_state_seconds: float = Field(default=7 * 86_400.0, ge=1)
     #: A push retries its database work this long while the database is away or busy.
     db_retry_seconds: float = Field(default=120.0, ge=0)
     #: How many pushes may re-queue one delivery that failed transiently (5xx, network).

@@ -457,7 +457,7 @@ async def test_editor_sending_an_alias_bomb_gets_one_clear_reply(bot: Bot) -> No
     assert bot.core.reviews.in_queue() == []
 
 
-async def test_editor_publish_pushes_at_once_and_stats_show_it(bot: Bot) -> None:
+async def test_editor_publish_queues_a_push_the_leader_runs_and_reports(bot: Bot) -> None:
     from sqlalchemy import update
 
     from bot.db.models import Subscriber
@@ -472,7 +472,10 @@ async def test_editor_publish_pushes_at_once_and_stats_show_it(bot: Bot) -> None
     await bot.reply_to(4242, "确认加入发布队列？")
     [draft] = bot.core.reviews.in_queue()
     await bot.send(EDITOR, f"/publish {draft.id}")
-    await bot.reply_to(4242, "已发布并推送")
+    await bot.reply_to(4242, "已加入推送队列，2 位订阅者")
+    # The leader (this process) picks the request up and sends the editor the summary.
+    done = await bot.reply_to(4242, "推送请求 #1 已完成", timeout=20)
+    assert "2 deliveries sent" in done.text
     assert len(bot.server.sent_messages(7001)) == 1 and len(bot.server.sent_messages(7002)) == 1
     await bot.send(EDITOR, "/stats")
     stats = await bot.reply_to(4242, "订阅者：2 活跃")

@@ -50,5 +50,10 @@ class Channel(Protocol):
         """Stop receiving, let in-flight work finish (bounded), close the clients."""
         ...
 
+    async def on_leadership(self, leading: bool) -> None:
+        """This process became the leader (True) or stopped being it (False): what the
+        channel does on the leader only (Telegram polling), it starts or stops here."""
+        ...
+
 
 __all__ = ["Channel", "ChannelCapabilities", "ChannelState"]

@@ -196,6 +196,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "#{id} “{title}” is published; the next push delivers it.",
     ),
     "published_pushed": ("#{id}「{title}」已发布并推送。", "#{id} “{title}” published and pushed."),
+    "published_queued_for_push": (
+        "#{id}「{title}」已发布，已加入推送队列，{subscribers} 位订阅者。",
+        "#{id} “{title}” is published and queued for push, {subscribers} subscribers.",
+    ),
+    "push_request_done": ("推送请求 #{id} 已完成：{summary}", "Push request #{id} done: {summary}"),
+    "push_request_failed": (
+        "推送请求 #{id} 失败：{error}",
+        "Push request #{id} failed: {error}",
+    ),
     "stats_heading": ("统计", "Statistics"),
     "stats_subscribers": (
         "订阅者：{active} 活跃，{unsubscribed} 已退订，{blocked} 已屏蔽",

@@ -348,3 +348,55 @@ class JobState(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LeaderLease(Base):
+    """Who runs the scheduled work: one row per duty, held by one process at a time.
+
+    `epoch` is the fencing token: it grows by one at every takeover, so work stamped
+    with an older epoch is recognisably a former leader's."""
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+PUSH_REQUEST_STATUSES = ("pending", "running", "done", "failed")
+
+
+class PushRequest(Base):
+    """A push an editor asked for (/publish): recorded by whichever process got the
+    command, run by the leader, whose summary goes back to `requested_by`."""
+
+    __tablename__ = "push_requests"
+    __table_args__ = (CheckConstraint(_one_of("status", PUSH_REQUEST_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The channel and chat address to send the summary to (addresses are strings).
+    channel: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    trigger: Mapped[str] = mapped_column(String(32))
+    #: The ids of the reviews the request is about (for the editor's reply), a JSON list.
+    reviews: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class ButtonState(Base):
+    """What a button stands for when it does not fit in the button (a search's query
+    for its paging buttons), kept in the store so that any process answers a tap."""
+
+    __tablename__ = "button_states"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

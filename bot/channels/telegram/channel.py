@@ -89,9 +89,6 @@ class TelegramChannel:
             if self.mode == "webhook":
                 await self._ensure_webhook(application.bot)
             await application.start()
-            if self.mode == "polling":
-                assert application.updater is not None
-                await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         except (TelegramError, OSError) as exc:
             log.error("Telegram did not start (%s): %s", exc.__class__.__name__, exc)
             self._state = "failing"
@@ -100,6 +97,20 @@ class TelegramChannel:
         self._sender = TelegramSender(push_bot)
         self._notifier = TelegramNotifier(application.bot)
         self._state = "polling" if self.mode == "polling" else "webhook"
+
+    async def on_leadership(self, leading: bool) -> None:
+        """Polling mode: only the leader polls (two pollers get 409 Conflict from
+        Telegram). A webhook is served by every process: Telegram picks one."""
+        application = self.application
+        if self.mode != "polling" or application is None or application.updater is None:
+            return
+        updater = application.updater
+        if leading and application.running and not updater.running:
+            log.info("the leader polls Telegram")
+            await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        elif not leading and updater.running:
+            log.info("not the leader: Telegram polling stopped")
+            await updater.stop()
 
     async def _ensure_webhook(self, bot: Bot) -> None:
         """setWebhook only when Telegram has another URL: a restart changes nothing, and

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
+from bot.core.editorial import Editorial
 from bot.core.numbers import parse_count
-from bot.core.push import PushService, PushSummary
+from bot.core.push import PushService
+from bot.core.push_requests import Requester
 from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
 from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
 from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
@@ -35,8 +36,6 @@ from bot.core.views import review_full
 from bot.db.models import utcnow
 
 log = logging.getLogger(__name__)
-
-PushNow = Callable[[str], Awaitable[PushSummary]]
 
 
 def next_push_time(cron: str, zone: ZoneInfo, now: dt.datetime | None = None) -> dt.datetime:
@@ -76,17 +75,16 @@ class EditorsFeature:
         reviews: ReviewService,
         subscriptions: SubscriptionService,
         push: PushService,
+        editorial: Editorial,
         push_cron: str,
         zone: ZoneInfo,
     ) -> None:
         self.reviews = reviews
         self.subscriptions = subscriptions
         self.push = push
+        self.editorial = editorial
         self.push_cron = push_cron
         self.zone = zone
-        #: Set by a channel that can deliver (the running Telegram bot): /publish then
-        #: pushes at once; elsewhere the review waits for the next scheduled push.
-        self.push_now: PushNow | None = None
 
     def register(self, registry: Registry) -> None:
         for name, handler, argument in (
@@ -148,7 +146,7 @@ class EditorsFeature:
     def _stage_and_preview(
         self, review: ParsedReview, publish_at: dt.datetime, language: str
     ) -> list[Reply]:
-        return self._preview(self.reviews.stage(review, publish_at).review, language)
+        return self._preview(self.editorial.stage(review, publish_at), language)
 
     def _preview(self, review: ReviewView, language: str) -> list[Reply]:
         when = self._local(review.publish_at)
@@ -173,7 +171,7 @@ class EditorsFeature:
             removed = self.reviews.discard_draft(review_id)
             return [_say(language, "queue_cancelled" if removed else "queue_nothing_to_cancel")]
         try:
-            review = self.reviews.set_status(review_id, "queued", expected=("draft",))
+            review = self.editorial.confirm(review_id)
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
         when = self._local(review.publish_at)
@@ -199,26 +197,31 @@ class EditorsFeature:
         if review_id is None:
             return [_say(language, "id_usage", command="/unqueue")]
         try:
-            review = self.reviews.set_status(review_id, "draft", expected=("queued",))
+            review = self.editorial.unqueue(review_id)
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
         return [_say(language, "unqueued", id=review.id, title=review.title)]
 
-    async def publish(self, caller: Caller, args: str) -> list[Reply]:
+    def publish(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
         review_id = parse_count(args)
         if review_id is None:
             return [_say(language, "id_usage", command="/publish")]
+        # The summary goes back to this chat once the leader has run the push.
+        requester = Requester(caller.channel, str(caller.chat_id), language)
         try:
-            review = self.reviews.set_status(review_id, "published", expected=("draft", "queued"))
+            published = self.editorial.publish(review_id, requester)
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
-        if self.push_now is None:
-            return [_say(language, "published_next_push", id=review.id, title=review.title)]
-        summary = await self.push_now("publish")
+        review = published.review
         return [
-            _say(language, "published_pushed", id=review.id, title=review.title),
-            Reply(rich(paragraph(summary.describe()))),
+            _say(
+                language,
+                "published_queued_for_push",
+                id=review.id,
+                title=review.title,
+                subscribers=published.subscribers,
+            )
         ]
 
     # /stats

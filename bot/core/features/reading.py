@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import replace
 
+from bot.core.button_state import ButtonStateStore
 from bot.core.conversation import Caller, Command, Registry, Reply
 from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewService, ReviewView
@@ -20,13 +19,15 @@ SECTION_TITLES = {"latest": "section_latest", "classic": "section_classic"}
 
 
 class ReadingFeature:
-    def __init__(self, reviews: ReviewService, search: SearchService) -> None:
+    def __init__(
+        self, reviews: ReviewService, search: SearchService, button_states: ButtonStateStore
+    ) -> None:
         self.reviews = reviews
         self.search_service = search
-        # Paging a search needs its query back, and a query does not fit in 64 bytes of
-        # button data; recent queries are remembered by a short digest. After a restart
-        # an old button answers "expired", which is harmless.
-        self._queries: OrderedDict[str, str] = OrderedDict()
+        # Paging a search needs its query back, and a query does not fit in a button's
+        # data; it is kept in the store under a short token, so any process (or this
+        # one after a restart) answers the tap until the state expires.
+        self.button_states = button_states
 
     def register(self, registry: Registry) -> None:
         registry.add_command(Command("help", "cmd_help", self.help, menu_position=90))
@@ -125,12 +126,12 @@ class ReadingFeature:
         )
 
     def _remember(self, query: str) -> str:
-        token = hashlib.blake2s(query.encode(), digest_size=6).hexdigest()
-        self._queries[token] = query
-        self._queries.move_to_end(token)
-        while len(self._queries) > 10_000:
-            self._queries.popitem(last=False)
-        return token
+        return self.button_states.remember("search", {"query": query})
+
+    def _recall(self, token: str) -> str | None:
+        payload = self.button_states.recall(token)
+        query = payload.get("query") if payload is not None else None
+        return query if isinstance(query, str) else None
 
     # button actions: return None for anything stale or forged
 
@@ -152,7 +153,7 @@ class ReadingFeature:
 
     def _search_page_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
         offset = parse_count(arguments[1]) if len(arguments) == 2 else None
-        query = self._queries.get(arguments[0]) if offset is not None else None
+        query = self._recall(arguments[0]) if offset is not None else None
         if query is None or offset is None:
             return None
         return [replace(self._search_page(caller, query, offset), replaces_origin=True)]

@@ -1,0 +1,79 @@
+"""Button state in the store: what a button stands for when it does not fit in it.
+
+A search's "next page" button needs the query back, and a query does not fit in a
+button's data (Telegram's 64 bytes). The query is kept in `button_states` under a
+short token with an expiry, so a tap answered by any process (another replica, or this
+one after a restart) finds it; an expired or unknown token answers "expired".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import ButtonState, utcnow
+
+#: Expired rows are deleted once every this many remembered states (cheap, and keeps
+#: the table to about the live buttons without a job of its own).
+PRUNE_EVERY = 200
+
+
+class ButtonStateStore:
+    def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
+        self._sessions = sessions
+        self._ttl = dt.timedelta(seconds=ttl_seconds)
+        self._remembered = 0
+
+    def remember(self, kind: str, payload: dict[str, Any]) -> str:
+        """A token for `payload`; the same payload gets the same token (its expiry is
+        extended), so drawing one search's pages again adds no rows."""
+        token = _token(kind, payload)
+        now = utcnow()
+        expires = now + self._ttl
+        with self._sessions() as session:
+            extended = session.execute(
+                update(ButtonState).where(ButtonState.token == token).values(expires_at=expires)
+            )
+            if extended.rowcount == 0:  # type: ignore[attr-defined]
+                session.add(
+                    ButtonState(token=token, payload=payload, created_at=now, expires_at=expires)
+                )
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another process stored the same token a moment ago: it is there now.
+                session.rollback()
+        self._remembered += 1
+        if self._remembered % PRUNE_EVERY == 0:
+            self.prune()
+        return token
+
+    def recall(self, token: str) -> dict[str, Any] | None:
+        """The payload behind `token`, or None if it is unknown or expired."""
+        with self._sessions() as session:
+            state = session.scalar(
+                select(ButtonState).where(
+                    ButtonState.token == token, ButtonState.expires_at > utcnow()
+                )
+            )
+            return dict(state.payload) if state is not None else None
+
+    def prune(self) -> int:
+        """Delete expired states; returns how many."""
+        with self._sessions() as session:
+            result = session.execute(delete(ButtonState).where(ButtonState.expires_at <= utcnow()))
+            session.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _token(kind: str, payload: dict[str, Any]) -> str:
+    """12 hex digits: short enough for a button, a collision among live buttons is
+    vanishingly unlikely (and would show another search's page, nothing worse)."""
+    canonical = json.dumps([kind, payload], sort_keys=True, ensure_ascii=False)
+    return hashlib.blake2s(canonical.encode(), digest_size=6).hexdigest()
