@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Core, scheduled_jobs
+from bot.core.addresses import ChatAddress
 from bot.core.arxiv.api import PaperRecord
 from bot.core.arxiv.watcher import CandidateView
 from bot.core.conversation import Reply
@@ -26,12 +27,18 @@ UNRELATED = re.compile(
 )
 
 
+def editor(user_id: int) -> ChatAddress:
+    return ChatAddress("telegram", str(user_id))
+
+
 class RecordingNotifier:
+    channel = "telegram"
+
     def __init__(self, failing: bool = False) -> None:
-        self.sent: list[tuple[int, list[Reply]]] = []
+        self.sent: list[tuple[str, list[Reply]]] = []
         self.failing = failing
 
-    async def send(self, chat_id: int, replies: list[Reply]) -> None:
+    async def send(self, chat_id: str, replies: list[Reply]) -> None:
         if self.failing:
             raise RuntimeError("telegram is down")
         self.sent.append((chat_id, replies))
@@ -265,9 +272,9 @@ async def test_the_poll_job_alerts_editors_once_with_buttons(
     arxiv_server.feeds["cs.AI"] = ATOM_CS_AI.read_bytes()
     use_categories(arxiv_core, "cs.AI")
     notifier = RecordingNotifier()
-    report = await poll_arxiv(arxiv_core.arxiv, notifier, [4242, 4343], top_n=5)
+    report = await poll_arxiv(arxiv_core.arxiv, notifier, [editor(4242), editor(4343)], top_n=5)
     assert report.added == 87
-    assert [chat for chat, _ in notifier.sent] == [4242, 4343]
+    assert [chat for chat, _ in notifier.sent] == ["4242", "4343"]
     [alert] = notifier.sent[0][1]
     text = alert.body.plain_text
     assert "本次新增 87 篇候选" in text and "推荐理由" in text
@@ -278,7 +285,7 @@ async def test_the_poll_job_alerts_editors_once_with_buttons(
     assert draft.action == f"axd:{best[0].id}" and dismiss.action == f"axx:{best[0].id}"
     assert open_.url == f"https://arxiv.org/abs/{best[0].arxiv_id}"
 
-    await poll_arxiv(arxiv_core.arxiv, notifier, [4242], top_n=5)
+    await poll_arxiv(arxiv_core.arxiv, notifier, [editor(4242)], top_n=5)
     [(_, [next_alert])] = notifier.sent[2:]
     assert best[0].title not in next_alert.body.plain_text  # already announced
     assert "本次新增 0 篇候选" in next_alert.body.plain_text
@@ -289,14 +296,14 @@ async def test_an_undelivered_alert_is_sent_again_after_the_next_poll(
 ) -> None:
     arxiv_server.feeds["cs.AI"] = ATOM_CS_AI.read_bytes()
     use_categories(arxiv_core, "cs.AI")
-    await poll_arxiv(arxiv_core.arxiv, RecordingNotifier(failing=True), [4242], top_n=3)
+    await poll_arxiv(arxiv_core.arxiv, RecordingNotifier(failing=True), [editor(4242)], top_n=3)
     with arxiv_core.sessions() as session:
         alerted = session.scalars(
             select(ArxivCandidate).where(ArxivCandidate.alerted_at.is_not(None))
         ).all()
     assert alerted == []
     working = RecordingNotifier()
-    await poll_arxiv(arxiv_core.arxiv, working, [4242], top_n=3)
+    await poll_arxiv(arxiv_core.arxiv, working, [editor(4242)], top_n=3)
     best = arxiv_core.arxiv.pending(1)[0]
     assert best.title in working.sent[0][1][0].body.plain_text
 
@@ -306,7 +313,7 @@ async def test_failed_categories_reach_the_editors(
 ) -> None:
     use_categories(arxiv_core, "cs.XX")
     notifier = RecordingNotifier()
-    await poll_arxiv(arxiv_core.arxiv, notifier, [4242], top_n=3)
+    await poll_arxiv(arxiv_core.arxiv, notifier, [editor(4242)], top_n=3)
     [(_, [alert])] = notifier.sent
     assert "cs.XX" in alert.body.plain_text and "抓取失败" in alert.body.plain_text
 
@@ -322,7 +329,7 @@ async def test_scheduled_jobs_include_the_poll_and_its_retries(
     assert "arxiv-retry" in jobs
     await jobs["arxiv-poll"].run()
     assert arxiv_core.arxiv.count_pending() == 87
-    assert [chat for chat, _ in notifier.sent] == [EDITOR_ID]
+    assert [chat for chat, _ in notifier.sent] == [str(EDITOR_ID)]
 
 
 async def test_polls_fired_together_take_turns(
