@@ -1,6 +1,6 @@
 """Ranking (bot/core/search/ranker.py, phrases.py, search_index.doc_terms): term frequency
-and field prominence, adjacency and the phrase bonus, the title/tags tie-break, and queries most of which no review
-mentions. Real stores on both backends, reviews written for each case."""
+and field prominence, adjacency and the phrase bonus, the title/tags tie-break, and
+queries most of which no review mentions. Real stores on both backends, reviews written for each case."""
 
 from __future__ import annotations
 
