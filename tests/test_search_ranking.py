@@ -1,13 +1,13 @@
 """Ranking (bot/core/search/ranker.py, phrases.py, search_index.doc_terms): term frequency
 and field prominence, adjacency and the phrase bonus, the title/tags tie-break, and
-queries most of which no review mentions. Real stores on both backends, reviews written for each case."""
+queries most of which no review mentions. Real stores on both backends, reviews written
+for each case."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
 from test_search import load, slugs, write_review
 
 from bot.app import Core, build_core
@@ -15,6 +15,8 @@ from bot.core.search import Group, Ranker
 from bot.core.search.phrases import FIELD_WEIGHTS, Phrase
 from bot.core.search.query import query_phrase
 from bot.core.search_index import decode_weight, doc_terms, encode_weight
+
+from conftest import make_settings
 
 
 def test_the_review_about_a_term_outranks_one_that_mentions_it(core: Core, tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ them, in the query's order; a sentence break or any other word separates them.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.search_text import STOPWORDS, fold, keep_token, units, word_parts
@@ -74,11 +75,11 @@ class Phrase:
         patterns = [_word_pattern(word) for word in words]
         pairs = [
             re.compile(first + _GAP + second, re.IGNORECASE)
-            for first, second in zip(patterns, patterns[1:], strict=False)
+            for first, second in itertools.pairwise(patterns)
         ]
         return cls(tuple(pairs[:MAX_PAIRS]))
 
-    def weight(self, fields: dict[str, Iterable[str]]) -> float:
+    def weight(self, fields: Mapping[str, Sequence[str]]) -> float:
         """How much of the query the review writes together: for each pair, the weight
         of the best field (FIELD_WEIGHTS) in which it stands together, summed."""
         texts = {
