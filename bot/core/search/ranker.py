@@ -114,7 +114,7 @@ class Ranker:
             keys = self._keys(*scoring)
         # Only the first MAX_RESULTS are ever shown or counted: no need to sort the rest.
         ranked = heapq.nsmallest(MAX_RESULTS, keys, key=keys.__getitem__)
-        if len(phrase) >= 2 and ranked:
+        if len(phrase) >= 2 and len(ranked) >= 2:  # one result needs no reordering
             asked_idf = [w for w, group in zip(idf, live, strict=True) if not group.bonus]
             scale = PHRASE_FACTOR * sum(asked_idf) / len(asked_idf)
             ranked = self._phrase_bonus(ranked, keys, Phrase.of(phrase), scale)
