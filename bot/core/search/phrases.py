@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from bot.core.search_text import STOPWORDS, fold, keep_token, units, word_parts
 
-#: At most this many of the ranked reviews are looked at (a page is 5, a reader rarely
-#: pages past 50), which keeps the bonus's cost independent of the index's size.
-PHRASE_K = 50
+#: At most this many of the ranked reviews are looked at (a page is 5: four pages),
+#: which keeps the bonus's cost independent of the index's size. 50 cost PostgreSQL
+#: about 5 ms of p99 at 10,000 reviews (fetching and searching 50 bodies).
+PHRASE_K = 20
 #: A query's pairs beyond this many are not looked for.
 MAX_PAIRS = 8
 #: What a pair standing together is worth, per field (the head's field weights), times
@@ -32,7 +33,7 @@ FIELD_WEIGHTS = {"title": 10.0, "tags": 9.0, "summary": 4.0, "body": 1.5}
 PHRASE_FACTOR = 0.5
 #: Only this much of a body is searched: a phrase worth a bonus is said early (the
 #: title and summary say it first), and the body's start bounds the cost.
-BODY_CHARS = 4_000
+BODY_CHARS = 2_000
 
 _STOPWORDS = "|".join(sorted(STOPWORDS, key=len, reverse=True))
 #: What may stand between two words of a phrase (a bounded number of times, so that a
