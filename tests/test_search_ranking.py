@@ -1,16 +1,22 @@
-"""Ranking (bot/core/search/ranker.py, search_index.doc_terms): term frequency and field
-prominence, adjacency, the title/tags tie-break, and queries most of which no review
-mentions. Real stores on both backends, reviews written for each case."""
+"""Ranking (bot/core/search/ranker.py, phrases.py, search_index.doc_terms): term frequency
+and field prominence, adjacency and the phrase bonus, the title/tags tie-break, and
+queries most of which no review mentions. Real stores on both backends, reviews written
+for each case."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_search import load, slugs, write_review
 
-from bot.app import Core
+from bot.app import Core, build_core
 from bot.core.search import Group, Ranker
+from bot.core.search.phrases import FIELD_WEIGHTS, Phrase
+from bot.core.search.query import query_phrase
 from bot.core.search_index import decode_weight, doc_terms, encode_weight
+
+from conftest import make_settings
 
 
 def test_the_review_about_a_term_outranks_one_that_mentions_it(core: Core, tmp_path: Path) -> None:
@@ -101,3 +107,114 @@ def test_queries_mostly_about_what_no_review_mentions_find_nothing(
     assert core.search.search("宠物狗怎么训练").total == 0
     assert slugs(core, "world") == ["alf"]
     assert slugs(core, "有没有讲训练的论文") == ["alf"]
+
+
+# --- the phrase bonus (bot/core/search/phrases.py) -------------------------------------
+# In each case the two reviews hold the same words in the same fields as often, so
+# without the bonus the newer one (the one with the words apart) would come first.
+
+
+def test_words_standing_together_in_the_summary_win(core: Core, tmp_path: Path) -> None:
+    load(
+        core,
+        write_review(
+            tmp_path,
+            "lora",
+            title="Cheap Fine-Tuning",
+            summary="提出 low rank adaptation：冻结原权重，只训练旁路矩阵。",
+            body="方法很简单。",
+        ),
+        write_review(
+            tmp_path,
+            "apart",
+            title="Memory for Agents",
+            summary="low 成本的记忆；按 rank 排序；adaptation 在线进行。",
+            body="方法很简单。",
+        ),
+    )
+    assert slugs(core, "low rank adaptation")[0] == "lora"
+    assert slugs(core, "有没有讲 low rank adaptation 的论文")[0] == "lora"
+
+
+@pytest.mark.parametrize(
+    ("query", "together", "apart"),
+    [
+        (
+            "chain of thought",
+            "模型先写出 chain of thought，再给答案。",
+            "工具组成一条 chain。作者的 thought 是：检索更重要。",
+        ),
+        (
+            "mixture of experts",
+            "每层是一个 mixture of experts，只激活两个专家。",
+            "数据是多种来源的 mixture。再请 experts 打分。",
+        ),
+        (
+            "speculative decoding",
+            "用小模型做 speculative decoding，大模型一次验证多个词。",
+            "这种想法很 speculative。普通的 decoding 照旧。",
+        ),
+    ],
+    ids=["chain-of-thought", "mixture-of-experts", "speculative-decoding"],
+)
+def test_english_phrases_prefer_the_review_that_says_them(
+    core: Core, tmp_path: Path, query: str, together: str, apart: str
+) -> None:
+    """The phrase in the body only: the smallest bonus still decides a tie."""
+    load(
+        core,
+        write_review(tmp_path, "together", title="One", body=together),
+        write_review(tmp_path, "apart", title="Two", body=apart),
+    )
+    assert slugs(core, query) == ["together", "apart"]
+
+
+def test_a_phrase_counts_most_in_the_title() -> None:
+    phrase = Phrase.of(query_phrase("low rank adaptation"))
+    assert len(phrase.pairs) == 2
+    title = phrase.weight({"title": ["LoRA: Low-Rank Adaptation"], "body": ["low rank"]})
+    summary = phrase.weight({"title": ["LoRA"], "summary": ["low rank adaptation"]})
+    body = phrase.weight({"title": ["LoRA"], "body": ["a low-rank adaptation"]})
+    assert title == 2 * FIELD_WEIGHTS["title"]
+    assert title > summary > body > 0
+    # Hyphenated, with a stopword between or in the plural: still the phrase.
+    assert phrase.weight({"body": ["Low–Rank of adaptations"]}) == 2 * FIELD_WEIGHTS["body"]
+    # A sentence break, another word, the other order or a longer word: not the phrase.
+    for text in ("low. rank, adaptation", "low cost rank", "rank low", "slow ranking"):
+        assert phrase.weight({"title": [text]}) == 0.0, text
+
+
+def test_chinese_and_latin_words_stand_together_across_the_script_change() -> None:
+    phrase = Phrase.of(query_phrase("有没有讲AI反馈的论文"))
+    assert phrase.weight({"tags": ["AI反馈"]}) == FIELD_WEIGHTS["tags"]
+    assert phrase.weight({"title": ["Meta AI"], "body": ["用户反馈"]}) == 0.0
+    assert Phrase.of(query_phrase("什么是RLHF")).pairs == ()
+
+
+def test_the_phrase_bonus_decides_ties_on_both_backends_alike(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Only the first PHRASE_K ranked reviews are looked at, and the order is the same
+    on SQLite and PostgreSQL: the reviews say "speculative" and "decoding" equally
+    often, every third one together."""
+    settings = make_settings(database_url, tmp_path)
+    built = build_core(settings, seed=False)
+    try:
+        paths = [
+            write_review(
+                tmp_path,
+                f"r{n:02d}",
+                title=f"Review {n}",
+                body="我们用 speculative decoding 加速。"
+                if n % 3 == 0
+                else "想法很 speculative。照旧 decoding。",
+            )
+            for n in range(12)
+        ]
+        load(built, *paths)
+        found = slugs(built, "speculative decoding", limit=12)
+    finally:
+        built.close()
+    together = [f"r{n:02d}" for n in range(12) if n % 3 == 0]
+    apart = [f"r{n:02d}" for n in range(12) if n % 3 != 0]
+    assert found == sorted(together, reverse=True) + sorted(apart, reverse=True)

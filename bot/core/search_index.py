@@ -316,6 +316,29 @@ class IndexStore:
             hits[int(q)].append(int(review_id))
         return hits
 
+    def review_texts(
+        self, review_ids: Sequence[int], body_chars: int
+    ) -> dict[int, dict[str, list[str]]]:
+        """The stored title, tags, summary and the start of the body of some reviews
+        (for the phrase bonus, which needs the words' order the index does not keep)."""
+        if not review_ids:
+            return {}
+        marks = ", ".join("?" for _ in review_ids)
+        found = self.rows(
+            "SELECT id, title, tags, summary, substr(body, 1, ?) FROM reviews"
+            f" WHERE id IN ({marks})",
+            [body_chars, *review_ids],
+        )
+        return {
+            row[0]: {
+                "title": [row[1] or ""],
+                "tags": _tags(row[2]),
+                "summary": [row[3] or ""],
+                "body": [row[4] or ""],
+            }
+            for row in found
+        }
+
     def newest_floor(self, window: int) -> int | None:
         """The id such that `window` indexed reviews have an id at least as high."""
         found = self.rows(

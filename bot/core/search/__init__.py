@@ -2,9 +2,9 @@
 
 The package, one module per concern: `segment` (jieba, filler words), `groups` (what a
 parsed query is), `matching` (alias matching), `query` (the parser and the relaxed
-retry), `typos`, `ranker`, `aliases` (alias storage and defaults) and `service` (the
-use case). The tokenizer and the index are `bot.core.search_text` and
-`bot.core.search_index`.
+retry), `typos`, `ranker`, `phrases` (the phrase bonus), `aliases` (alias storage and
+defaults) and `service` (the use case). The tokenizer and the index are
+`bot.core.search_text` and `bot.core.search_index`.
 
 How a query runs
 ----------------
@@ -37,8 +37,15 @@ How a query runs
    the value of its best alternative (a word only part of a compound x0.7, compound
    parts matched separately x0.9, aliases x0.8, typo fixes x0.7) plus 0.15 of every
    other spelling the review also uses, times the group's idf, summed over groups, plus
-   the adjacency bonuses, times the share of groups matched. A query most of whose
-   groups no review contains at all finds nothing. Equal scores go to the review whose
+   the adjacency bonuses, times the share of groups matched. The first PHRASE_K (20)
+   reviews then get the phrase bonus (`phrases`): for every two content words of the
+   query that a review writes next to each other, in the query's order (low rank
+   adaptation, chain of thought, AI反馈), the weight of the best field they stand
+   together in (title > tags > summary > body), from the stored text, and are ordered
+   again. Bonuses only raise scores, so nothing after PHRASE_K could have overtaken
+   them; the cost is one read and a few regex searches over 20 reviews (title, tags,
+   summary, the body's first 2,000 characters), whatever the index's size. A query most
+   of whose groups no review contains at all finds nothing. Equal scores go to the review whose
    title or tags carry more of the query, then to the one added later. A Chinese
    compound holding an alias (幽灵注意力) matches as written or where all its parts
    (幽灵, 注意力 or an alias of it) match, in whatever fields.

@@ -184,12 +184,14 @@ class AliasMatcher:
             compound = None
             if first_of_word and atom.unit in words:
                 compound = self.by_joined.get(joined(words[atom.unit]))
-            if compound is not None:
+            exact = self._sequence(queue, i)
+            # A longer alias wins over the word alone: "chain of thought" over "chain".
+            in_word = sum(1 for other in queue[i:] if other.unit == atom.unit)
+            if compound is not None and (exact is None or len(exact.atoms) <= in_word):
                 found.append(self.group(compound))
                 while i < len(queue) and queue[i].unit == atom.unit:
                     i += 1
                 continue
-            exact = self._sequence(queue, i)
             if exact is not None:
                 found.append(self.group(exact))
                 i += len(exact.atoms)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.core.conversation import clean_input
 from bot.core.search.groups import PARTS_FACTOR, Alternative, Group
 from bot.core.search.matching import AliasMatcher, _Atom, _atoms, _cjk_groups, phrase_alternatives
+from bot.core.search.phrases import phrase_words
 from bot.core.search.segment import LATIN_FILLERS, content_pieces, content_words
 from bot.core.search_text import (
     CJK_RUN,
@@ -71,13 +72,11 @@ def without_fillers(text: str, protected: tuple[str, ...] = ()) -> str:
 def parse_query(query: str, aliases: AliasMatcher | None = None) -> list[Group]:
     """The groups of a free-text query (before typo correction, which needs the index)."""
     matcher = aliases or AliasMatcher([])
-    text = fold(clean_input(query)[:MAX_QUERY_CHARS])
-    ids, rest = extract_arxiv_ids(text)
+    ids, rest = _content(query, matcher)
     groups = [
         Group(arxiv_id, [Alternative((arxiv_token(arxiv_id),), 1.0, "term")])
         for arxiv_id in dict.fromkeys(ids)
     ]
-    rest = without_fillers(rest, matcher.protected)
     if not rest.strip() and not groups:
         return []
     atoms, words = _atoms(rest)
@@ -113,6 +112,19 @@ def parse_query(query: str, aliases: AliasMatcher | None = None) -> list[Group]:
             for token in dict.fromkeys(glued_tokens(rest))
         )
     return unique
+
+
+def query_phrase(query: str, aliases: AliasMatcher | None = None) -> tuple[str, ...]:
+    """The query's content words in order, for the phrase bonus (`phrases`)."""
+    _, rest = _content(query, aliases or AliasMatcher([]))
+    return phrase_words(rest)
+
+
+def _content(query: str, matcher: AliasMatcher) -> tuple[list[str], str]:
+    """The arXiv ids of a query, and the rest of it without filler words."""
+    text = fold(clean_input(query)[:MAX_QUERY_CHARS])
+    ids, rest = extract_arxiv_ids(text)
+    return ids, without_fillers(rest, matcher.protected)
 
 
 def _word_group(word: str) -> Group:

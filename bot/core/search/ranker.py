@@ -6,7 +6,9 @@ weights already hold each field's BM25-style saturated term frequency (see
 in Python, identically for both backends: for each group the value of its best
 alternative (plus a little for every other spelling the review also uses), times the
 group's idf, summed over groups, plus adjacency bonuses (AI反馈 written together),
-times the share of groups matched. Equal scores go first to the review that carries
+times the share of groups matched. The first PHRASE_K reviews then get the phrase bonus
+(`phrases`: the query's words standing together in their stored text) and are ordered
+again. Equal scores go first to the review that carries
 more of the query in its title or tags, then to the one added later.
 """
 
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import Any
 
 from bot.core.search.groups import Alternative, Group
+from bot.core.search.phrases import BODY_CHARS, PHRASE_FACTOR, PHRASE_K, Phrase
 from bot.core.search.typos import correct_typos
 from bot.core.search_index import IndexStore
 
@@ -44,8 +48,18 @@ class Ranker:
 
     def __init__(self, store: IndexStore) -> None:
         self.store = store
+        #: Each eligible review's share of the groups matched, from the last scoring.
+        self._shares: dict[int, float] = {}
 
-    def rank(self, groups: list[Group], needed: int, min_share: float = 0.0) -> list[int]:
+    def rank(
+        self,
+        groups: list[Group],
+        needed: int,
+        min_share: float = 0.0,
+        phrase: tuple[str, ...] = (),
+    ) -> list[int]:
+        """Review ids, best first, for the groups; `phrase` is the query's content words
+        in order (`phrases.phrase_words`), for the phrase bonus."""
         docs = max(self.store.state().get("docs", 0), 1)
         groups = [group.copy() for group in groups]
         asked = [group for group in groups if not group.bonus]
@@ -93,12 +107,38 @@ class Ranker:
         self._body(rare, body, floor=None)
         idf = [self._idf(group, df, docs) for group in live]
         scoring = (live, idf, head, body, prominent, len(asked), min_matched)
-        ranked = self._score(*scoring)
-        if len(ranked) < needed and common:
+        keys = self._keys(*scoring)
+        if len(keys) < needed and common:
             floor = self.store.newest_floor(BODY_WINDOW)
             self._body(common, body, floor=floor, limit=needed)
-            ranked = self._score(*scoring)
-        return ranked[:MAX_RESULTS]
+            keys = self._keys(*scoring)
+        # Only the first MAX_RESULTS are ever shown or counted: no need to sort the rest.
+        ranked = heapq.nsmallest(MAX_RESULTS, keys, key=keys.__getitem__)
+        if len(phrase) >= 2 and len(ranked) >= 2:  # one result needs no reordering
+            asked_idf = [w for w, group in zip(idf, live, strict=True) if not group.bonus]
+            scale = PHRASE_FACTOR * sum(asked_idf) / len(asked_idf)
+            ranked = self._phrase_bonus(ranked, keys, Phrase.of(phrase), scale)
+        return ranked
+
+    def _phrase_bonus(
+        self,
+        ranked: list[int],
+        keys: dict[int, tuple[float, int, int]],
+        phrase: Phrase,
+        scale: float,
+    ) -> list[int]:
+        """The first PHRASE_K reviews ordered again with the phrase bonus added (times
+        their share of groups matched, like every other part of the score). Bonuses only
+        raise scores, so none of them falls below a review after PHRASE_K."""
+        top = ranked[:PHRASE_K]
+        texts = self.store.review_texts(top, BODY_CHARS)
+        boosted = {}
+        for review_id in top:
+            score, carried, newer = keys[review_id]
+            weight = phrase.weight(texts[review_id]) if review_id in texts else 0.0
+            share = self._shares[review_id]
+            boosted[review_id] = (score - scale * weight * share, carried, newer)
+        return sorted(top, key=boosted.__getitem__) + ranked[PHRASE_K:]
 
     @staticmethod
     def _head(
@@ -172,7 +212,12 @@ class Ranker:
                 values[review_id] = max(values.get(review_id, 0.0), mean)
         return values
 
-    def _score(
+    def _score(self, *scoring: Any) -> list[int]:
+        """Review ids in order of score (then title/tags, then recency)."""
+        keys = self._keys(*scoring)
+        return heapq.nsmallest(MAX_RESULTS, keys, key=keys.__getitem__)
+
+    def _keys(
         self,
         live: list[Group],
         idf: list[float],
@@ -181,7 +226,9 @@ class Ranker:
         prominent: dict[int, set[int]],
         groups: int,
         min_matched: int,
-    ) -> list[int]:
+    ) -> dict[int, tuple[float, int, int]]:
+        """Each eligible review's sort key: minus its score, minus how many groups its
+        title or tags carry, minus its id (the newer first)."""
         totals: dict[int, float] = {}
         matched: dict[int, int] = {}
         carried: dict[int, int] = {}
@@ -202,12 +249,15 @@ class Ranker:
             for review_id in eligible:
                 totals[review_id] += bonus.get(review_id, 0.0)
 
-        def order(review_id: int) -> tuple[float, int, int]:
-            score = totals[review_id] * matched[review_id] / groups
-            return (-score, -carried.get(review_id, 0), -review_id)
-
-        # Only the first MAX_RESULTS are ever shown or counted: no need to sort the rest.
-        return heapq.nsmallest(MAX_RESULTS, eligible, key=order)
+        self._shares = {review_id: matched[review_id] / groups for review_id in eligible}
+        return {
+            review_id: (
+                -totals[review_id] * self._shares[review_id],
+                -carried.get(review_id, 0),
+                -review_id,
+            )
+            for review_id in eligible
+        }
 
     @staticmethod
     def _idf(group: Group, df: dict[str, int], docs: int) -> float:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.reviews import ReviewView
 from bot.core.search import aliases
 from bot.core.search.matching import AliasMatcher
-from bot.core.search.query import parse_query, relaxed
+from bot.core.search.query import parse_query, query_phrase, relaxed
 from bot.core.search.ranker import MAX_RESULTS, Ranker
 from bot.core.search_index import IndexStore
 from bot.db.models import Review
@@ -62,11 +62,12 @@ class SearchService:
                 return SearchPage(query, (), offset, 0)
             ranker = Ranker(store)
             needed = offset + limit + 1
-            ranked = ranker.rank(groups, needed)
+            phrase = query_phrase(query, matcher)
+            ranked = ranker.rank(groups, needed, phrase=phrase)
             if not ranked:
                 retry = relaxed(groups, matcher)
                 if retry:
-                    ranked = ranker.rank(retry, needed, min_share=RELAXED_SHARE)
+                    ranked = ranker.rank(retry, needed, RELAXED_SHARE, phrase)
             window = ranked[offset : offset + limit]
             rows = session.scalars(
                 select(Review).where(Review.id.in_(window), Review.status == "published")
