@@ -262,7 +262,9 @@ class LeaderElector:
             return
         self.epoch = None
         self.elected.clear()
-        log.warning("stepping down as leader (epoch %d): %s", epoch, reason)
+        # A clean stop is routine; losing the lease (database away, newer epoch) is not.
+        level = logging.INFO if reason == "stopping" else logging.WARNING
+        log.log(level, "stepping down as leader (epoch %d): %s", epoch, reason)
         try:
             await self.on_demoted(epoch)
         except Exception:
