@@ -5,8 +5,9 @@ uvicorn serves a Starlette app in the process's only event loop (started with
 order, each enabled channel (Telegram: polling, webhook or off), then the scheduled
 jobs over the channels that can send; on SIGTERM or SIGINT uvicorn stops accepting
 requests and waits for the ones in flight (a webhook update is answered only once it
-was handled), then the lifespan stops the channels (polling first, handlers drained
-within a bound), the jobs, and closes the core.
+was handled), then the lifespan stops the leader's jobs (a running push gives its claims
+back and the lease is freed), the channels (polling first, handlers drained within a
+bound), and closes the core.
 """
 
 from __future__ import annotations
@@ -85,13 +86,15 @@ class Runtime:
         try:
             yield
         finally:
-            log.info("stopping: channels, then jobs, then the store")
+            # The leader's duties first: a push still running stops while its channel's
+            # sender is still open (its claims go back), and the lease is freed at once.
+            log.info("stopping: jobs, then channels, then the store")
+            await self.background.stop()
             for channel in reversed(self.channels):
                 try:
                     await channel.stop()
                 except Exception:
                     log.exception("channel %s did not stop cleanly", channel.name)
-            await self.background.stop()
             await self.core.aclose()
             log.info("stopped")
 
