@@ -219,10 +219,11 @@ class LeaderElector:
     async def _campaign(self) -> None:
         started = time.monotonic()
         try:
-            epoch = await asyncio.wait_for(
-                asyncio.to_thread(self.store.try_take, self.holder, self.lease_seconds),
-                timeout=self.renew_every,
-            )
+            # No time limit here: a take abandoned by a timeout can still commit in its
+            # thread and hold the lease with nobody knowing it leads (the likely cause of
+            # a follower that never took over in a loaded CI run). A slow take is safe
+            # to keep: the step-down time counts from before the call.
+            epoch = await asyncio.to_thread(self.store.try_take, self.holder, self.lease_seconds)
         except Exception as exc:
             log.debug("could not campaign for the leader lease: %s", exc)
             return
