@@ -36,7 +36,7 @@ def chat(core: Core, *lines: str, language: str = "zh") -> str:
 
 
 def run_cli(
-    args: list[str], tmp_path: Path, stdin: str = "", **env: str
+    args: list[str], tmp_path: Path, stdin: str = "", *, timeout: float = 120, **env: str
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         key: value
@@ -51,7 +51,7 @@ def run_cli(
         text=True,
         cwd=tmp_path,
         env=environment,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import subprocess
 from collections import Counter
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from test_push import LONG_AGO, push_settings, queue_now, received, subscribe
-from test_push_processes import PAPERBOT, environment, prepare
+from test_push_processes import environment, prepare
 
 from bot.app import Core, build_core
 from bot.db.models import Delivery, PushRun
@@ -247,26 +246,6 @@ async def test_the_planned_count_is_the_rows_created(
 # --- as `paperbot push` processes -------------------------------------------------------
 
 
-def run_cli_within(
-    args: list[str], tmp_path: Path, env: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """`paperbot ARGS` as run_cli runs it, but killed after `timeout` seconds."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "DATABASE_", "ADMIN_", "PUSH_", "ARXIV_"))
-    }
-    environment.update({"DATA_DIR": str(tmp_path / "data"), **env})
-    return subprocess.run(
-        [str(PAPERBOT), *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=environment,
-        timeout=timeout,
-    )
-
-
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -319,7 +298,7 @@ def test_push_at_its_deadline_exits_non_zero_and_the_next_one_resumes(
         server.fail_next("sendMessage", count=1_000_000, status=429, retry_after=1)
 
         try:
-            stopped = run_cli_within(["push"], tmp_path, env, timeout=TEST_TIMEOUT)
+            stopped = run_cli(["push"], tmp_path, timeout=TEST_TIMEOUT, **env)
         except subprocess.TimeoutExpired:
             pytest.fail(f"`paperbot push` was still waiting after {TEST_TIMEOUT} s")
         assert stopped.returncode != 0
