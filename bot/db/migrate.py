@@ -41,8 +41,9 @@ def migration_lock(engine: Engine) -> Iterator[None]:
     and all but one fail (`UniqueViolation ... pg_type_typname_nsp_index`). The lock is
     taken on a dedicated connection in autocommit mode, so Alembic's own transaction
     is untouched; a process that dies releases it with its connection. SQLite needs
-    nothing here: every transaction begins IMMEDIATE (bot/db/engine.py), so a second
-    migrating process waits for the first one's commit and then finds nothing to do.
+    nothing here: the whole upgrade is one transaction begun IMMEDIATE (migrations/env.py,
+    bot/db/engine.py), so a second migrating process waits for the first one's commit
+    and then finds nothing to do.
     """
     with _THREAD_LOCK:
         if engine.dialect.name != "postgresql":

@@ -34,19 +34,26 @@ with engine.connect() as connection:
     if sqlite:
         _sqlite_foreign_keys(connection, on=False)
     try:
-        context.configure(
-            connection=connection,
-            target_metadata=Base.metadata,
-            # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
-            render_as_batch=sqlite,
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        if sqlite:
-            _check_sqlite_foreign_keys(connection)
-        connection.commit()
+        # One transaction for the whole upgrade, begun here so Alembic treats it as the
+        # caller's. Alembic gives SQLite (no "transactional DDL" in its book) one
+        # transaction per migration: a second process could then take the write lock
+        # between two of the first one's steps, read the revision it had reached, and
+        # both would run the next step ("table leader_leases already exists"). Begun
+        # here, it is `BEGIN IMMEDIATE` (bot/db/engine.py): the first process holds the
+        # write lock until every step is in, the next one waits, then finds nothing to
+        # do. SQLite's DDL is transactional, so a failed step leaves nothing behind.
+        with connection.begin():
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+                render_as_batch=sqlite,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                _check_sqlite_foreign_keys(connection)
     finally:
         if sqlite:
-            connection.rollback()
             _sqlite_foreign_keys(connection, on=True)
