@@ -12,9 +12,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+# Run as a script (`python bench/push_broadcast.py`): the repository's root, where the
+# `tests` package lives, is not on the path by itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
 
 
 def _serve(connection: Connection, options: dict[str, Any]) -> None:

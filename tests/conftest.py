@@ -8,9 +8,6 @@ with PAPERBOT_REQUIRE_POSTGRES=1 (set by .ci/run) they fail instead.
 
 from __future__ import annotations
 
-import os
-import socket
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,59 +15,14 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from bot.app import Core, build_core
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from tests.support.paths import SEED_FILE
+from tests.support.stores import make_settings, postgres_url, require_postgres
 
-TESTS_DIR = Path(__file__).resolve().parent
-REPO_DIR = TESTS_DIR.parent
-DATA_DIR = TESTS_DIR / "data"
-#: A copy of the column's first issue (shared/seeds/), with its provenance beside it.
-SEED_FILE = DATA_DIR / "seed" / "000_cb3296d70b69ad59.txt"
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-sys.path.insert(0, str(TESTS_DIR))
 #: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core).
-pytest_plugins = ["arxiv_server"]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for a `paperbot run` process's HTTP_PORT
-    (processes of parallel test runs must not all bind the default 8080)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def postgres_url() -> str:
-    return os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-
-
-def _postgres_problem() -> str | None:
-    try:
-        engine = create_engine(postgres_url(), connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-    except OperationalError as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
-_POSTGRES_PROBLEM: list[str | None] = []
-
-
-def require_postgres() -> None:
-    if not _POSTGRES_PROBLEM:
-        _POSTGRES_PROBLEM.append(_postgres_problem())
-    problem = _POSTGRES_PROBLEM[0]
-    if problem is None:
-        return
-    message = f"PostgreSQL at {postgres_url()} is not reachable: {problem}"
-    if os.environ.get("PAPERBOT_REQUIRE_POSTGRES") == "1":
-        pytest.fail(message + " (PAPERBOT_REQUIRE_POSTGRES=1)")
-    pytest.skip("SKIPPING POSTGRESQL TEST — " + message)
+pytest_plugins = ["tests.support.fake_arxiv"]
 
 
 @pytest.fixture
@@ -98,17 +50,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'paperbot.db'}"
-
-
-def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "data_dir": tmp_path / "data",
-        "telegram_bot_token": "",
-        "_env_file": None,
-    }
-    values.update(overrides)
-    return load_settings(**values)
 
 
 @pytest.fixture

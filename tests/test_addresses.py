@@ -21,9 +21,9 @@ from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.models import Delivery, Subscriber
 from bot.settings import SettingsError
-
-from conftest import DATA_DIR, make_settings
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
 
 WECHAT_OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 CREATED = "2026-01-01 00:00:00"

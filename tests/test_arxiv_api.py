@@ -13,9 +13,8 @@ from bot.app import Core, build_core, make_http_client
 from bot.core.arxiv.api import ArxivApi, ArxivApiError, parse_api_response
 from bot.core.arxiv.http import ArxivUnavailableError, PoliteClient
 from bot.settings import DEFAULT_USER_AGENT, load_settings
-
-from arxiv_server import ArxivFixtureServer, Canned, load_capture
-from conftest import make_settings
+from tests.support.fake_arxiv import ArxivFixtureServer, Canned, load_capture
+from tests.support.stores import make_settings
 
 
 def polite(interval: float = 0.0) -> PoliteClient:

@@ -17,8 +17,7 @@ import pytest
 
 from bot.core.arxiv.atom import UnsupportedDocumentError, read_atom
 from bot.core.arxiv.feed import ParsedFeed, parse_atom_fast, parse_feed, parse_with_feedparser
-
-from arxiv_server import API_DIR, ARXIV_DATA, ATOM_CS_AI, RSS_COMBINED
+from tests.support.fake_arxiv import API_DIR, ARXIV_DATA, ATOM_CS_AI, RSS_COMBINED
 
 CAPTURES = sorted(ARXIV_DATA.glob("*.xml"))
 API_ANSWERS = sorted(API_DIR.glob("*.json"))

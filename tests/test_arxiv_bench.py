@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO_DIR
+from tests.support.paths import REPO_DIR
 
 
 def test_the_bench_runs_on_a_small_feed() -> None:

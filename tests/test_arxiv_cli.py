@@ -7,9 +7,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-from arxiv_server import ATOM_CS_AI, ArxivFixtureServer
-from conftest import REPO_DIR, SEED_FILE
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.fake_arxiv import ATOM_CS_AI, ArxivFixtureServer
+from tests.support.paths import REPO_DIR, SEED_FILE
 
 LLM_TITLE = re.compile(r"\bLLMs?\b|language models?", re.IGNORECASE)
 UNRELATED = re.compile(

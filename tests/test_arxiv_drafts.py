@@ -11,8 +11,7 @@ from bot.core.arxiv.drafts import display_authors
 from bot.core.conversation import Caller, Reply
 from bot.core.sources import PaperDate, parse_text
 from bot.db.models import ArxivCandidate, AuditLog
-
-from arxiv_server import (
+from tests.support.fake_arxiv import (
     ATOM_CS_AI,
     EDITOR_ID,
     READER_ID,

@@ -8,8 +8,7 @@ from collections import Counter
 import pytest
 
 from bot.core.arxiv.feed import FeedEntry, dedupe, feed_url, merge, parse_feed, split_authors
-
-from arxiv_server import ATOM_CS_AI, RSS_COMBINED
+from tests.support.fake_arxiv import ATOM_CS_AI, RSS_COMBINED
 
 
 def test_the_truncated_atom_capture_yields_its_87_entries_and_names_the_problem() -> None:

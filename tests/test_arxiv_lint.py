@@ -17,9 +17,8 @@ from bot.core.arxiv.lint import (
     same_person,
 )
 from bot.core.sources import PaperDate, read_source, source_files
-
-from arxiv_server import ArxivFixtureServer
-from conftest import REPO_DIR, SEED_FILE
+from tests.support.fake_arxiv import ArxivFixtureServer
+from tests.support.paths import REPO_DIR, SEED_FILE
 
 VASWANI = (
     "Ashish Vaswani",

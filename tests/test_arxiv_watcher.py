@@ -18,8 +18,7 @@ from bot.core.arxiv.watcher import CandidateView
 from bot.core.conversation import Reply
 from bot.db.models import ArxivCandidate, ArxivFeedState
 from scheduler.arxiv_poll import poll_arxiv
-
-from arxiv_server import ATOM_CS_AI, EDITOR_ID, RSS_COMBINED, ArxivFixtureServer, Canned
+from tests.support.fake_arxiv import ATOM_CS_AI, EDITOR_ID, RSS_COMBINED, ArxivFixtureServer, Canned
 
 LLM_TITLE = re.compile(r"\bLLMs?\b|language models?", re.IGNORECASE)
 UNRELATED = re.compile(

@@ -7,8 +7,7 @@ from dataclasses import replace
 
 from bot.app import Core
 from bot.core.conversation import Attachment, Caller
-
-from conftest import DATA_DIR
+from tests.support.paths import DATA_DIR
 
 REVIEW = (DATA_DIR / "front_matter_review.md").read_text(encoding="utf-8")
 STRANGER = Caller(channel="telegram", user_id="1001", chat_id="1001")

@@ -14,8 +14,7 @@ from bot.app import Core, build_core
 from bot.core.conversation import Caller, Reply
 from bot.db.models import ButtonState, utcnow
 from bot.settings import Settings
-
-from conftest import make_settings
+from tests.support.stores import make_settings
 
 READER = Caller(channel="console", user_id="7", chat_id="7")
 MATCHES = 8  # more than one page (PAGE_SIZE is 5)

@@ -13,8 +13,7 @@ from bot.core.ratelimit import SendLimits, SendRateLimiter
 from bot.core.richtext import paragraph, rich
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
-
-from conftest import make_settings
+from tests.support.stores import make_settings
 
 CORE = Path(__file__).resolve().parent.parent / "bot" / "core"
 

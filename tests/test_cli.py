@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from bot.cli import cli
-
-from conftest import DATA_DIR, REPO_DIR
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import DATA_DIR, REPO_DIR
 
 
 def all_commands(group: click.Group, prefix: str = "paperbot") -> list[str]:

@@ -22,10 +22,9 @@ from bot.channels.console import run_console
 from bot.core.audit import AuditService
 from bot.core.conversation import Caller, Command, Conversation, Registry, Reply
 from bot.core.numbers import MAX_NUMBER, parse_count
-
-from arxiv_server import ArxivFixtureServer
-from conftest import make_settings
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.fake_arxiv import ArxivFixtureServer
+from tests.support.stores import make_settings
 
 UNICODE_DIGITS = ["²", "³", "¹", "①", "⑳", "١٢", "１２", "߁", "𝟙", "½", "Ⅻ", "²5", "5²"]
 AWKWARD = [

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +11,8 @@ import pytest
 from bot.app import Core
 from bot.channels.console import run_console
 from bot.core.conversation import Caller
+from tests.support.cli import run_cli
 
-PAPERBOT = Path(sys.executable).parent / "paperbot"
 SEED_TITLES_LATEST = [
     "Mamba: Linear-Time Sequence Modeling with Selective State Spaces",
     "LIMA: Less Is More for Alignment",
@@ -33,27 +30,6 @@ def chat(core: Core, *lines: str, language: str = "zh") -> str:
     status = asyncio.run(run_console(core.conversation, source, output, language))
     assert status == 0
     return output.getvalue()
-
-
-def run_cli(
-    args: list[str], tmp_path: Path, stdin: str = "", *, timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "DATABASE_", "ADMIN_", "PUSH_", "ARXIV_"))
-    }
-    environment.update({"DATA_DIR": str(tmp_path / "data"), **env})
-    return subprocess.run(
-        [str(PAPERBOT), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=environment,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_piped_console_lists_latest_and_classic_of_a_fresh_store(tmp_path: Path) -> None:

@@ -20,16 +20,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from support_tcp_proxy import TcpProxy
-from test_push import LONG_AGO, push, push_settings, queue_now, received, subscribe
 
 from bot.app import Core, build_core
 from bot.db.engine import make_engine
 from bot.db.models import PushRun
 from bot.db.retry import DatabaseUnavailableError, DbRetry
-
-from conftest import DATA_DIR, free_port, make_settings
-from fake_telegram import FakeTelegramServer
+from tests.support.fake_telegram import FakeTelegramServer
+from tests.support.network import free_port
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
+from tests.support.tcp_proxy import TcpProxy
+from tests.test_push import LONG_AGO, push, push_settings, queue_now, received, subscribe
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 OUTAGE_SECONDS = 6.0

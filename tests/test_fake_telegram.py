@@ -8,13 +8,11 @@ code will see in production.  No test relies on wall-clock speed beyond generous
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,11 +29,7 @@ from telegram import (
 from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:  # normally done by tests/conftest.py
-    sys.path.insert(0, _TESTS_DIR)
-
-from fake_telegram import (  # noqa: E402
+from tests.support.fake_telegram import (
     Call,
     FakeTelegramServer,
     callback_update,

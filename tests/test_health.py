@@ -15,9 +15,9 @@ from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import ArxivFeedState, PushRun
 from bot.health import configured_channels, describe, health_report
 from bot.metrics import Metrics
-
-from arxiv_server import ATOM_CS_AI, ArxivFixtureServer
-from conftest import free_port, make_settings
+from tests.support.fake_arxiv import ATOM_CS_AI, ArxivFixtureServer
+from tests.support.network import free_port
+from tests.support.stores import make_settings
 
 AT = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 

@@ -22,8 +22,7 @@ from bot.app import Core
 from bot.core.conversation import Attachment, Caller
 from bot.core.sources import MAX_DOCUMENT_BYTES, ReviewFormatError, parse_text, read_source
 from bot.db.models import Review
-
-from conftest import DATA_DIR
+from tests.support.paths import DATA_DIR
 
 #: 393 bytes: nine levels of nine aliases, 9**9 "lol"s once expanded.
 ALIAS_BOMB = (

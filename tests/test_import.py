@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from bot.app import Core, build_core
 from bot.db.models import Review
-
-from conftest import DATA_DIR, REPO_DIR, make_settings
+from tests.support.paths import DATA_DIR, REPO_DIR
+from tests.support.stores import make_settings
 
 
 def actions(core: Core, *paths: Path) -> list[str]:

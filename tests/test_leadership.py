@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from support_tcp_proxy import TcpProxy
 
 from bot.core.leadership import LeaderElector, LeaseStore
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import LeaderLease, utcnow
-
-from conftest import free_port
-from fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.network import free_port
+from tests.support.tcp_proxy import TcpProxy
 
 READER = make_user(1001, "读者", language_code="zh-hans")
 

@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 from bot.log_redaction import REDACTED, install_redactor
-
-from conftest import free_port
-from fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.network import free_port
 
 TOKEN = "987654:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET_HALF = TOKEN.partition(":")[2]

@@ -15,8 +15,7 @@ from bot.app import build_core
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.migrate import SchemaOutOfDateError
-
-from conftest import make_settings
+from tests.support.stores import make_settings
 
 PROCESSES = 3
 

@@ -19,9 +19,9 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.core.jobs import missed_fire_time
 from bot.core.ratelimit import SendLimits, SendRateLimiter
 from bot.db.models import Delivery, Subscriber
-
-from conftest import DATA_DIR, make_settings
-from fake_telegram import FakeTelegramServer
+from tests.support.fake_telegram import FakeTelegramServer
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
 
 UTC = dt.UTC
 REVIEW = DATA_DIR / "front_matter_review.md"

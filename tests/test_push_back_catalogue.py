@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from test_push import LONG_AGO, push, push_settings, queue_now, received, subscribe
-from test_push_processes import environment, prepare
 
 from bot.app import Core, build_core
 from bot.channels.telegram.app import build_push_bot
@@ -22,9 +20,10 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.core.conversation import Button, Reply
 from bot.core.richtext import paragraph, rich
 from bot.db.models import Delivery
-
-from fake_telegram import FakeTelegramServer
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.fake_telegram import FakeTelegramServer
+from tests.test_push import LONG_AGO, push, push_settings, queue_now, received, subscribe
+from tests.test_push_processes import environment, prepare
 
 UTC = dt.UTC
 

@@ -11,13 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_push import LONG_AGO, received, subscribe
 
 from bot.app import build_core
-
-from conftest import DATA_DIR, make_settings
-from fake_telegram import FakeTelegramServer
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.fake_telegram import FakeTelegramServer
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
+from tests.test_push import LONG_AGO, received, subscribe
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 

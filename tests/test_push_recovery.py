@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_push import LONG_AGO, push_settings, queue_now, received, subscribe
-from test_push_processes import environment, prepare
 
 from bot.app import Core, build_core
 from bot.db.models import Delivery, PushRun
-
-from conftest import DATA_DIR
-from fake_telegram import FakeTelegramServer
-from test_console import run_cli
+from tests.support.cli import run_cli
+from tests.support.fake_telegram import FakeTelegramServer
+from tests.support.paths import DATA_DIR
+from tests.test_push import LONG_AGO, push_settings, queue_now, received, subscribe
+from tests.test_push_processes import environment, prepare
 
 #: Long enough for any push here to finish; the old code hung past it.
 TEST_TIMEOUT = 60

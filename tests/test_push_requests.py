@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_push import LONG_AGO, push, push_settings, queue_now, received, subscribe
 
 from bot.app import Core, build_core, start_leader_duties
 from bot.core.conversation import Caller, Reply
 from bot.core.push import PushSummary
 from bot.core.push_requests import Requester
 from bot.db.models import PushRequest
-
-from fake_telegram import FakeTelegramServer
+from tests.support.fake_telegram import FakeTelegramServer
+from tests.test_push import LONG_AGO, push, push_settings, queue_now, received, subscribe
 
 EDITOR = Caller(channel="console", user_id="1", chat_id="1", trusted=True)
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port
+from tests.support.network import free_port
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 

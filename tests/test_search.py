@@ -28,8 +28,8 @@ from bot.core.search_text import fold, text_tokens
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.models import Review
-
-from conftest import DATA_DIR, REPO_DIR, make_settings
+from tests.support.paths import DATA_DIR, REPO_DIR
+from tests.support.stores import make_settings
 
 RELEVANCE_DIR = DATA_DIR / "relevance"
 RELEVANCE_QUERIES = DATA_DIR / "relevance_queries.yaml"
@@ -331,7 +331,7 @@ def test_removing_the_last_synonym_removes_the_group(core: Core) -> None:
 
 
 def test_the_aliases_cli(tmp_path: Path) -> None:
-    from test_console import run_cli
+    from tests.support.cli import run_cli
 
     listed = run_cli(["aliases", "list"], tmp_path)
     assert listed.returncode == 0, listed.stderr
@@ -588,7 +588,7 @@ def test_both_backends_give_the_same_results(
 
 
 def test_the_benchmark_runs(tmp_path: Path) -> None:
-    from conftest import _postgres_problem, postgres_url
+    from tests.support.stores import _postgres_problem, postgres_url
 
     command = [sys.executable, str(REPO_DIR / "bench" / "search_latency.py"), "--reviews", "300"]
     command += ["--queries", "40", "--baseline-reviews", "300", "--work-dir", str(tmp_path)]

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
-from test_search import load, slugs, write_review
 
 from bot.app import Core, build_core
 from bot.core.search.aliases import DEFAULT_ALIASES, ensure_default_aliases
 from bot.db.models import SearchState
-
-from conftest import make_settings
+from tests.support.stores import make_settings
+from tests.test_search import load, slugs, write_review
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_search import load, slugs, write_review
 
 from bot.app import Core, build_core
 from bot.core.search import Group, Ranker
 from bot.core.search.phrases import FIELD_WEIGHTS, Phrase
 from bot.core.search.query import query_phrase
 from bot.core.search_index import decode_weight, doc_terms, encode_weight
-
-from conftest import make_settings
+from tests.support.stores import make_settings
+from tests.test_search import load, slugs, write_review
 
 
 def test_the_review_about_a_term_outranks_one_that_mentions_it(core: Core, tmp_path: Path) -> None:

@@ -8,14 +8,9 @@ the table.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from conftest import REPO_DIR
-
-sys.path.insert(0, str(REPO_DIR / "bench"))
-
-import search_relevance
+from bench import search_relevance
 
 
 def test_the_relevance_thresholds(database_url: str, tmp_path: Path) -> None:

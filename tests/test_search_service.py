@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_search import load, write_review
-
 from bot.app import Core
 from bot.core.search import SearchService
 from bot.core.search.ranker import MAX_RESULTS
+from tests.test_search import load, write_review
 
 
 def load_numbered(core: Core, tmp_path: Path, count: int) -> None:

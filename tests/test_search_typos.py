@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_search import load, slugs, write_review
-
 from bot.app import Core
 from bot.core.search.typos import edits1, is_dictionary_word
+from tests.test_search import load, slugs, write_review
 
 
 def test_edits_and_the_dictionary() -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import DEFAULT_API_BASE_URL, SettingsError, load_settings
-
-from conftest import REPO_DIR
+from tests.support.paths import REPO_DIR
 
 
 def settings_from(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:

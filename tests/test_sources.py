@@ -25,8 +25,7 @@ from bot.core.sources import (
     parse_text,
     read_source,
 )
-
-from conftest import DATA_DIR
+from tests.support.paths import DATA_DIR
 
 
 def test_seed_reads_as_five_reviews_in_two_sections(seed_file: Path) -> None:

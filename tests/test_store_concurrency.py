@@ -20,13 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from test_push import LONG_AGO, subscribe
 
 from bot.app import build_core
 from bot.db.engine import make_engine
-
-from conftest import DATA_DIR, free_port, make_settings
-from fake_telegram import (
+from tests.support.fake_telegram import (
     FakeTelegramServer,
     SentMessage,
     callback_update,
@@ -35,6 +32,10 @@ from fake_telegram import (
     message_update,
     private_chat,
 )
+from tests.support.network import free_port
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
+from tests.test_push import LONG_AGO, subscribe
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 

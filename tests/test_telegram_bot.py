@@ -20,9 +20,7 @@ from telegram.ext import Application
 
 from bot.app import Core, build_core
 from bot.channels.telegram.app import build_application
-
-from conftest import DATA_DIR, free_port, make_settings
-from fake_telegram import (
+from tests.support.fake_telegram import (
     Call,
     FakeTelegramServer,
     SentMessage,
@@ -36,7 +34,10 @@ from fake_telegram import (
     migrate_update,
     my_chat_member_update,
 )
-from test_hostile_documents import ALIAS_BOMB
+from tests.support.network import free_port
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
+from tests.test_hostile_documents import ALIAS_BOMB
 
 READER = make_user(1001, "读者", language_code="zh-hans")
 ENGLISH_READER = make_user(1002, "Reader", language_code="en")

@@ -14,10 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 
 from bot.db.models import Subscriber
-
-from conftest import free_port
-from fake_telegram import FakeTelegramServer, make_user, message_update
-from test_runtime import environment, start, wait_for_health
+from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.network import free_port
+from tests.test_runtime import environment, start, wait_for_health
 
 TOKEN = "123:WEBHOOK"
 PUBLIC_URL = "https://bot.example.org/telegram/webhook"

@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bot.app import Core, build_core
+from tests.support.paths import DATA_DIR
+from tests.support.stores import make_settings
 
-from conftest import make_settings
-
-ARXIV_DATA = Path(__file__).resolve().parent / "data" / "arxiv"
+ARXIV_DATA = DATA_DIR / "arxiv"
 ATOM_CS_AI = ARXIV_DATA / "atom-cs.AI-2025-08-20-truncated.xml"
 RSS_COMBINED = ARXIV_DATA / "rss-cs.LG+cs.AI+cs.CL+stat.ML-2026-09-24-trimmed.xml"
 API_DIR = ARXIV_DATA / "api"

@@ -1,0 +1,31 @@
+"""Run `paperbot` as a process, the way an operator does at the shell."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PAPERBOT = Path(sys.executable).parent / "paperbot"
+
+
+def run_cli(
+    args: list[str], tmp_path: Path, stdin: str = "", *, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "ADMIN_", "PUSH_", "ARXIV_"))
+    }
+    environment.update({"DATA_DIR": str(tmp_path / "data"), **env})
+    return subprocess.run(
+        [str(PAPERBOT), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
