@@ -1,8 +1,15 @@
-"""A fake Telegram Bot API that rejects what the real one rejects (see server.py)."""
+"""A fake Telegram Bot API that rejects what the real one rejects, in its parts:
 
-from tests.support.fake_telegram.server import (
+* ``limits``: Telegram's documented limits and update types;
+* ``tdlib_html``: the TDLib-like HTML entity parser that decides what a message looks like;
+* ``updates``: builders of the updates, users and chats Telegram sends;
+* ``server``: the HTTP server with the API methods, long polling and webhook delivery.
+
+Import from the package: the names below are its public interface.
+"""
+
+from tests.support.fake_telegram.limits import (
     ALL_UPDATE_TYPES,
-    DEFAULT_RATE_LIMITED_METHODS,
     DEFAULT_UPDATE_TYPES,
     MAX_BOT_NAME_LENGTH,
     MAX_BUTTONS,
@@ -21,14 +28,23 @@ from tests.support.fake_telegram.server import (
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_DESCRIPTION_LENGTH,
     MAX_UPLOAD_BYTES,
+    JSONDict,
+)
+from tests.support.fake_telegram.server import (
+    DEFAULT_RATE_LIMITED_METHODS,
     ApiError,
     Call,
-    EntityParseError,
     FakeTelegramServer,
-    JSONDict,
-    ParsedText,
     SentMessage,
     UploadedFile,
+)
+from tests.support.fake_telegram.tdlib_html import (
+    EntityParseError,
+    ParsedText,
+    parse_html,
+    utf16_len,
+)
+from tests.support.fake_telegram.updates import (
     callback_update,
     inline_callback_update,
     inline_query_update,
@@ -40,9 +56,7 @@ from tests.support.fake_telegram.server import (
     migrate_from_update,
     migrate_update,
     my_chat_member_update,
-    parse_html,
     private_chat,
-    utf16_len,
 )
 
 __all__ = [
