@@ -58,6 +58,7 @@ from tests.support.fake_telegram.updates import (
     my_chat_member_update,
     private_chat,
 )
+from tests.support.fake_telegram.webhook import WebhookAttempt
 
 __all__ = [
     "ALL_UPDATE_TYPES",
@@ -88,6 +89,7 @@ __all__ = [
     "ParsedText",
     "SentMessage",
     "UploadedFile",
+    "WebhookAttempt",
     "callback_update",
     "inline_callback_update",
     "inline_query_update",

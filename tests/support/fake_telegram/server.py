@@ -90,6 +90,7 @@ from tests.support.fake_telegram.updates import (
     make_user,
     private_chat,
 )
+from tests.support.fake_telegram.webhook import WebhookDelivery
 
 __all__ = [
     "DEFAULT_RATE_LIMITED_METHODS",
@@ -417,7 +418,7 @@ _USE_STORED = _UseStored()
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-class FakeTelegramServer:
+class FakeTelegramServer(WebhookDelivery):
     """Fake Bot API over real HTTP on 127.0.0.1, in a background thread (see module doc).
 
     Options:
@@ -429,6 +430,8 @@ class FakeTelegramServer:
         strict_html: reject ``&`` that Telegram would keep literally and ``<a>`` without href.
         admins: ``{chat_id: [user dict or user id, ...]}`` for ``getChatAdministrators``.
         bot_id: the bot's user id; default: numeric prefix of the token used (else 123).
+        webhook_timeout, webhook_retry_base, webhook_retry_cap: how long a webhook POST may
+            take, and the backoff between retries of a failed one (see ``webhook.py``).
     """
 
     def __init__(
@@ -448,6 +451,9 @@ class FakeTelegramServer:
         bot_username: str = "paperbot_test_bot",
         bot_first_name: str = "PaperBot",
         first_update_id: int = 100_000_001,
+        webhook_timeout: float = 10.0,
+        webhook_retry_base: float = 1.0,
+        webhook_retry_cap: float = 60.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -495,6 +501,9 @@ class FakeTelegramServer:
         self._descriptions: dict[tuple[str, str], str] = {}
         self._webhook_url = ""
         self._webhook_secret: str | None = None
+        self._init_webhook_delivery(
+            timeout=webhook_timeout, retry_base=webhook_retry_base, retry_cap=webhook_retry_cap
+        )
 
         self._pending: deque[JSONDict] = deque()
         self._next_update_id = first_update_id
@@ -619,11 +628,13 @@ class FakeTelegramServer:
         await site.start()
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        await self._start_webhook_delivery()
 
     async def _shutdown(self) -> None:
         self._stopping = True
         if self._updates_event is not None:
             self._updates_event.set()
+        await self._stop_webhook_delivery()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -933,6 +944,7 @@ class FakeTelegramServer:
             result = copy.deepcopy(stored)
             self._cond.notify_all()
         self._wake_pollers()
+        self._wake_delivery()
         return result
 
     def _wake_pollers(self) -> None:
@@ -1633,21 +1645,25 @@ class FakeTelegramServer:
         if allowed is not None and not isinstance(allowed, list):
             raise _bad("can't parse allowed updates JSON object")
         with self._lock:
+            url_changed = self._webhook_url != str(url)
             self._webhook_url = str(url)
             self._webhook_secret = str(secret) if secret is not None and url else None
             if allowed is not None:
                 self._allowed_updates = frozenset(allowed) if allowed else DEFAULT_UPDATE_TYPES
             if ctx.params.get("drop_pending_updates"):
                 self._pending.clear()
+            self._webhook_changed(url_changed, ctx.params.get("max_connections"))
         return True
 
     def _m_delete_webhook(self, ctx: _Ctx) -> bool:
         with self._cond:
+            url_changed = bool(self._webhook_url)
             self._webhook_url = ""
             self._webhook_secret = None
             if ctx.params.get("drop_pending_updates"):
                 self._pending.clear()
                 self._cond.notify_all()
+            self._webhook_changed(url_changed, None)
         return True
 
     def _m_get_webhook_info(self, ctx: _Ctx) -> JSONDict:
@@ -1655,7 +1671,8 @@ class FakeTelegramServer:
             return {
                 "url": self._webhook_url,
                 "has_custom_certificate": False,
-                "pending_update_count": len(self._pending),
+                "pending_update_count": self._count_pending(),
+                **self._webhook_info_extra(),
             }
 
     def _scope_and_language(self, params: Mapping[str, Any]) -> tuple[str, str]:
