@@ -9,13 +9,11 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from bot.app import build_core
 from bot.db.models import Subscriber
 from tests.support.fake_telegram import (
     FakeTelegramServer,
@@ -25,14 +23,15 @@ from tests.support.fake_telegram import (
     message_update,
 )
 from tests.support.network import free_port
-from tests.support.stores import make_settings, postgres_url, require_postgres
+from tests.support.paging_store import PAGING_MATCHES, PAGING_QUERY, prepare_paging_store
+from tests.support.stores import postgres_url, require_postgres
 from tests.test_runtime import environment, start, stop, wait_for_health
 
 TOKEN = "123:REPLICAS"
 PUBLIC_URL = "https://bot.example.org/telegram/webhook"
 SECRET = "replica_Secret-42"
-MATCHES = 8  # more than one page of search results (a page holds 5)
-QUERY = "Sparse Mixture Routing"
+MATCHES = PAGING_MATCHES
+QUERY = PAGING_QUERY
 
 pytestmark = pytest.mark.postgres
 
@@ -66,26 +65,6 @@ def subscriber_status(database_url: str, chat_id: int) -> str | None:
         engine.dispose()
 
 
-def prepare_store(database_url: str, tmp_path: Path) -> None:
-    """Migrate the schema and import more matching reviews than fit on one page."""
-    sources = tmp_path / "reviews"
-    sources.mkdir()
-    paths = []
-    for number in range(MATCHES):
-        path = sources / f"{number}.md"
-        path.write_text(
-            f"---\ntitle: '{QUERY} Study {number}'\nsection: latest\n---\n\n"
-            f"稀疏专家路由的第 {number} 篇研究。\n",
-            encoding="utf-8",
-        )
-        paths.append(path)
-    core = build_core(make_settings(database_url, tmp_path), seed=True)
-    try:
-        core.reviews.import_files(paths)
-    finally:
-        core.close()
-
-
 @pytest.fixture(scope="module")
 def schema_url() -> Iterator[str]:
     """One fresh PostgreSQL schema for the module's two processes, dropped afterwards."""
@@ -105,7 +84,7 @@ def schema_url() -> Iterator[str]:
 def replicas(schema_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     """The fake Bot API and two `paperbot run` processes, started once for the module."""
     tmp_path = tmp_path_factory.mktemp("replicas")
-    prepare_store(schema_url, tmp_path)
+    prepare_paging_store(schema_url, tmp_path)
     with FakeTelegramServer() as fake:
         processes: list[subprocess.Popen[str]] = []
         bases = []
