@@ -136,5 +136,9 @@ def test_publish_records_a_push_request_and_sends_nothing_itself(editors_core: C
 
 
 def test_editor_commands_with_unicode_digits_get_their_usage(editors_core: Core) -> None:
-    for text, expected in (("/publish ²", "/publish"), ("/unqueue ³", "/unqueue")):
+    for text, expected in (
+        ("/publish ²", "/publish"),
+        ("/unqueue ³", "/unqueue"),
+        ("/candidates ¹", "arXiv"),
+    ):
         assert expected in say(editors_core, EDITOR, text), text
