@@ -15,6 +15,7 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
+from tests.support.fake_telegram.webhook import retry_delay
 from tests.support.network import free_port
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -206,3 +207,7 @@ def test_a_wrong_secret_answer_is_a_failure_and_the_update_stays_queued(
     assert (
         webhook_info(fake)["last_error_message"] == "Wrong response from the webhook: 403 Forbidden"
     )
+
+
+def test_the_backoff_doubles_up_to_its_cap() -> None:
+    assert [retry_delay(n, 1.0, 5.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 5.0, 5.0]

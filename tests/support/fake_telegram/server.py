@@ -451,7 +451,7 @@ class FakeTelegramServer(WebhookDelivery):
         bot_username: str = "paperbot_test_bot",
         bot_first_name: str = "PaperBot",
         first_update_id: int = 100_000_001,
-        webhook_timeout: float = 10.0,
+        webhook_timeout: float = 60.0,
         webhook_retry_base: float = 1.0,
         webhook_retry_cap: float = 60.0,
     ) -> None:

@@ -74,6 +74,11 @@ def chat_key(update: Mapping[str, Any]) -> str:
     return f"update:{update.get('update_id')}"
 
 
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    """Seconds before the next try of an update that failed `attempts` times in a row."""
+    return min(base * 2 ** (attempts - 1), cap)
+
+
 @dataclass
 class _Retry:
     attempts: int
@@ -307,8 +312,9 @@ class WebhookDelivery:
             else:
                 retry = self._retries.get(attempt.update_id) or _Retry(0, 0.0)
                 retry.attempts += 1
-                backoff = self.webhook_retry_base * 2 ** (retry.attempts - 1)
-                retry.due = loop.time() + min(backoff, self.webhook_retry_cap)
+                retry.due = loop.time() + retry_delay(
+                    retry.attempts, self.webhook_retry_base, self.webhook_retry_cap
+                )
                 self._retries[attempt.update_id] = retry
                 self._last_error_date = int(time.time())
                 self._last_error_message = attempt.error
