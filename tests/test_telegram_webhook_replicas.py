@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 
 from bot.db.models import Subscriber
 from tests.support.fake_telegram import (
@@ -43,11 +43,18 @@ class Replicas:
     targets: tuple[str, str]  # each process's /telegram/webhook
 
 
-def subscriber_count(database_url: str) -> int:
+#: What a handled update could add to; a refused one must leave them as they were.
+READER_TABLES = ("subscribers", "audit_log", "button_states", "push_requests", "deliveries")
+
+
+def row_counts(database_url: str) -> dict[str, int]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return int(connection.scalar(select(func.count()).select_from(Subscriber)) or 0)
+            return {
+                table: int(connection.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+                for table in READER_TABLES
+            }
     finally:
         engine.dispose()
 
@@ -139,15 +146,17 @@ def test_either_process_answers_an_update_with_the_secret(replicas: Replicas) ->
 def test_without_the_secret_both_answer_403_and_nothing_changes(replicas: Replicas) -> None:
     fake = replicas.fake
     stranger = make_user(2002, "陌生人", language_code="zh-hans")
-    subscribers = subscriber_count(replicas.database_url)
+    before = row_counts(replicas.database_url)
     for target in replicas.targets:
         for secret in (None, "wrong", SECRET + "x"):
-            _, status = fake.post_to_webhook(
-                target, message_update(stranger, "/start"), secret=secret
-            )
-            assert status == 403, (target, secret)
+            for update in (
+                message_update(stranger, "/start"),
+                message_update(stranger, f"/search {QUERY}"),
+            ):
+                _, status = fake.post_to_webhook(target, update, secret=secret)
+                assert status == 403, (target, secret)
     assert fake.sent_messages(2002) == []
-    assert subscriber_count(replicas.database_url) == subscribers
+    assert row_counts(replicas.database_url) == before
     assert subscriber_status(replicas.database_url, 2002) is None
 
 
