@@ -25,6 +25,10 @@ The server runs aiohttp in its own thread with its own event loop, so it can be 
 tests, from async tests whose loop also runs the PTB ``Application``, and by a bot running in a
 subprocess.  All state is guarded by one lock; ``wait_for`` / ``await_for`` let tests wait for
 calls without sleeping for fixed times.
+
+Its parts live beside it: ``limits.py`` (the numbers it enforces), ``tdlib_html.py`` (the HTML
+checker), ``updates.py`` (the update builders) and ``webhook.py`` (delivery to a webhook, mixed
+into :class:`FakeTelegramServer`).
 """
 
 from __future__ import annotations
