@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import telegram
 from starlette.responses import JSONResponse, Response
 
 from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
@@ -211,3 +212,27 @@ def test_a_wrong_secret_answer_is_a_failure_and_the_update_stays_queued(
 
 def test_the_backoff_doubles_up_to_its_cap() -> None:
     assert [retry_delay(n, 1.0, 5.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_python_telegram_bot_reads_the_webhook_info_of_a_failing_webhook(
+    fake: FakeTelegramServer,
+) -> None:
+    async def refuse(update: Update, seen: int, rx: WebhookReceiver) -> Response:
+        return JSONResponse({}, status_code=502)
+
+    async def read_info() -> telegram.WebhookInfo:
+        async with telegram.Bot(TOKEN, base_url=fake.base_url) as bot:
+            return await bot.get_webhook_info()
+
+    with WebhookReceiver(refuse) as receiver:
+        set_webhook(fake, max_connections=7)
+        push_texts(fake, [41], 2)
+        fake.deliver_webhook_to(receiver.url)
+        fake.wait_for_webhook_attempts(2)
+        info = asyncio.run(read_info())
+        fake.deliver_webhook_to()
+    assert info.url == PUBLIC_URL and info.max_connections == 7
+    assert info.pending_update_count == 2  # the second waits behind the first
+    assert info.last_error_message == "Wrong response from the webhook: 502 Bad Gateway"
+    assert info.last_error_date is not None and info.last_error_date.tzinfo is not None
+    assert {r.update_id for r in receiver.received} == {fake.webhook_attempts[0].update_id}
