@@ -62,13 +62,14 @@ class Driver(Protocol):
 
 
 # ------------------------------------------------------------------------------- console
-class _LineFeed(io.TextIOBase):
+class _LineFeed(io.StringIO):
     """stdin for run_console: hands it the lines a test sends, one at a time."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.lines: queue.Queue[str] = queue.Queue()
 
-    def readline(self, size: int | None = -1) -> str:
+    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
         return self.lines.get()
 
 

@@ -76,7 +76,7 @@ def chat_key(update: Mapping[str, Any]) -> str:
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Seconds before the next try of an update that failed `attempts` times in a row."""
-    return min(base * 2 ** (attempts - 1), cap)
+    return float(min(base * 2 ** (attempts - 1), cap))
 
 
 @dataclass
