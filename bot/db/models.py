@@ -400,3 +400,28 @@ class ButtonState(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChannelCredential(Base):
+    """A short-lived credential a channel obtains from its service (WeChat's
+    access_token), shared by every process so that they do not each fetch one and
+    invalidate one another's."""
+
+    __tablename__ = "channel_credentials"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SeenInbound(Base):
+    """An inbound message already taken on (a WeChat MsgId, or sender + CreateTime of an
+    event): a service that retries delivery gets the work done once, by one process."""
+
+    __tablename__ = "seen_inbound"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
