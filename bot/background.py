@@ -8,7 +8,10 @@ on election it starts the leader's duties (bot/core/leader_duties.py) and tells 
 channel it leads (Telegram then polls: two pollers would fight, 409 Conflict); on
 demotion it stops both. A channel that cannot send (e.g. Telegram off) gives no
 sender: its subscribers are then not pushed to and the push job is not scheduled,
-while the arXiv jobs still run.
+while the arXiv jobs still run. A push goes to every channel that can send at once,
+each paced by its own declared limits, and is fenced by the epoch it was started under:
+it stops as soon as that epoch is no longer the lease's (a deposed leader stops sending).
+A channel that starts late (its first start failed) joins through `channel_started`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from bot.core.conversation import Reply
 from bot.core.leader_duties import LeaderDuties
 from bot.core.leadership import LeaderElector
 from bot.core.notify import Notifier
-from bot.core.push import PushSummary, Sender
+from bot.core.push import ChannelPush, PushSummary
 from bot.metrics import Metrics
-from scheduler.push import run_push_until_done
+from scheduler.push import run_channel_pushes
 from scheduler.runner import ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,17 @@ _ARXIV_JOBS = frozenset({"arxiv-poll", "arxiv-retry"})
 
 #: Told True when this process becomes the leader, False when it stops being one.
 LeadershipHook = Callable[[bool], Awaitable[None]]
+#: The channels that can push right now, each with its sender and declared limits.
+PushesNow = Callable[[], Sequence[ChannelPush]]
+NotifierNow = Callable[[], Notifier | None]
+
+
+def _no_pushes() -> Sequence[ChannelPush]:
+    return ()
+
+
+def _no_notifier() -> Notifier | None:
+    return None
 
 
 class Background:
@@ -49,41 +63,77 @@ class Background:
         self.on_leadership = list(on_leadership)
         self.elector: LeaderElector | None = None
         self.duties: LeaderDuties | None = None
-        self._senders: tuple[Sender, ...] = ()
+        self._pushes: PushesNow = _no_pushes
+        self._notifier_now: NotifierNow = _no_notifier
         self._notifier: Notifier | None = None
+        #: The channels that push (or will, once started): their unfinished pushes are
+        #: caught up on election, and the push job is scheduled if there is any.
+        self._push_channels: tuple[str, ...] = ()
+        self._epoch: int | None = None
 
     @property
     def role(self) -> str:
         """`leader` or `follower`, for /healthz."""
         return self.elector.role if self.elector is not None else "follower"
 
-    def start(self, senders: Sequence[Sender], notifier: Notifier | None) -> None:
-        """Campaign for the lease; the jobs start when this process is elected."""
-        self._senders = tuple(senders)
-        self._notifier = notifier
-        if not self._senders:
+    def start(
+        self,
+        pushes: PushesNow,
+        notifier: NotifierNow,
+        push_channels: Sequence[str],
+    ) -> None:
+        """Campaign for the lease; the jobs start when this process is elected.
+        `pushes()` and `notifier()` are asked at each election and push (a channel may
+        come up late); `push_channels` name the channels that push once they are up."""
+        self._pushes = pushes
+        self._notifier_now = notifier
+        self._push_channels = tuple(push_channels)
+        if not self._push_channels:
             log.info("no channel can send: pushes are not scheduled")
         self.elector = leader_elector(self.core, self._on_elected, self._on_demoted)
         self.elector.start()
 
     async def push_now(self, trigger: str) -> PushSummary:
-        """One push per channel that can send; the last summary is returned (one
-        channel sends today). A push the database interrupted is resumed here."""
+        """One push over every channel that can send now, concurrently, each paced by
+        its own limits and fenced by this leadership's epoch; one summary back (the
+        channels' added up). A push the database interrupted is resumed here."""
         core = self.core
-        summary: PushSummary | None = None
-        for sender in self._senders:
-            summary = await run_push_until_done(
-                core.push,
-                sender,
-                core.job_state,
-                self._notifier,
-                core.settings.admin_ids,
-                trigger,
-            )
-            if self.metrics is not None:
+        pushes = list(self._pushes())
+        if not pushes:
+            raise RuntimeError(f"no channel can send now, so no push ({trigger})")
+        summaries = await run_channel_pushes(
+            core.push,
+            pushes,
+            core.job_state,
+            self._notifier,
+            core.settings.admin_ids,
+            trigger,
+            fence=self._fence(),
+        )
+        if self.metrics is not None:
+            for summary in summaries:
                 self.metrics.count_push(summary)
-        assert summary is not None, "push_now is only offered with a sender"
-        return summary
+        return summaries[0] if len(summaries) == 1 else PushSummary.combined(summaries)
+
+    def _fence(self) -> Callable[[], bool] | None:
+        """Is the epoch this push starts under still this process's and the lease's?"""
+        elector, epoch = self.elector, self._epoch
+        if elector is None or epoch is None:
+            return None
+        return lambda: elector.holds(epoch)
+
+    async def channel_started(self, channel: str) -> None:
+        """A channel came up after the jobs started (its first start failed): a leader
+        restarts its duties so the push and the alerts use it (the catch-up then runs
+        what it missed), and tells the channel it leads."""
+        if self.elector is None or not self.elector.is_leader or self._epoch is None:
+            return
+        log.info("channel %s started late: restarting the leader's duties with it", channel)
+        epoch = self._epoch
+        await self._stop_duties()
+        await self._start_duties(epoch)
+        for hook in self.on_leadership:
+            await hook(True)
 
     async def stop(self) -> None:
         """Stop campaigning (a leader stops its duties and frees the lease)."""
@@ -92,18 +142,24 @@ class Background:
         await self._stop_duties()
 
     async def _on_elected(self, epoch: int) -> None:
-        self.duties = start_leader_duties(
-            self.core,
-            self._notifier,
-            self.push_now if self._senders else None,
-            self._notify,
-            channels=[sender.channel for sender in self._senders],
-            wrap_job=self._counted,
-        )
+        await self._start_duties(epoch)
         for hook in self.on_leadership:
             await hook(True)
 
+    async def _start_duties(self, epoch: int) -> None:
+        self._epoch = epoch
+        self._notifier = self._notifier_now()
+        self.duties = start_leader_duties(
+            self.core,
+            self._notifier,
+            self.push_now if self._push_channels else None,
+            self._notify,
+            channels=self._push_channels,
+            wrap_job=self._counted,
+        )
+
     async def _on_demoted(self, epoch: int) -> None:
+        self._epoch = None
         await self._stop_duties()
         for hook in self.on_leadership:
             await hook(False)

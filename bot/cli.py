@@ -112,11 +112,19 @@ def status(as_json: bool) -> None:
     """What /healthz reports: database, schema, channels, last push and arXiv poll.
 
     Computed from the database (no running process needed); the channels are shown
-    as the settings configure them. Exit code 1 when the status is not "ok".
+    as the settings configure them. Exit code 1 when the status is not "ok", 2 when
+    there is no store yet (a SQLite file that does not exist is not created).
     """
     from bot.health import configured_channels, describe, health_report, single_process_role
 
     settings = _settings()
+    missing = _missing_sqlite_file(settings.effective_database_url)
+    if missing is not None:
+        click.echo(
+            f"no store yet at {missing}: `paperbot run` or `paperbot db upgrade` creates it",
+            err=True,
+        )
+        sys.exit(2)
     engine = make_engine(settings.effective_database_url)
     try:
         report = health_report(
@@ -134,6 +142,19 @@ def status(as_json: bool) -> None:
             click.echo(line)
     if report["status"] != "ok":
         sys.exit(1)
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file `url` names, if it does not exist (opening it would create it)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.db.engine import normalize_url
+
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).resolve()
+    return None if path.exists() else path
 
 
 @cli.command()
@@ -457,16 +478,23 @@ async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) ->
     An unreachable Bot API (connection refused, unknown host, bad token) is one clear
     line and a non-zero exit before anything is published, planned or sent.
     """
-    from telegram.error import TelegramError
+    from telegram.error import InvalidToken, TelegramError
 
     from bot.channels.telegram.app import build_push_bot
     from bot.channels.telegram.bridge import TelegramNotifier
+    from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
     from bot.channels.telegram.sender import TelegramSender
     from scheduler.push import run_push
 
     bot = build_push_bot(core.settings)
     try:
         await bot.initialize()
+    except InvalidToken:  # PTB's message repeats the token: name the setting only
+        await bot.shutdown()
+        raise click.ClickException(
+            "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized); nothing was sent, "
+            "deliveries stay pending"
+        ) from None
     except TelegramError as exc:
         await bot.shutdown()
         raise click.ClickException(
@@ -482,6 +510,7 @@ async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) ->
             core.settings.admin_ids,
             trigger,
             retry_failed=retry_failed,
+            limits=TELEGRAM_CAPABILITIES.send_limits,
         )
     finally:
         await bot.shutdown()

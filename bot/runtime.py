@@ -8,6 +8,13 @@ requests and waits for the ones in flight (a webhook update is answered only onc
 was handled), then the lifespan stops the leader's jobs (a running push gives its claims
 back and the lease is freed), the channels (polling first, handlers drained within a
 bound), and closes the core.
+
+A channel whose start fails (Telegram or the network unreachable) is `failing` on
+/healthz while the rest of the process runs; its start is retried with a doubling,
+capped backoff (CHANNEL_RETRY_SECONDS, CHANNEL_RETRY_MAX_SECONDS), one log line per
+attempt. A failure no retry can fix (a rejected token) is logged once and left.
+Pushes go to every channel with a sender, each paced by the send limits in its
+declared capabilities (lowered, never raised, by PUSH_MAX_PER_SECOND etc.).
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import Core
 from bot.background import Background
-from bot.channels.plugin import Channel
+from bot.channels.plugin import Channel, ChannelStartError
+from bot.core.notify import Notifier
+from bot.core.push import ChannelPush
 from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
 
@@ -56,6 +65,15 @@ class Runtime:
         #: leader or follower, from the scheduler lease this process campaigns for.
         self.role: RoleProvider = role or (lambda: self.background.role)
         core.search.on_timing = metrics.search_seconds.observe
+        self._retries: set[asyncio.Task[None]] = set()
+
+    def channel_pushes(self) -> list[ChannelPush]:
+        """Each channel that can send now, with its sender and its declared limits."""
+        return channel_pushes(self.channels)
+
+    def notifier(self) -> Notifier | None:
+        """Editor alerts go through the first channel that can send them."""
+        return next((c.notifier for c in self.channels if c.notifier is not None), None)
 
     def channel_states(self) -> dict[str, str]:
         return {channel.name: channel.state for channel in self.channels}
@@ -78,17 +96,24 @@ class Runtime:
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        pushing: list[str] = []
         for channel in self.channels:
-            await channel.start()
-        senders = [channel.sender for channel in self.channels if channel.sender is not None]
-        notifiers = [c.notifier for c in self.channels if c.notifier is not None]
-        self.background.start(senders, notifiers[0] if notifiers else None)
+            if await self._start_channel(channel) or channel.state == "failing":
+                pushing.append(channel.name)
+        self.background.start(
+            self.channel_pushes,
+            self.notifier,
+            [name for name in pushing if self._may_push(name)],
+        )
         try:
             yield
         finally:
             # The leader's duties first: a push still running stops while its channel's
             # sender is still open (its claims go back), and the lease is freed at once.
             log.info("stopping: jobs, then channels, then the store")
+            for retry in list(self._retries):
+                retry.cancel()
+            await asyncio.gather(*self._retries, return_exceptions=True)
             await self.background.stop()
             for channel in reversed(self.channels):
                 try:
@@ -98,6 +123,69 @@ class Runtime:
             await self.core.aclose()
             log.info("stopped")
 
+    def _may_push(self, name: str) -> bool:
+        """A started channel pushes if it has a sender; a failing one once retried."""
+        channel = next(c for c in self.channels if c.name == name)
+        return channel.sender is not None or any(
+            not retry.done() and retry.get_name() == _retry_name(name) for retry in self._retries
+        )
+
+    async def _start_channel(self, channel: Channel) -> bool:
+        """Start a channel once; a retryable failure leaves a retry running."""
+        try:
+            await channel.start()
+        except ChannelStartError as exc:
+            if not exc.retry:
+                log.error("channel %s is off: %s", channel.name, exc.reason)
+                return False
+            delay = self.core.settings.channel_retry_seconds
+            log.warning(
+                "channel %s did not start (attempt 1): %s; retrying in %.1f s",
+                channel.name,
+                exc.reason,
+                delay,
+            )
+            retry = asyncio.create_task(
+                self._retry_start(channel, delay), name=_retry_name(channel.name)
+            )
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+            return False
+        return True
+
+    async def _retry_start(self, channel: Channel, delay: float) -> None:
+        """Start again after `delay`, doubling up to CHANNEL_RETRY_MAX_SECONDS, until
+        the channel is up or the failure says retrying cannot help."""
+        cap = self.core.settings.channel_retry_max_seconds
+        attempt = 1
+        while True:
+            await asyncio.sleep(delay)
+            attempt += 1
+            try:
+                await channel.start()
+            except ChannelStartError as exc:
+                if not exc.retry:
+                    log.error(
+                        "channel %s is off (attempt %d): %s", channel.name, attempt, exc.reason
+                    )
+                    return
+                delay = min(delay * 2, cap)
+                log.warning(
+                    "channel %s did not start (attempt %d): %s; retrying in %.1f s",
+                    channel.name,
+                    attempt,
+                    exc.reason,
+                    delay,
+                )
+                continue
+            except Exception:
+                log.exception("channel %s failed to start (attempt %d)", channel.name, attempt)
+                delay = min(delay * 2, cap)
+                continue
+            log.info("channel %s started (attempt %d): %s", channel.name, attempt, channel.state)
+            await self.background.channel_started(channel.name)
+            return
+
     async def _healthz(self, _request: Request) -> Response:
         return JSONResponse(await self.health())
 
@@ -105,6 +193,19 @@ class Runtime:
         return Response(
             self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
+
+
+def channel_pushes(channels: Sequence[Channel]) -> list[ChannelPush]:
+    """A push's channels: those with a sender now, each with the limits it declares."""
+    return [
+        ChannelPush(channel.sender, channel.capabilities.send_limits)
+        for channel in channels
+        if channel.sender is not None
+    ]
+
+
+def _retry_name(channel: str) -> str:
+    return f"start-channel-{channel}"
 
 
 def build_runtime(core: Core, metrics: Metrics | None = None) -> Runtime:

@@ -16,7 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.channels.telegram.capabilities import TELEGRAM, TELEGRAM_CAPABILITIES, is_telegram_id
+from bot.channels.telegram.capabilities import TELEGRAM, is_telegram_id
 from bot.core.addresses import ChatAddress, parse_address
 
 #: The repository's own `content/` folder; the default seed for an empty database.
@@ -57,10 +57,6 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 class SettingsError(Exception):
     """Raised with one human-readable line that names the offending variable."""
-
-
-#: The defaults of PUSH_MAX_PER_SECOND etc.: what Telegram declares (they override it).
-_TELEGRAM_LIMITS = TELEGRAM_CAPABILITIES.send_limits
 
 
 def _admin_address(value: object) -> ChatAddress:
@@ -110,10 +106,12 @@ class Settings(BaseSettings):
     #: A push missed while the bot was down still runs at start-up if it is at most
     #: this late; older ones wait for the next scheduled push (nothing is lost either way).
     push_grace_seconds: int = Field(default=86_400, ge=0)
-    #: Telegram's limits for bulk messages; lower them for a shared token.
-    push_max_per_second: float = Field(default=_TELEGRAM_LIMITS.per_second, gt=0)
-    push_private_per_second: float = Field(default=_TELEGRAM_LIMITS.private_per_second, gt=0)
-    push_group_per_minute: float = Field(default=_TELEGRAM_LIMITS.group_per_minute, gt=0)
+    #: Ceilings on every channel's declared send limits (Telegram declares 30/s, 1/s,
+    #: 20/min): they lower a channel's limit (a shared token), never raise it; 0 = the
+    #: channel's own.
+    push_max_per_second: float = Field(default=0.0, ge=0)
+    push_private_per_second: float = Field(default=0.0, ge=0)
+    push_group_per_minute: float = Field(default=0.0, ge=0)
     push_concurrency: int = Field(default=8, ge=1, le=256)
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)
@@ -124,6 +122,10 @@ class Settings(BaseSettings):
     #: The scheduled jobs run on one process, the holder of a lease renewed every third
     #: of this; when the leader dies, another process takes over after this long.
     leader_lease_seconds: float = Field(default=15.0, ge=0.3)
+    #: A channel that could not start (Telegram or the network unreachable) is retried
+    #: after this many seconds, doubling each time up to CHANNEL_RETRY_MAX_SECONDS.
+    channel_retry_seconds: float = Field(default=2.0, gt=0)
+    channel_retry_max_seconds: float = Field(default=300.0, gt=0)
     #: How long a button's state (a search's paging token) is kept for any process to
     #: answer a tap on it; older buttons answer that they have expired.
     button_state_seconds: float = Field(default=7 * 86_400.0, ge=1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import push_options
 from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES, is_telegram_id
 from bot.core.audit import AuditService
 from bot.core.conversation import Button, Caller, Command, Conversation, Registry, Reply
@@ -29,16 +30,17 @@ def test_the_core_names_no_channel() -> None:
     assert offenders == []
 
 
-def test_telegram_declares_its_limits_and_the_settings_default_to_them(
+def test_telegram_declares_its_limits_and_the_settings_only_lower_them(
     tmp_path: Path, sqlite_url: str
 ) -> None:
     assert TELEGRAM_CAPABILITIES.max_action_bytes == 64
     limits = TELEGRAM_CAPABILITIES.send_limits
     assert (limits.per_second, limits.private_per_second, limits.group_per_minute) == (30, 1, 20)
-    settings = make_settings(sqlite_url, tmp_path)
-    assert settings.push_max_per_second == limits.per_second
-    assert settings.push_private_per_second == limits.private_per_second
-    assert settings.push_group_per_minute == limits.group_per_minute
+    settings = make_settings(sqlite_url, tmp_path, push_max_per_second=100, push_group_per_minute=6)
+    ceiling = push_options(settings).limits
+    assert limits.capped_by(ceiling) == SendLimits(
+        per_second=30, private_per_second=1, group_per_minute=6
+    )
     assert is_telegram_id("-1001234567890") and not is_telegram_id("o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
 
 

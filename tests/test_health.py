@@ -15,6 +15,7 @@ from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import ArxivFeedState, PushRun
 from bot.health import configured_channels, describe, health_report
 from bot.metrics import Metrics
+from tests.support.cli import run_cli
 from tests.support.fake_arxiv import ATOM_CS_AI, ArxivFixtureServer
 from tests.support.network import free_port
 from tests.support.stores import make_settings
@@ -137,3 +138,17 @@ async def test_the_arxiv_poll_job_is_counted_and_reported(
     report = health_report(arxiv_core.engine, arxiv_core.sessions, {}, "leader")
     assert report["last_arxiv_poll"]["result"] == "failed"
     assert report["last_arxiv_poll"]["failing"] == ["cs.XX"]
+
+
+def test_status_on_a_fresh_data_dir_says_there_is_no_store_and_creates_none(
+    tmp_path: Path,
+) -> None:
+    store = (tmp_path / "data" / "paperbot.db").resolve()
+    for args in (["status"], ["status", "--json"]):
+        result = run_cli(args, tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (
+            f"no store yet at {store}: `paperbot run` or `paperbot db upgrade` creates it"
+        )
+        assert result.stdout == ""
+    assert not store.exists() and not store.parent.exists()

@@ -154,4 +154,4 @@ def test_telegram_that_cannot_start_shows_failing_and_http_serves_on(tmp_path: P
     assert process.returncode == 0, output
     assert health["channels"] == {"telegram": "failing"}
     assert health["status"] == "degraded"
-    assert "Telegram did not start" in output
+    assert "channel telegram did not start (attempt 1): Telegram is unreachable" in output

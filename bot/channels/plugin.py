@@ -21,6 +21,17 @@ from bot.core.push import Sender
 ChannelState = Literal["polling", "webhook", "off", "failing"]
 
 
+class ChannelStartError(Exception):
+    """A channel could not start. `reason` is one line for the log (no secrets);
+    `retry` False means trying again cannot help (a rejected token) until an operator
+    acts: the runtime leaves the channel `failing` instead of retrying."""
+
+    def __init__(self, reason: str, *, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
 class Channel(Protocol):
     """A channel as the runtime hosts it."""
 
@@ -43,7 +54,9 @@ class Channel(Protocol):
         ...
 
     async def start(self) -> None:
-        """Connect and begin receiving; called once inside the server's lifespan."""
+        """Connect and begin receiving, inside the server's lifespan. On failure the
+        channel's state is `failing` and it raises `ChannelStartError`; the runtime
+        calls `start()` again later (with backoff) if the error allows a retry."""
         ...
 
     async def stop(self) -> None:
@@ -56,4 +69,4 @@ class Channel(Protocol):
         ...
 
 
-__all__ = ["Channel", "ChannelCapabilities", "ChannelState"]
+__all__ = ["Channel", "ChannelCapabilities", "ChannelStartError", "ChannelState"]

@@ -128,6 +128,17 @@ class LeaseStore:
             )
             session.commit()
 
+    def holds(self, holder: str, epoch: int) -> bool:
+        """Is (holder, epoch) the lease's current, unexpired holder? The fencing check."""
+        with self._sessions() as session:
+            row = session.get(LeaderLease, self.name)
+            return (
+                row is not None
+                and row.holder == holder
+                and row.epoch == epoch
+                and row.expires_at > utcnow()
+            )
+
     def current(self) -> Lease | None:
         with self._sessions() as session:
             row = session.get(LeaderLease, self.name)
@@ -174,6 +185,12 @@ class LeaderElector:
     @property
     def role(self) -> str:
         return "leader" if self.is_leader else "follower"
+
+    def holds(self, epoch: int) -> bool:
+        """The fence of work started under `epoch`: still this process's leadership, in
+        memory and in the store (a process that was paused may have been deposed without
+        noticing yet)."""
+        return self.epoch == epoch and self.store.holds(self.holder, epoch)
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name=f"leader-elector-{self.store.name}")

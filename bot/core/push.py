@@ -36,6 +36,15 @@ How "exactly once" holds (see also bot/core/outbox.py):
    every `PUSH_PROGRESS_SECONDS`, and at `PUSH_DEADLINE_SECONDS` it stops, gives its
    claims back as pending (not failed) and records the run as `timed_out`; the next
    push resumes.
+8. Fencing: a push the leader started carries a `fence` (is this process's leader epoch
+   still the current one?). Once it says no, the push stops within `fence_seconds`,
+   records what it sent, gives its other claims back as pending and closes its run as
+   `interrupted`: a deposed leader does not keep sending next to the new one.
+
+Pacing is per channel: `run(sender, limits=...)` paces that channel's sends by the
+limits it declares, lowered (never raised) by the operator's ceiling in
+`PushOptions.limits` (PUSH_MAX_PER_SECOND etc.). Channels push concurrently, each run
+with its own limiter (scheduler/push.py `run_channel_pushes`).
 
 What is due: a review is pushed to the subscribers who subscribed before it was
 announced (`Review.announced_at`: published from the queue, by an editor's publish, or
@@ -130,6 +139,18 @@ class Sender(Protocol):
 
 
 @dataclass(frozen=True)
+class ChannelPush:
+    """One channel's part of a push: its sender and the send limits it declares."""
+
+    sender: Sender
+    limits: SendLimits
+
+
+#: Is this process's leadership (the epoch the push was started under) still current?
+Fence = Callable[[], bool]
+
+
+@dataclass(frozen=True)
 class StandingSubscriber:
     """A subscriber a channel keeps subscribed on its own account (configured, not asked
     for: e.g. a public feed chat); ensured before each push of its channel, so the outbox
@@ -147,6 +168,8 @@ class StandingSubscriber:
 
 @dataclass(frozen=True)
 class PushOptions:
+    #: The operator's ceiling (PUSH_MAX_PER_SECOND etc.): it lowers a channel's declared
+    #: limits, never raises them; 0 = none. A run without declared limits uses it alone.
     limits: SendLimits = field(default_factory=SendLimits)
     concurrency: int = 8
     claim_batch: int = 25
@@ -173,6 +196,8 @@ class PushOptions:
     send_timeout_seconds: float = 60.0
     #: How often a running push logs its progress and what it is waiting for.
     progress_seconds: float = 30.0
+    #: How often a fenced push checks that its leader epoch is still current.
+    fence_seconds: float = 1.0
 
 
 @dataclass
@@ -195,7 +220,35 @@ class PushSummary:
     #: Stopped at the deadline; `left_pending` deliveries wait for the next push.
     timed_out: bool = False
     left_pending: int = 0
+    #: Stopped because this process's leader epoch was no longer current (fencing).
+    deposed: bool = False
+    #: The limits this run was paced by (the channel's, under the operator's ceiling).
+    limits: SendLimits | None = None
     seconds: float = 0.0
+
+    @classmethod
+    def combined(cls, summaries: Sequence[PushSummary]) -> PushSummary:
+        """One push over several channels, added up (run id and limits: the first's)."""
+        first = summaries[0]
+        total = replace(first, published=sorted({s for x in summaries for s in x.published}))
+        for name in (
+            "planned",
+            "deliveries_sent",
+            "messages_sent",
+            "blocked",
+            "failed",
+            "skipped",
+            "retried",
+            "rate_limited",
+            "requeued",
+            "held_back",
+            "left_pending",
+        ):
+            setattr(total, name, sum(getattr(summary, name) for summary in summaries))
+        total.timed_out = any(summary.timed_out for summary in summaries)
+        total.deposed = any(summary.deposed for summary in summaries)
+        total.seconds = max(summary.seconds for summary in summaries)
+        return total
 
     @property
     def messages_per_second(self) -> float:
@@ -209,6 +262,8 @@ class PushSummary:
             extra += f"{self.held_back} held back for the next push (per-reader cap); "
         if self.timed_out:
             extra += f"stopped at the deadline with {self.left_pending} left pending; "
+        if self.deposed:
+            extra += f"stopped, no longer the leader, with {self.left_pending} left pending; "
         return (
             f"push #{self.run_id} ({self.trigger}): {self.deliveries_sent} deliveries sent in "
             f"{self.messages_sent} messages, {self.blocked} blocked, {self.failed} failed, "
@@ -406,7 +461,7 @@ class PushService:
         self.clock = clock
         self.standing_subscribers = tuple(standing_subscribers)
         self._engine: Engine = sessions.kw["bind"]
-        self._render_cache: dict[tuple[tuple[int, ...], str, str], Sequence[object]] = {}
+        self._render_cache: dict[tuple[str, tuple[int, ...], str, str], Sequence[object]] = {}
         self._next_release = 0.0
         #: Claims of this process not yet recorded: the ones its heartbeat renews.
         self._held: set[int] = set()
@@ -567,11 +622,19 @@ class PushService:
     # step 3: send
 
     async def run(
-        self, sender: Sender, trigger: str = "manual", *, retry_failed: bool = False
+        self,
+        sender: Sender,
+        trigger: str = "manual",
+        *,
+        retry_failed: bool = False,
+        limits: SendLimits | None = None,
+        fence: Fence | None = None,
     ) -> PushSummary:
-        """One push: publish, re-queue transient failures, plan, send until nothing is
-        outstanding or the deadline passes. `retry_failed` re-queues every transient
-        failure, past the `max_retry_runs` cap (`paperbot push --retry-failed`)."""
+        """One push of `sender`'s channel: publish, re-queue transient failures, plan,
+        send until nothing is outstanding or the deadline passes. `retry_failed`
+        re-queues every transient failure, past the `max_retry_runs` cap (`paperbot push
+        --retry-failed`). `limits`: what the channel declares (capped by the options'
+        ceiling). `fence`: stop once it says this process no longer leads (point 8)."""
         started = time.monotonic()
         deadline = started + self.options.deadline_seconds
         summary = PushSummary(run_id=None, trigger=trigger)
@@ -603,9 +666,13 @@ class PushService:
             summary.requeued,
             outstanding,
         )
-        self._render_cache.clear()
+        # Renders of earlier runs may be stale (a review edited since); another
+        # channel's concurrent run keeps its own.
+        for key in [key for key in self._render_cache if key[0] == sender.channel]:
+            del self._render_cache[key]
         worker = f"{uuid.uuid4().hex[:12]}"
-        limiter = SendRateLimiter(self.options.limits)
+        summary.limits = (limits or SendLimits()).capped_by(self.options.limits)
+        limiter = SendRateLimiter(summary.limits)
         watch = RunWatch(limiter)
         reviews: dict[int, ReviewView] = {}
         recorder = self._recorder_for_run()
@@ -620,15 +687,13 @@ class PushService:
             asyncio.create_task(recorder.run()),
             asyncio.create_task(self._report(summary, watch, sender.channel)),
         ]
+        fenced = asyncio.create_task(self._watch_fence(fence)) if fence is not None else None
+        if fenced is not None:
+            background.append(fenced)
         try:
-            done, unfinished = await asyncio.wait(
-                tasks,
-                timeout=max(0.0, deadline - time.monotonic()),
-                return_when=asyncio.FIRST_EXCEPTION,
-            )
-            for task in done:
-                task.result()  # a worker's exception ends the push, as before
-            summary.timed_out = bool(unfinished)
+            unfinished = await self._wait_for_workers(tasks, deadline, fenced)
+            summary.deposed = fenced is not None and fenced.done()
+            summary.timed_out = bool(unfinished) and not summary.deposed
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
@@ -639,16 +704,55 @@ class PushService:
         finally:
             for task in [*tasks, *background]:
                 task.cancel()
-        if summary.timed_out:
+        if summary.timed_out or summary.deposed:
             await db.arun(
                 lambda: self._stop_at_deadline(worker, summary, watch, sender.channel),
-                "giving back unsent claims at the deadline",
+                "giving back unsent claims",
             )
         summary.rate_limited = limiter.pauses
         summary.seconds = time.monotonic() - started
         await db.arun(lambda: self._finish_run(summary), "closing the push run")
         log.info("%s", summary.describe())
         return summary
+
+    @staticmethod
+    async def _wait_for_workers(
+        tasks: list[asyncio.Task[None]], deadline: float, fenced: asyncio.Task[None] | None
+    ) -> set[asyncio.Task[None]]:
+        """Until every worker is done, one fails (its exception ends the push), the
+        deadline passes or the fence falls; returns the workers still running."""
+        running = set(tasks)
+        while running:
+            watched = running | ({fenced} if fenced is not None else set())
+            done, _ = await asyncio.wait(
+                watched,
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done:
+                break  # the deadline
+            for task in done:
+                if task is not fenced:
+                    task.result()
+                    running.discard(task)
+            if fenced is not None and fenced.done():
+                fenced.result()
+                break
+        return running
+
+    async def _watch_fence(self, fence: Fence) -> None:
+        """Return once the fence says this process no longer leads. A check that fails
+        (the database is away) decides nothing: the elector steps down on its own."""
+        while True:
+            await asyncio.sleep(self.options.fence_seconds)
+            try:
+                current = fence()
+            except Exception as exc:
+                log.debug("could not check the leader epoch: %s", exc.__class__.__name__)
+                continue
+            if not current:
+                log.warning("push: this process is no longer the leader; stopping the push")
+                return
 
     def _recorder_for_run(self) -> SentRecorder:
         """The service's recorder, with this run's options (they may have changed)."""
@@ -725,6 +829,15 @@ class PushService:
             released = OutboxRepository(session).release_own(worker, self._recorder.backlog_ids())
         self._held.difference_update(released)
         summary.left_pending = self.outstanding(channel)
+        if summary.deposed:
+            log.warning(
+                "push #%s: no longer the leader; stopped, %d unsent claims given back, "
+                "%d deliveries left for the new leader",
+                summary.run_id,
+                len(released),
+                summary.left_pending,
+            )
+            return
         log.warning(
             "push #%s: deadline of %.0f s passed; stopping with %d deliveries left pending "
             "for the next push%s",
@@ -988,7 +1101,7 @@ class PushService:
         review_ids = tuple(
             sorted(item.review_id for item in items if item.delivery_id in delivery_ids)
         )
-        key = (review_ids, subscriber.language, subscriber.push_format)
+        key = (sender.channel, review_ids, subscriber.language, subscriber.push_format)
         cached = self._render_cache.get(key)
         if cached is None:
             cached = sender.render(replies)
@@ -1047,7 +1160,10 @@ class PushService:
             if run is None:
                 return
             run.finished_at = self.clock()
-            run.status = RUN_TIMED_OUT if summary.timed_out else RUN_DONE
+            if summary.deposed:
+                run.status = RUN_INTERRUPTED
+            else:
+                run.status = RUN_TIMED_OUT if summary.timed_out else RUN_DONE
             run.planned = summary.planned
             run.sent = summary.deliveries_sent
             run.messages = summary.messages_sent

@@ -29,9 +29,26 @@ class SendLimits:
     def global_interval(self) -> float:
         return 1.0 / (self.per_second * (1 - self.margin)) if self.per_second > 0 else 0.0
 
+    def capped_by(self, ceiling: SendLimits) -> SendLimits:
+        """These limits, lowered to `ceiling` where it sets one (an operator's override
+        can only lower what a channel declares, never raise it; 0 = no ceiling)."""
+        return SendLimits(
+            per_second=_lower(self.per_second, ceiling.per_second),
+            private_per_second=_lower(self.private_per_second, ceiling.private_per_second),
+            group_per_minute=_lower(self.group_per_minute, ceiling.group_per_minute),
+            margin=self.margin,
+        )
+
     def chat_interval(self, is_group: bool) -> float:
         rate = self.group_per_minute / 60.0 if is_group else self.private_per_second
         return 1.0 / (rate * (1 - self.margin)) if rate > 0 else 0.0
+
+
+def _lower(declared: float, ceiling: float) -> float:
+    """The lower of two rates where 0 means unlimited."""
+    if ceiling <= 0:
+        return declared
+    return ceiling if declared <= 0 else min(declared, ceiling)
 
 
 class SendRateLimiter:

@@ -22,12 +22,13 @@ from telegram.ext import (
 from bot.app import Core
 from bot.background import Background
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
-from bot.channels.telegram.capabilities import TELEGRAM
+from bot.channels.telegram.capabilities import TELEGRAM, TELEGRAM_CAPABILITIES
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.sender import TelegramSender
+from bot.core.push import ChannelPush
 from bot.core.texts import language_of, t
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -110,7 +111,9 @@ def build_application(
         await announce(application, core)
         await push_bot.initialize()
         if host_jobs:
-            background.start([TelegramSender(push_bot)], TelegramNotifier(application.bot))
+            pushes = [ChannelPush(TelegramSender(push_bot), TELEGRAM_CAPABILITIES.send_limits)]
+            notifier = TelegramNotifier(application.bot)
+            background.start(lambda: pushes, lambda: notifier, [CHANNEL])
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await background.stop()

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import Bot, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.app import Core
-from bot.channels.plugin import ChannelState
+from bot.channels.plugin import ChannelStartError, ChannelState
 from bot.channels.telegram.app import CHANNEL, build_application
 from bot.channels.telegram.bridge import TelegramNotifier
 from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
@@ -78,7 +78,8 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Connect, publish the menus, then poll or make sure the webhook is set. A
-        failure leaves the channel `failing` (shown on /healthz); the process serves on."""
+        failure leaves the channel `failing` (shown on /healthz) and raises
+        ChannelStartError: the runtime retries it, except for a rejected token."""
         application = self.application
         if application is None:
             return
@@ -88,11 +89,21 @@ class TelegramChannel:
             await application.post_init(application)
             if self.mode == "webhook":
                 await self._ensure_webhook(application.bot)
-            await application.start()
-        except (TelegramError, OSError) as exc:
-            log.error("Telegram did not start (%s): %s", exc.__class__.__name__, exc)
+            if not application.running:
+                await application.start()
+        except InvalidToken:
+            # PTB's message repeats the token: name the setting, never its value.
             self._state = "failing"
-            return
+            raise ChannelStartError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized); Telegram stays "
+                "off until the token is fixed and the process restarted",
+                retry=False,
+            ) from None
+        except (TelegramError, OSError) as exc:
+            self._state = "failing"
+            raise ChannelStartError(
+                f"Telegram is unreachable ({exc.__class__.__name__}: {_one_line(exc)})"
+            ) from None
         push_bot = application.bot_data["push_bot"]
         self._sender = TelegramSender(push_bot)
         self._notifier = TelegramNotifier(application.bot)
@@ -168,6 +179,11 @@ class TelegramChannel:
             await application.shutdown()
             if self._state != "failing":
                 self._state = "off"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:200]
 
 
 __all__ = ["TELEGRAM_CAPABILITIES", "TelegramChannel"]
