@@ -10,12 +10,18 @@ from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewService, ReviewView
 from bot.core.richtext import paragraph, rich
 from bot.core.search import SearchService
+from bot.core.search.ranker import MAX_RESULTS
 from bot.core.texts import t
 from bot.core.views import review_card, review_full, review_list
 
 PAGE_SIZE = 5
 MAX_LIST = 20
 SECTION_TITLES = {"latest": "section_latest", "classic": "section_classic"}
+
+
+def last_page_offset(total: int, size: int) -> int:
+    """Where the last page of `total` items in pages of `size` starts."""
+    return max(0, (total - 1) // size * size)
 
 
 class ReadingFeature:
@@ -101,6 +107,11 @@ class ReadingFeature:
 
     def _section_page(self, caller: Caller, section: str, offset: int, size: int) -> Reply:
         page = self.reviews.page(section, size, offset)
+        if not page.items and offset > 0 and page.total > 0:
+            # A forged (or outdated) page button beyond the end: the last page, not
+            # an empty list.
+            page = self.reviews.page(section, size, last_page_offset(page.total, size))
+            offset = page.offset
         language = caller.language
         if page.total == 0:
             return Reply(rich(paragraph(t(language, "list_empty"))))
@@ -116,6 +127,14 @@ class ReadingFeature:
 
     def _search_page(self, caller: Caller, query: str, offset: int) -> Reply:
         page = self.search_service.search(query, PAGE_SIZE, offset)
+        if not page.items and offset > 0:
+            # Beyond the last page (a forged button): count the results from the
+            # furthest offset the ranker ranks, then show the last page.
+            probe = self.search_service.search(query, PAGE_SIZE, MAX_RESULTS - 1)
+            if probe.total > 0:
+                last = last_page_offset(min(probe.total, MAX_RESULTS), PAGE_SIZE)
+                page = self.search_service.search(query, PAGE_SIZE, last)
+                offset = page.offset
         shown = query[:60]
         if page.total == 0:
             return Reply(rich(paragraph(t(caller.language, "nothing_found", query=shown))))
