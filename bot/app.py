@@ -27,6 +27,7 @@ from bot.core.conversation import Conversation, Registry
 from bot.core.editorial import Editorial
 from bot.core.features.arxiv import ArxivFeature
 from bot.core.features.editors import EditorsFeature
+from bot.core.features.identity import IdentityFeature
 from bot.core.features.reading import ReadingFeature
 from bot.core.features.subscription import SubscriptionFeature
 from bot.core.jobs import JobStateService, missed_fire_time
@@ -130,6 +131,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)
+    IdentityFeature().register(registry)
     # Built lazily by the client on its first request: most commands never reach arXiv.
     arxiv_client = PoliteClient(
         partial(make_http_client, settings), settings.arxiv_request_interval

@@ -64,10 +64,24 @@ _TELEGRAM_LIMITS = TELEGRAM_CAPABILITIES.send_limits
 
 
 def _admin_address(value: object) -> ChatAddress:
-    address = parse_address(value, default_channel=TELEGRAM)
+    shown = str(value).strip()
+    if shown.rpartition(":")[2].startswith("@"):
+        # A Telegram @username is what an editor knows of themselves, and it can change:
+        # the bot matches the numeric id, which /whoami tells.
+        raise ValueError(
+            f"{shown!r} is a username; use numeric ids or channel:id "
+            "(e.g. 4242 or telegram:4242); send /whoami to the bot to learn yours"
+        )
+    try:
+        address = parse_address(value, default_channel=TELEGRAM)
+    except ValueError:
+        raise ValueError(
+            f"{shown!r} is not an id; use numeric ids or channel:id (e.g. 4242 or telegram:4242)"
+        ) from None
     if address.channel == TELEGRAM and not is_telegram_id(address.address):
         raise ValueError(
-            f"{str(value).strip()!r} is not a chat address (a Telegram id is a number)"
+            f"{shown!r} is not a Telegram id: use the numeric id (e.g. 4242 or "
+            "telegram:4242); send /whoami to the bot to learn yours"
         )
     return address
 

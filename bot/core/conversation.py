@@ -290,7 +290,9 @@ class Conversation:
 
     @staticmethod
     def not_allowed(caller: Caller) -> Reply:
-        return Reply(rich(paragraph(t(caller.language, "not_allowed"))))
+        """The refusal says how to become an editor: the address ADMIN_IDS would need."""
+        address = f"{caller.channel}:{caller.user_id}"
+        return Reply(rich(paragraph(t(caller.language, "not_allowed", address=address))))
 
     @staticmethod
     def stale(caller: Caller) -> Reply:

@@ -61,8 +61,23 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Sorry, something went wrong; please try again later.",
     ),
     "not_allowed": (
-        "抱歉，这个命令只对编辑开放。",
-        "Sorry, that command is for the editors only.",
+        "抱歉，这个命令只对编辑开放。要成为编辑，请让运行机器人的人把 {address} "
+        "加入 ADMIN_IDS 设置（格式为 渠道:编号），然后重启机器人。",
+        "Sorry, that command is for the editors only. To become one, ask whoever runs the "
+        "bot to add {address} to the ADMIN_IDS setting (as channel:id) and restart it.",
+    ),
+    "cmd_whoami": ("查看我的编号和身份", "Your id and role"),
+    "whoami_address": ("你的编号：", "Your id: "),
+    "whoami_chat": ("本会话的编号：", "This chat's id: "),
+    "whoami_editor": (
+        "你是编辑，可以使用编辑命令。",
+        "You are an editor: the editors' commands are yours.",
+    ),
+    "whoami_reader": ("你是读者（不是编辑）。", "You are a reader (not an editor)."),
+    "whoami_become_editor": (
+        "要成为编辑，请让运行机器人的人把 {address} 加入 ADMIN_IDS 设置，然后重启机器人。",
+        "To become an editor, ask whoever runs the bot to add {address} to ADMIN_IDS "
+        "and restart it.",
     ),
     "subscribed_new": (
         "订阅成功！新发布的解读会每周推送给你。"
