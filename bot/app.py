@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.console import CONSOLE
 from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.channels.telegram.channel_post import telegram_standing_subscribers
 from bot.core.arxiv.api import ArxivApi
@@ -124,7 +125,8 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     prepare_store(settings, engine, sessions, reviews, upgrade=upgrade, seed=seed)
     search = SearchService(sessions)
     audit = AuditService(sessions)
-    subscriptions = SubscriptionService(sessions)
+    # The console's one chat is the operator trying the bot, not a reader.
+    subscriptions = SubscriptionService(sessions, uncounted_channels=(CONSOLE,))
     registry = Registry()
     button_states = ButtonStateStore(sessions, settings.button_state_seconds)
     reading = ReadingFeature(reviews, search, button_states)

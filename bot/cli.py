@@ -143,7 +143,8 @@ def console(lang: str, admin: bool) -> None:
     """Chat with the bot in the terminal, on the same database; no token needed.
 
     Reads one message per line (/latest, /classic, /search 对齐, plain text ...) until
-    end of input. Type :N to tap button N of the last reply.
+    end of input (Ctrl-D) or Ctrl-C. Type :N to tap button N of the last reply (a URL
+    button prints its URL). At a terminal, lines are edited and recalled with readline.
     """
     from bot.channels.console import run_console
 
@@ -151,12 +152,16 @@ def console(lang: str, admin: bool) -> None:
         interactive = sys.stdin.isatty()
         if interactive:
             click.echo("paperbot console: /help lists commands; Ctrl-D quits.")
-        status = asyncio.run(
-            _closing(
-                core,
-                run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin),
+        try:
+            status = asyncio.run(
+                _closing(
+                    core,
+                    run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin),
+                )
             )
-        )
+        except KeyboardInterrupt:  # Ctrl-C: end at once, quietly, as a shell does
+            click.echo("", err=True)
+            status = 130
     sys.exit(status)
 
 

@@ -66,6 +66,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Sorry, that command is for the editors only. To become one, ask whoever runs the "
         "bot to add {address} to the ADMIN_IDS setting (as channel:id) and restart it.",
     ),
+    "console_no_buttons": (
+        "上一条回复没有按钮，:{n} 无从点按。",
+        "The last reply has no buttons, so there is no :{n} to tap.",
+    ),
+    "console_no_such_button": (
+        "没有按钮 {n}：上一条回复只有 {count} 个按钮。",
+        "There is no button {n}: the last reply has {count} buttons.",
+    ),
+    "console_url": ("链接：{url}", "Link: {url}"),
     "cmd_whoami": ("查看我的编号和身份", "Your id and role"),
     "whoami_address": ("你的编号：", "Your id: "),
     "whoami_chat": ("本会话的编号：", "This chat's id: "),
