@@ -149,7 +149,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         include_replacements=settings.arxiv_include_replacements,
     )
     drafts = DraftService(reviews, arxiv_records, watcher)
-    ArxivFeature(watcher, drafts, settings.arxiv_poll_cron).register(registry)
+    ArxivFeature(watcher, drafts, settings.arxiv_poll_cron, settings.timezone).register(registry)
     push = PushService(
         sessions,
         reviews,

@@ -13,6 +13,7 @@ from bot.core.notify import Notifier, notify_admins
 from bot.core.push import PushService, PushSummary, Sender
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
+from bot.core.views import push_summary_text
 from bot.db.retry import first_line, is_transient
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def run_push(
     job_state.mark_run(JOB_NAME)
     summary = await push.run(sender, trigger=trigger, retry_failed=retry_failed)
     if notifier is not None and admin_ids:
-        text = t("zh", "push_summary", summary=summary.describe())
+        text = t("zh", "push_summary", summary=push_summary_text(summary, "zh"))
         await notify_admins(notifier, admin_ids, [Reply(rich(paragraph(text)))])
     return summary
 

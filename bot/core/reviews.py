@@ -26,6 +26,7 @@ from bot.core.sources import (
     ParsedReview,
     ReviewFormatError,
     derive_summary,
+    is_lead_in,
     make_slug,
     parse_arxiv_id,
     read_source,
@@ -43,7 +44,27 @@ PAGE_CACHE_SIZE = 1_000
 
 
 class ReviewStateError(ValueError):
-    """A review is not in the state the requested change needs (said to the editor)."""
+    """A review is not in the state the requested change needs (said to the editor).
+
+    `str()` is the English line the shell prints; the fields let a chat say it in the
+    reader's language (bot/core/features/editors.py): no review `review_id` (status
+    None), or review `review_id` is `status` where one of `expected` was needed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        review_id: int | None = None,
+        status: str | None = None,
+        expected: tuple[str, ...] = (),
+        title: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.review_id = review_id
+        self.status = status
+        self.expected = expected
+        self.title = title
 
 
 class UnsafeSlugError(ValueError):
@@ -374,7 +395,12 @@ class ReviewService:
         with self.sessions() as session:
             existing = _same_review(ReviewRepository(session), parsed)
             if existing is not None and existing.status == "published":
-                raise ReviewStateError(f"#{existing.id} {existing.title!r} is already published")
+                raise ReviewStateError(
+                    f"#{existing.id} {existing.title!r} is already published",
+                    review_id=existing.id,
+                    status="published",
+                    title=existing.title,
+                )
         parsed.status, parsed.publish_at, parsed.published_at = "draft", publish_at, None
         [outcome] = self.import_parsed([parsed])
         return outcome
@@ -385,9 +411,15 @@ class ReviewService:
         with self.sessions.begin() as session:
             row = session.get(Review, review_id, with_for_update=True)
             if row is None:
-                raise ReviewStateError(f"no review #{review_id}")
+                raise ReviewStateError(f"no review #{review_id}", review_id=review_id)
             if row.status not in expected:
-                raise ReviewStateError(f"#{review_id} is {row.status}, not {' or '.join(expected)}")
+                raise ReviewStateError(
+                    f"#{review_id} is {row.status}, not {' or '.join(expected)}",
+                    review_id=review_id,
+                    status=row.status,
+                    expected=tuple(expected),
+                    title=row.title,
+                )
             row.status, row.updated_at = status, now
             if status == "published":
                 # An editor's publish: due to every subscriber at the next push.
@@ -405,11 +437,15 @@ class ReviewService:
             for review_id in review_ids:
                 row = session.get(Review, review_id, with_for_update=True)
                 if row is None:
-                    raise ReviewStateError(f"no review #{review_id}")
+                    raise ReviewStateError(f"no review #{review_id}", review_id=review_id)
                 if row.status != "published":
                     raise ReviewStateError(
                         f"#{review_id} is {row.status}, not published "
-                        f"(`paperbot publish {review_id}` publishes and pushes it)"
+                        f"(`paperbot publish {review_id}` publishes and pushes it)",
+                        review_id=review_id,
+                        status=row.status,
+                        expected=("published",),
+                        title=row.title,
                     )
                 row.announced_at = now
                 rows.append(ReviewView.of(row))
@@ -530,7 +566,7 @@ def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.da
         wanted["tags"] = parsed.tags
     if parsed.summary is not None:
         wanted["summary"] = parsed.summary
-    elif row.summary in ("", derive_summary(row.body)):
+    elif row.summary in ("", derive_summary(row.body)) or is_lead_in(row.summary):
         # The summary was derived from the body, so it follows the body; an editor's
         # own summary is kept when a source without one is imported.
         wanted["summary"] = derive_summary(parsed.body)

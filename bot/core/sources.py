@@ -381,11 +381,34 @@ def make_slug(title: str, arxiv_id: str | None = None, limit: int = 40) -> str:
     return "review-" + hashlib.sha1(title.encode()).hexdigest()[:10]
 
 
+def is_lead_in(value: str | None) -> bool:
+    """A paragraph ending with a colon introduces a list ("具有以下特点："): alone it
+    says nothing, so it is never a card's summary."""
+    return bool(value) and str(value).rstrip().endswith((":", "："))
+
+
 def derive_summary(body: str, limit: int = 160) -> str:
-    """The first prose paragraph of the body, trimmed at a sentence boundary."""
-    for block in markdown_to_rich(body).blocks:
-        if block.kind == "paragraph" and block.plain_text.strip():
-            return shorten(block.plain_text.strip().replace("\n", " "), limit)
+    """The first prose paragraph of the body, trimmed at a sentence boundary.
+
+    A lead-in to a list ("…具有以下特点：") is completed by the list's items; one
+    without a list after it is skipped for the next paragraph.
+    """
+    blocks = markdown_to_rich(body).blocks
+    for index, block in enumerate(blocks):
+        prose = block.plain_text.strip().replace("\n", " ")
+        if block.kind != "paragraph" or not prose:
+            continue
+        if not is_lead_in(prose):
+            return shorten(prose, limit)
+        items = []
+        for item in blocks[index + 1 :]:
+            if item.kind not in ("bullet", "numbered"):
+                break
+            items.append(item.plain_text.strip().rstrip("。；;.,，"))
+        if items:
+            english = prose.isascii()
+            joined = ("; " if english else "；").join(items)
+            return shorten(prose + (" " if english else "") + joined, limit)
     return ""
 
 

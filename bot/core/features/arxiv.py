@@ -9,6 +9,7 @@ from bot.core.arxiv.drafts import DraftOutcome, DraftService
 from bot.core.arxiv.views import DISMISS_ACTION, DRAFT_ACTION, candidate_list, skeleton_block
 from bot.core.arxiv.watcher import ArxivWatcher, CandidateView
 from bot.core.conversation import Caller, Command, Registry, Reply
+from bot.core.cron_words import cron_in_words
 from bot.core.numbers import parse_count
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
@@ -18,10 +19,14 @@ MAX_LIST_SIZE = 20
 
 
 class ArxivFeature:
-    def __init__(self, watcher: ArxivWatcher, drafts: DraftService, poll_cron: str) -> None:
+    def __init__(
+        self, watcher: ArxivWatcher, drafts: DraftService, poll_cron: str, zone: str = "UTC"
+    ) -> None:
         self.watcher = watcher
         self.drafts = drafts
         self.poll_cron = poll_cron
+        #: The time zone the cron is read in, named where the schedule is shown.
+        self.zone = zone
 
     def register(self, registry: Registry) -> None:
         registry.add_command(
@@ -43,7 +48,8 @@ class ArxivFeature:
         shown = self.watcher.pending(size)
         language = caller.language
         if not shown:
-            return [_say(t(language, "arxiv_candidates_empty", cron=self.poll_cron))]
+            cron = cron_in_words(self.poll_cron, language, self.zone)
+            return [_say(t(language, "arxiv_candidates_empty", cron=cron))]
         title = t(language, "arxiv_candidates_heading", total=self.watcher.count_pending())
         return [candidate_list(title, shown, language)]
 
@@ -96,7 +102,7 @@ class ArxivFeature:
                 "arxiv_draft_reviewed",
                 id=review.id,
                 title=review.title,
-                status=review.status,
+                status=t(language, f"state_{review.status}"),
             )
             return [_say(text)]
         if outcome.status == "refused":

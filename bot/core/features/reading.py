@@ -8,7 +8,7 @@ from bot.core.button_state import ButtonStateStore
 from bot.core.conversation import Caller, Command, Registry, Reply
 from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewService, ReviewView
-from bot.core.richtext import paragraph, rich
+from bot.core.richtext import Block, bullet, paragraph, rich
 from bot.core.search import SearchService
 from bot.core.search.ranker import MAX_RESULTS
 from bot.core.texts import t
@@ -54,12 +54,17 @@ class ReadingFeature:
     # commands
 
     def help(self, caller: Caller, args: str) -> list[Reply]:
+        return [Reply(rich(*self.help_blocks(caller)))]
+
+    def help_blocks(self, caller: Caller) -> list[Block]:
+        """The command list, one line per command: list items, which every channel
+        shows single-spaced (paragraphs get a blank line between them)."""
         language = caller.language
         lines = [paragraph(t(language, "help_intro"))]
         for command in self._registry.menu(admin=caller.is_admin):
-            lines.append(paragraph(f"{command.usage(language)} — {command.description(language)}"))
+            lines.append(bullet(f"{command.usage(language)} — {command.description(language)}"))
         lines.append(paragraph(t(language, "help_search_hint")))
-        return [Reply(rich(*lines))]
+        return lines
 
     def latest(self, caller: Caller, args: str) -> list[Reply]:
         count = parse_count(args)
