@@ -224,6 +224,8 @@ def import_(paths: tuple[Path, ...]) -> None:
             failed += 1
             click.echo(f"error: {report.error}", err=True)
             continue
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
         for outcome in report.outcomes:
             counts[outcome.action] += 1
             review = outcome.review
@@ -615,6 +617,8 @@ def queue_add(file: Path, when: str | None) -> None:
             raise click.ClickException(
                 f"{file}: has {len(parsed)} reviews; queue one at a time (or use paperbot import)"
             )
+        for warning in parsed[0].warnings:
+            click.echo(f"warning: {warning}", err=True)
         try:
             review = core.editorial.queue(parsed[0], publish_at)
         except ReviewStateError as exc:
@@ -624,6 +628,33 @@ def queue_add(file: Path, when: str | None) -> None:
         click.echo(
             f"queued #{review.id} {review.slug}  {review.title}  for {local:%Y-%m-%d %H:%M %Z}"
         )
+
+
+@queue.command("show")
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", help="Reader language.")
+def queue_show(review_id: int, lang: str) -> None:
+    """Print review REVIEW_ID (any status) as readers will see it, as plain text.
+
+    The same rendering as `paperbot console`: headings in 【】, links as <URL>, and the
+    buttons numbered at the end.
+    """
+    from bot.channels.console import render_reply
+    from bot.core.reviews import ReviewStateError
+    from bot.core.views import review_full
+
+    with _core() as core:
+        try:
+            review = core.editorial.show(review_id)
+        except ReviewStateError as exc:
+            raise click.ClickException(str(exc)) from None
+        zone = core.settings.zone
+    moment = review.publish_at or review.published_at
+    when = moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
+    click.echo(f"#{review.id} {review.status}, {when}, section {review.section}")
+    click.echo()
+    rendered, _ = render_reply(review_full(review, lang))
+    click.echo(rendered)
 
 
 @queue.command("list")
@@ -696,6 +727,28 @@ def unqueue(review_id: int) -> None:
             raise click.ClickException(str(exc)) from None
         core.audit.record("cli", "cli", "unqueue", allowed=True, target=str(review_id))
         click.echo(f"#{review.id} {review.title} is a draft again")
+
+
+@cli.command()
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
+def unpublish(review_id: int) -> None:
+    """Take published review REVIEW_ID down (back to draft), as /unpublish does.
+
+    Readers no longer see it in lists, search or /review, and no later push sends it;
+    what was already delivered stays delivered. Recorded in the audit log.
+    """
+    from bot.core.reviews import ReviewStateError
+
+    with _core() as core:
+        try:
+            review = core.editorial.unpublish(review_id)
+        except ReviewStateError as exc:
+            core.audit.record(
+                "cli", "cli", "unpublish", allowed=True, target=str(review_id), detail=str(exc)
+            )
+            raise click.ClickException(str(exc)) from None
+        core.audit.record("cli", "cli", "unpublish", allowed=True, target=str(review_id))
+        click.echo(f"#{review.id} {review.title} is unpublished (a draft again)")
 
 
 @cli.command()

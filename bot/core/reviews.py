@@ -96,10 +96,17 @@ class ReviewView:
     status: str
     publish_at: dt.datetime | None
     published_at: dt.datetime | None
+    #: The link of a paper that is not on arXiv (OpenReview, ACL Anthology).
+    paper_url: str | None = None
 
     @property
     def arxiv_url(self) -> str | None:
         return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else None
+
+    @property
+    def link_url(self) -> str | None:
+        """Where the paper is: its arXiv page, or the other site it is on."""
+        return self.arxiv_url or self.paper_url
 
     @classmethod
     def of(cls, row: Review) -> ReviewView:
@@ -120,6 +127,7 @@ class ReviewView:
             status=row.status,
             publish_at=row.publish_at,
             published_at=row.published_at,
+            paper_url=row.paper_url,
         )
 
 
@@ -145,6 +153,8 @@ class FileReport:
     path: str
     outcomes: tuple[ImportOutcome, ...] = ()
     error: str | None = None
+    #: Accepted with a note for the editor (a paper that is not on arXiv).
+    warnings: tuple[str, ...] = ()
 
 
 # --- repository ----------------------------------------------------------------------
@@ -227,6 +237,8 @@ def content_hash(review: Review) -> str:
         "summary": review.summary,
         "body": review.body,
     }
+    if review.paper_url:  # only when set, so the digests of arXiv reviews stay as they were
+        payload["paper_url"] = review.paper_url
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -328,7 +340,8 @@ class ReviewService:
                     FileReport(str(path), error=f"{path}: the store refused it: {reason}")
                 )
             else:
-                reports.append(FileReport(str(path), outcomes))
+                warnings = tuple(warning for review in parsed for warning in review.warnings)
+                reports.append(FileReport(str(path), outcomes, warnings=warnings))
         return reports
 
     def import_parsed(self, parsed: list[ParsedReview]) -> list[ImportOutcome]:
@@ -368,6 +381,7 @@ class ReviewService:
             slug=slug,
             title=parsed.title,
             arxiv_id=parsed.arxiv_id,
+            paper_url=parsed.paper_url,
             authors=parsed.authors or "",
             paper_date=parsed.paper_date.value if parsed.paper_date else None,
             paper_date_precision=parsed.paper_date.precision if parsed.paper_date else None,
@@ -555,6 +569,8 @@ def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.da
         wanted["slug"] = _unique_slug(repo, parsed.slug, except_id=row.id)
     if parsed.arxiv_id:
         wanted["arxiv_id"] = parsed.arxiv_id
+    if parsed.paper_url:
+        wanted["paper_url"] = parsed.paper_url
     if parsed.authors is not None:
         wanted["authors"] = parsed.authors
     if parsed.paper_date is not None:
@@ -587,7 +603,7 @@ def review_to_front_matter(review: ReviewView) -> str:
     fields: dict[str, Any] = {
         "title": review.title,
         "slug": review.slug,
-        "arxiv_id": review.arxiv_id,
+        "arxiv_id": review.arxiv_id or review.paper_url,
         "authors": review.authors or None,
         "date": review.paper_date.iso() if review.paper_date else None,
         "section": review.section,

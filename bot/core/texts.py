@@ -52,6 +52,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "previous": ("« 上一页", "« Previous"),
     "next": ("下一页 »", "Next »"),
     "open_arxiv": ("arXiv 原文", "arXiv paper"),
+    "open_paper": ("论文原文", "The paper"),
+    "paper_link": ("论文链接", "Paper"),
     "stale_button": (
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
@@ -174,6 +176,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_publish": ("立即发布并推送", "Publish and push now"),
     "cmd_unqueue": ("撤回排队的解读", "Take a review out of the queue"),
     "cmd_stats": ("订阅与推送统计", "Subscribers and pushes"),
+    "cmd_unpublish": ("撤下已发布的解读（改回草稿）", "Take a published review down (to draft)"),
+    "cmd_show": ("按读者看到的样子查看任一解读", "See any review as readers will"),
+    "unpublished": (
+        "#{id}「{title}」已撤下，改回草稿，读者不再看到它。",
+        "#{id} “{title}” is taken down: a draft again, readers no longer see it.",
+    ),
+    "show_note": (
+        "#{id}（{status}，{when}）读者将看到：",
+        "#{id} ({status}, {when}) as readers will see it:",
+    ),
+    "queue_warning_not_arxiv": (
+        "⚠️ 这篇论文的链接在 {site}（{url}），不在 arXiv：已接受，但 paperbot lint 和 /draft "
+        "无法核对它。",
+        "⚠️ This paper's link is on {site} ({url}), not arXiv: accepted, but paperbot lint "
+        "and /draft cannot check it.",
+    ),
     "arg_queue": ("[发布时间]", "[publish time]"),
     "arg_id": ("<编号>", "<id>"),
     "queue_usage": (

@@ -37,9 +37,17 @@ def meta_blocks(review: ReviewView, language: str) -> list[Block]:
         if details:
             details.append(text(" · "))
         details.append(link(f"arXiv:{review.arxiv_id}", review.arxiv_url))
+    elif review.paper_url:
+        if details:
+            details.append(text(" · "))
+        details.append(link(t(language, "paper_link"), review.paper_url))
     if details:
         blocks.append(Block("paragraph", tuple(details)))
     return blocks
+
+
+def _open_label(review: ReviewView, language: str) -> str:
+    return t(language, "open_arxiv" if review.arxiv_url else "open_paper")
 
 
 def card_summary(review: ReviewView) -> str | None:
@@ -61,8 +69,8 @@ def review_card(review: ReviewView, language: str) -> Reply:
     if tags := tag_line(review):
         blocks.append(tags)
     buttons = [Button(t(language, "read_full"), action=f"r:{review.id}")]
-    if review.arxiv_url:
-        buttons.append(Button(t(language, "open_arxiv"), url=review.arxiv_url))
+    if review.link_url:
+        buttons.append(Button(_open_label(review, language), url=review.link_url))
     return Reply(rich(*blocks), (tuple(buttons),))
 
 
@@ -73,8 +81,8 @@ def review_full(review: ReviewView, language: str) -> Reply:
         header.append(tags)
     body = markdown_to_rich(review.body)
     buttons: tuple[tuple[Button, ...], ...] = ()
-    if review.arxiv_url:
-        buttons = ((Button(t(language, "open_arxiv"), url=review.arxiv_url),),)
+    if review.link_url:
+        buttons = ((Button(_open_label(review, language), url=review.link_url),),)
     return Reply(RichText(tuple(header)) + body, buttons)
 
 

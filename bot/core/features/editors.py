@@ -29,6 +29,7 @@ from bot.core.sources import (
     PublishTimeTooFarError,
     ReviewFormatError,
     check_publish_time,
+    other_paper_link,
     parse_text,
 )
 from bot.core.subscriptions import SubscriptionService
@@ -93,6 +94,8 @@ class EditorsFeature:
             ("queued", self.queued, None),
             ("publish", self.publish, "arg_id"),
             ("unqueue", self.unqueue, "arg_id"),
+            ("unpublish", self.unpublish, "arg_id"),
+            ("show", self.show, "arg_id"),
             ("stats", self.stats, None),
         ):
             registry.add_command(Command(name, f"cmd_{name}", handler, argument, admin_only=True))
@@ -147,7 +150,12 @@ class EditorsFeature:
     def _stage_and_preview(
         self, review: ParsedReview, publish_at: dt.datetime, language: str
     ) -> list[Reply]:
-        return self._preview(self.editorial.stage(review, publish_at), language)
+        preview = self._preview(self.editorial.stage(review, publish_at), language)
+        other = other_paper_link(review.paper_url) if review.paper_url else None
+        if other is not None:
+            url, site = other
+            preview.insert(0, _say(language, "queue_warning_not_arxiv", url=url, site=site))
+        return preview
 
     def _preview(self, review: ReviewView, language: str) -> list[Reply]:
         when = self._local(review.publish_at)
@@ -202,6 +210,32 @@ class EditorsFeature:
         except ReviewStateError as exc:
             return [_refused(language, exc)]
         return [_say(language, "unqueued", id=review.id, title=review.title)]
+
+    def unpublish(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        review_id = parse_count(args)
+        if review_id is None:
+            return [_say(language, "id_usage", command="/unpublish")]
+        try:
+            review = self.editorial.unpublish(review_id)
+        except ReviewStateError as exc:
+            return [_refused(language, exc)]
+        return [_say(language, "unpublished", id=review.id, title=review.title)]
+
+    def show(self, caller: Caller, args: str) -> list[Reply]:
+        """Any review (a draft, a queued one) exactly as readers will see it."""
+        language = caller.language
+        review_id = parse_count(args)
+        if review_id is None:
+            return [_say(language, "id_usage", command="/show")]
+        try:
+            review = self.editorial.show(review_id)
+        except ReviewStateError as exc:
+            return [_refused(language, exc)]
+        status = t(language, f"state_{review.status}")
+        when = self._local(review.publish_at or review.published_at)
+        note = _say(language, "show_note", id=review.id, status=status, when=when)
+        return [note, review_full(review, language)]
 
     def publish(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
