@@ -261,7 +261,14 @@ def scheduled_jobs(
                 grace_seconds=settings.push_grace_seconds,
             )
         )
-    poll = partial(poll_arxiv, core.arxiv, notifier, settings.admin_ids, settings.arxiv_top_n)
+    poll = partial(
+        poll_arxiv,
+        core.arxiv,
+        notifier,
+        settings.admin_ids,
+        settings.arxiv_top_n,
+        deadline_seconds=settings.arxiv_deadline_seconds,
+    )
     jobs.append(ScheduledJob("arxiv-poll", settings.arxiv_poll_cron, poll))
     retry = partial(poll, only_failed=True)
     jobs.append(ScheduledJob("arxiv-retry", ARXIV_RETRY_CRON, retry, grace_seconds=600))

@@ -297,27 +297,74 @@ def arxiv_poll(force: bool) -> None:
     """Poll every ARXIV_CATEGORIES feed once, store new candidates and rank them.
 
     The scheduled job (ARXIV_POLL_CRON) without its Telegram alert: the best pending
-    candidates are printed instead. Exit status 1 if a category failed.
+    candidates are printed instead. Each category's outcome is printed as it comes; the
+    whole poll stops after ARXIV_DEADLINE_SECONDS. Exit status: 0 every category was
+    polled, 1 some were (others failed, are backing off or ran out of time), 2 none was.
     """
+    from bot.core.arxiv.watcher import CategoryOutcome
     from scheduler.arxiv_poll import poll_arxiv
 
+    def progress(outcome: CategoryOutcome) -> None:
+        click.echo(_describe_outcome(outcome), err=not outcome.polled)
+
     with _core(seed=True) as core:
-        report = asyncio.run(_closing(core, poll_arxiv(core.arxiv, None, (), 0, force=force)))
+        deadline = core.settings.arxiv_deadline_seconds
+        categories = ", ".join(core.settings.arxiv_categories)
+        click.echo(f"polling {categories} (at most {deadline:g} s, ARXIV_DEADLINE_SECONDS)")
+        report = asyncio.run(
+            _closing(
+                core,
+                poll_arxiv(
+                    core.arxiv,
+                    None,
+                    (),
+                    0,
+                    force=force,
+                    deadline_seconds=deadline,
+                    on_progress=progress,
+                ),
+            )
+        )
         best = core.arxiv.pending(core.settings.arxiv_top_n)
         pending = core.arxiv.count_pending()
-    for outcome in report.outcomes:
-        line = f"{outcome.category}: {outcome.status}, {outcome.entries} entries, "
-        line += f"{outcome.added} new candidates"
-        if outcome.ignored_replacements:
-            line += f", {outcome.ignored_replacements} replacements ignored"
-        if outcome.problem:
-            line += f" ({outcome.problem})"
-        click.echo(line, err=outcome.status == "failed")
-    click.echo(f"{report.added} new candidates; {pending} pending. Best:")
+    if report.timed_out:
+        click.echo(
+            f"stopped at the deadline (ARXIV_DEADLINE_SECONDS={deadline:g}); "
+            "run `paperbot arxiv poll` again for the rest",
+            err=True,
+        )
+    polled = report.polled
+    click.echo(
+        f"{polled} of {_count(len(report.outcomes), 'category')} polled; "
+        f"{report.added} new candidates; {pending} pending. Best:"
+    )
     for candidate in best:
         click.echo(f"{candidate.score:7.2f}  {candidate.arxiv_id:<12} {candidate.title}")
-    if report.failures:
+    if polled == 0:
+        sys.exit(2)
+    if polled < len(report.outcomes):
         sys.exit(1)
+
+
+def _describe_outcome(outcome: Any) -> str:
+    """One category's line of `arxiv poll`: what happened, and what to do about it."""
+    if outcome.status == "skipped":
+        until = outcome.backoff_until
+        when = f"{until:%Y-%m-%d %H:%M} UTC" if until else "later"
+        return (
+            f"{outcome.category}: backing off after {_count(outcome.errors, 'error')} in a "
+            f"row until {when}; `paperbot arxiv poll --force` polls it now"
+        )
+    if outcome.status == "deadline":
+        return f"{outcome.category}: not polled, the deadline was reached"
+    line = f"{outcome.category}: {outcome.status}"
+    if outcome.polled:
+        line += f", {outcome.entries} entries, {outcome.added} new candidates"
+        if outcome.ignored_replacements:
+            line += f", {outcome.ignored_replacements} replacements ignored"
+    if outcome.problem:
+        line += f" ({outcome.problem})"
+    return line
 
 
 @cli.command()
@@ -363,8 +410,9 @@ def lint(paths: tuple[Path, ...], refresh: bool) -> None:
     PATHS are column documents, front-matter files or directories of them; without
     PATHS, every review in the store is checked. Each mismatch is printed with its
     correction. Records come from ARXIV_API_URL in batches, spaced by
-    ARXIV_REQUEST_INTERVAL, and are cached in the store. Exit status: 0 all match,
-    1 mismatches, 2 a file could not be read or arXiv did not answer.
+    ARXIV_REQUEST_INTERVAL (each request is announced as it goes), and are cached in
+    the store; the whole lint stops after ARXIV_DEADLINE_SECONDS. Exit status: 0 all
+    match, 1 mismatches, 2 a file could not be read or arXiv did not answer in time.
     """
     from bot.core.arxiv.http import ArxivUnavailableError
     from bot.core.arxiv.lint import LintSubject
@@ -378,13 +426,26 @@ def lint(paths: tuple[Path, ...], refresh: bool) -> None:
         except (ReviewFormatError, OSError) as exc:
             unreadable += 1
             click.echo(f"error: {exc}", err=True)
+
+    def progress(number: int, batches: int, ids: int) -> None:
+        click.echo(f"arXiv request {number} of {batches}: {_count(ids, 'record')}", err=True)
+
     with _core(seed=not paths) as core:
         if not paths:
             subjects = [LintSubject.of_review(review) for review in core.reviews.all()]
+        deadline = core.settings.arxiv_deadline_seconds
+        work = core.lint.lint(subjects, refresh=refresh, on_batch=progress)
         try:
-            report = asyncio.run(_closing(core, core.lint.lint(subjects, refresh=refresh)))
+            report = asyncio.run(_closing(core, asyncio.wait_for(work, deadline)))
         except ArxivUnavailableError as exc:
             click.echo(f"error: arXiv did not answer: {exc}", err=True)
+            sys.exit(2)
+        except TimeoutError:
+            click.echo(
+                f"error: arXiv did not answer within ARXIV_DEADLINE_SECONDS={deadline:g}; "
+                "the records fetched so far are cached, run `paperbot lint` again later",
+                err=True,
+            )
             sys.exit(2)
     shown: set[str] = set()
     for mismatch in report.mismatches:
@@ -770,7 +831,11 @@ def stats() -> None:
 
 
 def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 'es' if noun.endswith('h') else 's'}"
+    if number == 1:
+        return f"{number} {noun}"
+    if noun.endswith("y"):
+        return f"{number} {noun[:-1]}ies"
+    return f"{number} {noun}{'es' if noun.endswith('h') else 's'}"
 
 
 def main() -> None:

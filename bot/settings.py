@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     arxiv_top_n: int = Field(default=5, ge=0, le=20)
     #: arXiv's terms: no more than one request every three seconds.
     arxiv_request_interval: float = Field(default=3.0, ge=0)
+    #: A whole `arxiv poll` or `lint` (every category, every batch) stops after this long.
+    arxiv_deadline_seconds: float = Field(default=300.0, gt=0)
     http_user_agent: str = DEFAULT_USER_AGENT
     log_level: str = "INFO"
 

@@ -238,7 +238,8 @@ def test_a_terminal_session_has_history_and_ctrl_c_ends_it_at_once(tmp_path: Pat
     process, master = _terminal_session(tmp_path)
     seen = bytearray()
     try:
-        _read_until(master, b"> ", seen)
+        # Start-up migrates and seeds a fresh store: slow on a loaded machine.
+        _read_until(master, b"> ", seen, timeout=180)
         os.write(master, b"/about\r")
         _read_until(master, "篇解读".encode(), seen)
         _read_until(master, b"> ", seen)

@@ -95,7 +95,7 @@ async def run_console(
             stdout.flush()
             continue
         try:
-            replies = await _answer(conversation, caller, line, buttons)
+            replies = await _answer(conversation, caller, line, buttons, stdout)
         except Exception:
             # A bug behind one line must not end the session with the rest unread.
             log.exception("console: the line could not be answered")
@@ -176,7 +176,11 @@ def _missed_tap(caller: Caller, line: str, buttons: list[Button]) -> Reply | Non
 
 
 async def _answer(
-    conversation: Conversation, caller: Caller, line: str, buttons: list[Button]
+    conversation: Conversation,
+    caller: Caller,
+    line: str,
+    buttons: list[Button],
+    stdout: TextIO | None = None,
 ) -> list[Reply]:
     """A line is either `:N` (tap button N of the last reply) or text for the core."""
     tap = _TAP.match(line.strip())
@@ -185,4 +189,8 @@ async def _answer(
     action = buttons[(parse_count(tap.group(1)) or 1) - 1].action
     if action is None:  # _missed_tap answered URL buttons already
         return [conversation.stale(caller)]
+    notice = conversation.pending_notice(caller, action)
+    if notice is not None and stdout is not None:
+        stdout.write(notice + "\n")  # at once: the answer may wait on the network
+        stdout.flush()
     return await conversation.handle_action(caller, action)

@@ -399,6 +399,13 @@ TEXTS: dict[str, tuple[str, str]] = {
         "arXiv 上没有编号为 {arxiv_id} 的论文，请检查编号。",
         "arXiv has no paper {arxiv_id}; please check the id.",
     ),
+    "arxiv_fetching": ("正在获取…", "Fetching…"),
+    "arxiv_draft_from_feed": (
+        "arXiv 暂时连不上，稿子按订阅源里这篇论文的信息预填（日期是公布日期，不是提交日期），"
+        "请核对作者和日期。",
+        "arXiv's API is not answering, so the skeleton is filled from the feed's entry (the "
+        "date is the announcement's, not the submission's); check the authors and date.",
+    ),
     "arxiv_draft_unavailable": (
         "暂时连不上 arXiv，请稍后再试。",
         "arXiv is not answering right now; please try again later.",

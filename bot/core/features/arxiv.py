@@ -37,7 +37,9 @@ class ArxivFeature:
         registry.add_command(
             Command("draft", "cmd_draft", self.draft, "arg_draft", admin_only=True)
         )
-        registry.add_action(DRAFT_ACTION, self._draft_action, admin_only=True)
+        registry.add_action(
+            DRAFT_ACTION, self._draft_action, admin_only=True, pending_key="arxiv_fetching"
+        )
         registry.add_action(DISMISS_ACTION, self._dismiss_action, admin_only=True)
 
     # commands
@@ -64,7 +66,9 @@ class ArxivFeature:
         candidate = self._candidate(arguments)
         if candidate is None:
             return None
-        return self._draft_replies(caller, await self.drafts.draft(candidate.arxiv_id))
+        # The candidate's feed entry is enough for a skeleton when arXiv's API is down.
+        outcome = await self.drafts.draft(candidate.arxiv_id, feed_fallback=candidate)
+        return self._draft_replies(caller, outcome)
 
     async def _dismiss_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
         candidate = self._candidate(arguments)
@@ -92,7 +96,10 @@ class ArxivFeature:
         review = outcome.review
         if outcome.status == "created" and review is not None:
             intro = t(language, "arxiv_draft_created", id=review.id, title=review.title)
-            return [_say(intro), skeleton_block(outcome.skeleton)]
+            replies = [_say(intro), skeleton_block(outcome.skeleton)]
+            if outcome.from_feed:
+                replies.insert(0, _say(t(language, "arxiv_draft_from_feed")))
+            return replies
         if outcome.status == "exists" and review is not None:
             intro = t(language, "arxiv_draft_exists", id=review.id, title=review.title)
             return [_say(intro), skeleton_block(outcome.skeleton)]
