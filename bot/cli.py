@@ -232,7 +232,8 @@ def import_(paths: tuple[Path, ...]) -> None:
             click.echo(f"{outcome.action:<9} #{review.id} {review.slug}  {review.title}")
     total = sum(counts.values())
     summary = ", ".join(f"{count} {action}" for action, count in counts.items())
-    click.echo(f"{total} reviews: {summary}" + (f"; {failed} file(s) refused" if failed else ""))
+    refused = f"; {_count(failed, 'file')} refused" if failed else ""
+    click.echo(f"{_count(total, 'review')}: {summary}{refused}")
     if failed or not reports:
         if not reports:
             click.echo("error: no files to import", err=True)
@@ -254,7 +255,7 @@ def export(directory: Path) -> None:
             written = core.reviews.export(directory)
         except UnsafeSlugError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {len(written)} reviews to {directory}")
+    click.echo(f"wrote {_count(len(written), 'review')} to {directory}")
 
 
 @cli.command()
@@ -627,7 +628,10 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                     f"{subscriber.language}) <- {len(plan.reviews)}: {titles}"
                 )
             total = sum(len(plan.reviews) for plan in plans)
-            click.echo(f"dry run: {len(plans)} subscribers would get {total} reviews; nothing sent")
+            click.echo(
+                f"dry run: {_count(len(plans), 'subscriber')} would get "
+                f"{_count(total, 'review')}; nothing sent"
+            )
             return
         if not core.settings.telegram_bot_token:
             raise click.ClickException(NO_TOKEN)
@@ -733,7 +737,7 @@ def queue_list() -> None:
             click.echo(
                 f"{review.id:>4}  {review.status:<7} {when:<22} {review.slug}  {review.title}"
             )
-        click.echo(f"{len(waiting)} waiting")
+        click.echo(f"{_count(len(waiting), 'review')} waiting")
 
 
 @cli.command()
@@ -762,7 +766,7 @@ def publish(review_id: int) -> None:
         if published.request is not None and leader is not None:
             click.echo(
                 f"queued for push (request #{published.request.id}), "
-                f"{published.subscribers} subscribers: the running bot ({leader.holder}) "
+                f"{_count(published.subscribers, 'subscriber')}: the running bot ({leader.holder}) "
                 "pushes it"
             )
             return
@@ -822,7 +826,7 @@ def stats() -> None:
             + ", ".join(f"{status} {counts.get(status, 0)}" for status in SUBSCRIBER_STATUSES)
         )
         for run in core.push.recent_runs(10):
-            started = run.started_at.astimezone(core.settings.zone).strftime("%Y-%m-%d %H:%M")
+            started = run.started_at.astimezone(core.settings.zone).strftime("%Y-%m-%d %H:%M %Z")
             click.echo(
                 f"push #{run.id} {started} {run.trigger:<9} {run.status:<8} sent {run.sent} "
                 f"failed {run.failed} blocked {run.blocked} ({run.messages} messages, "

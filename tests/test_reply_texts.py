@@ -18,6 +18,7 @@ from bot.core.cron_words import cron_in_words
 from bot.core.push import PushSummary
 from bot.core.sources import derive_summary
 from bot.core.views import push_summary_text, review_card
+from tests.support.cli import run_cli
 from tests.support.stores import make_settings
 
 EDITOR = Caller(channel="telegram", user_id="4242", chat_id="4242")
@@ -158,3 +159,13 @@ def test_a_lead_in_ending_with_a_colon_is_no_card_summary(
     card = review_card(review, "zh").body.plain_text
     assert "本文提出三点：第一点；第二点" in card
     assert not any(line.rstrip().endswith("：") for line in card.splitlines())
+
+
+def test_the_shell_counts_in_english_plurals(tmp_path: Path) -> None:
+    path = tmp_path / "one.txt"
+    path.write_text(REVIEW, encoding="utf-8")
+    result = run_cli(["import", str(path)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 review: 1 added, 0 updated, 0 unchanged" in result.stdout
+    exported = run_cli(["export", str(tmp_path / "out")], tmp_path)
+    assert "wrote 1 review to" in exported.stdout
