@@ -150,3 +150,29 @@ def test_unpublish_and_show_in_chat_for_editors(seeded_core: Core) -> None:
     assert "只对编辑开放" in refusal.body.plain_text
     actions = [entry.action for entry in seeded_core.audit.recent(10)]
     assert "/unpublish" in actions
+
+
+def test_the_downgrade_below_0012_keeps_a_non_arxiv_link(sqlite_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import delete
+
+    from bot.db import migrate
+    from bot.db.models import Review
+
+    core = build_core(make_settings(sqlite_url, tmp_path), seed=False)
+    try:
+        [review] = parse_text(OPENREVIEW, "other.md")
+        core.reviews.import_parsed([review])
+        with pytest.raises(RuntimeError, match="cannot downgrade below 0012"):
+            migrate.downgrade(core.engine, "0007")
+        assert migrate.current_revision(core.engine) == migrate.head_revision(core.engine)
+        [stored] = core.reviews.all()
+        assert stored.paper_url == "https://openreview.net/forum?id=AbCdEf123"
+        # Without such a review the downgrade goes through, and back up again.
+        with core.sessions.begin() as session:
+            session.execute(delete(Review))
+        migrate.downgrade(core.engine, "0007")
+        assert migrate.current_revision(core.engine) == "0007"
+        migrate.upgrade(core.engine)
+        assert migrate.current_revision(core.engine) == migrate.head_revision(core.engine)
+    finally:
+        core.close()
