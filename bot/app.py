@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.console import CONSOLE
 from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.channels.telegram.channel_post import telegram_standing_subscribers
 from bot.core.arxiv.api import ArxivApi
@@ -27,6 +28,7 @@ from bot.core.conversation import Conversation, Registry
 from bot.core.editorial import Editorial
 from bot.core.features.arxiv import ArxivFeature
 from bot.core.features.editors import EditorsFeature
+from bot.core.features.identity import IdentityFeature
 from bot.core.features.reading import ReadingFeature
 from bot.core.features.subscription import SubscriptionFeature
 from bot.core.jobs import JobStateService, missed_fire_time
@@ -123,13 +125,15 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     prepare_store(settings, engine, sessions, reviews, upgrade=upgrade, seed=seed)
     search = SearchService(sessions)
     audit = AuditService(sessions)
-    subscriptions = SubscriptionService(sessions)
+    # The console's one chat is the operator trying the bot, not a reader.
+    subscriptions = SubscriptionService(sessions, uncounted_channels=(CONSOLE,))
     registry = Registry()
     button_states = ButtonStateStore(sessions, settings.button_state_seconds)
     reading = ReadingFeature(reviews, search, button_states)
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)
+    IdentityFeature().register(registry)
     # Built lazily by the client on its first request: most commands never reach arXiv.
     arxiv_client = PoliteClient(
         partial(make_http_client, settings), settings.arxiv_request_interval
@@ -145,7 +149,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         include_replacements=settings.arxiv_include_replacements,
     )
     drafts = DraftService(reviews, arxiv_records, watcher)
-    ArxivFeature(watcher, drafts, settings.arxiv_poll_cron).register(registry)
+    ArxivFeature(watcher, drafts, settings.arxiv_poll_cron, settings.timezone).register(registry)
     push = PushService(
         sessions,
         reviews,
@@ -257,7 +261,14 @@ def scheduled_jobs(
                 grace_seconds=settings.push_grace_seconds,
             )
         )
-    poll = partial(poll_arxiv, core.arxiv, notifier, settings.admin_ids, settings.arxiv_top_n)
+    poll = partial(
+        poll_arxiv,
+        core.arxiv,
+        notifier,
+        settings.admin_ids,
+        settings.arxiv_top_n,
+        deadline_seconds=settings.arxiv_deadline_seconds,
+    )
     jobs.append(ScheduledJob("arxiv-poll", settings.arxiv_poll_cron, poll))
     retry = partial(poll, only_failed=True)
     jobs.append(ScheduledJob("arxiv-retry", ARXIV_RETRY_CRON, retry, grace_seconds=600))

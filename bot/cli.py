@@ -164,7 +164,8 @@ def console(lang: str, admin: bool) -> None:
     """Chat with the bot in the terminal, on the same database; no token needed.
 
     Reads one message per line (/latest, /classic, /search 对齐, plain text ...) until
-    end of input. Type :N to tap button N of the last reply.
+    end of input (Ctrl-D) or Ctrl-C. Type :N to tap button N of the last reply (a URL
+    button prints its URL). At a terminal, lines are edited and recalled with readline.
     """
     from bot.channels.console import run_console
 
@@ -172,12 +173,16 @@ def console(lang: str, admin: bool) -> None:
         interactive = sys.stdin.isatty()
         if interactive:
             click.echo("paperbot console: /help lists commands; Ctrl-D quits.")
-        status = asyncio.run(
-            _closing(
-                core,
-                run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin),
+        try:
+            status = asyncio.run(
+                _closing(
+                    core,
+                    run_console(core.conversation, sys.stdin, sys.stdout, lang, interactive, admin),
+                )
             )
-        )
+        except KeyboardInterrupt:  # Ctrl-C: end at once, quietly, as a shell does
+            click.echo("", err=True)
+            status = 130
     sys.exit(status)
 
 
@@ -240,13 +245,16 @@ def import_(paths: tuple[Path, ...]) -> None:
             failed += 1
             click.echo(f"error: {report.error}", err=True)
             continue
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
         for outcome in report.outcomes:
             counts[outcome.action] += 1
             review = outcome.review
             click.echo(f"{outcome.action:<9} #{review.id} {review.slug}  {review.title}")
     total = sum(counts.values())
     summary = ", ".join(f"{count} {action}" for action, count in counts.items())
-    click.echo(f"{total} reviews: {summary}" + (f"; {failed} file(s) refused" if failed else ""))
+    refused = f"; {_count(failed, 'file')} refused" if failed else ""
+    click.echo(f"{_count(total, 'review')}: {summary}{refused}")
     if failed or not reports:
         if not reports:
             click.echo("error: no files to import", err=True)
@@ -268,7 +276,7 @@ def export(directory: Path) -> None:
             written = core.reviews.export(directory)
         except UnsafeSlugError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {len(written)} reviews to {directory}")
+    click.echo(f"wrote {_count(len(written), 'review')} to {directory}")
 
 
 @cli.command()
@@ -311,27 +319,74 @@ def arxiv_poll(force: bool) -> None:
     """Poll every ARXIV_CATEGORIES feed once, store new candidates and rank them.
 
     The scheduled job (ARXIV_POLL_CRON) without its Telegram alert: the best pending
-    candidates are printed instead. Exit status 1 if a category failed.
+    candidates are printed instead. Each category's outcome is printed as it comes; the
+    whole poll stops after ARXIV_DEADLINE_SECONDS. Exit status: 0 every category was
+    polled, 1 some were (others failed, are backing off or ran out of time), 2 none was.
     """
+    from bot.core.arxiv.watcher import CategoryOutcome
     from scheduler.arxiv_poll import poll_arxiv
 
+    def progress(outcome: CategoryOutcome) -> None:
+        click.echo(_describe_outcome(outcome), err=not outcome.polled)
+
     with _core(seed=True) as core:
-        report = asyncio.run(_closing(core, poll_arxiv(core.arxiv, None, (), 0, force=force)))
+        deadline = core.settings.arxiv_deadline_seconds
+        categories = ", ".join(core.settings.arxiv_categories)
+        click.echo(f"polling {categories} (at most {deadline:g} s, ARXIV_DEADLINE_SECONDS)")
+        report = asyncio.run(
+            _closing(
+                core,
+                poll_arxiv(
+                    core.arxiv,
+                    None,
+                    (),
+                    0,
+                    force=force,
+                    deadline_seconds=deadline,
+                    on_progress=progress,
+                ),
+            )
+        )
         best = core.arxiv.pending(core.settings.arxiv_top_n)
         pending = core.arxiv.count_pending()
-    for outcome in report.outcomes:
-        line = f"{outcome.category}: {outcome.status}, {outcome.entries} entries, "
-        line += f"{outcome.added} new candidates"
-        if outcome.ignored_replacements:
-            line += f", {outcome.ignored_replacements} replacements ignored"
-        if outcome.problem:
-            line += f" ({outcome.problem})"
-        click.echo(line, err=outcome.status == "failed")
-    click.echo(f"{report.added} new candidates; {pending} pending. Best:")
+    if report.timed_out:
+        click.echo(
+            f"stopped at the deadline (ARXIV_DEADLINE_SECONDS={deadline:g}); "
+            "run `paperbot arxiv poll` again for the rest",
+            err=True,
+        )
+    polled = report.polled
+    click.echo(
+        f"{polled} of {_count(len(report.outcomes), 'category')} polled; "
+        f"{report.added} new candidates; {pending} pending. Best:"
+    )
     for candidate in best:
         click.echo(f"{candidate.score:7.2f}  {candidate.arxiv_id:<12} {candidate.title}")
-    if report.failures:
+    if polled == 0:
+        sys.exit(2)
+    if polled < len(report.outcomes):
         sys.exit(1)
+
+
+def _describe_outcome(outcome: Any) -> str:
+    """One category's line of `arxiv poll`: what happened, and what to do about it."""
+    if outcome.status == "skipped":
+        until = outcome.backoff_until
+        when = f"{until:%Y-%m-%d %H:%M} UTC" if until else "later"
+        return (
+            f"{outcome.category}: backing off after {_count(outcome.errors, 'error')} in a "
+            f"row until {when}; `paperbot arxiv poll --force` polls it now"
+        )
+    if outcome.status == "deadline":
+        return f"{outcome.category}: not polled, the deadline was reached"
+    line = f"{outcome.category}: {outcome.status}"
+    if outcome.polled:
+        line += f", {outcome.entries} entries, {outcome.added} new candidates"
+        if outcome.ignored_replacements:
+            line += f", {outcome.ignored_replacements} replacements ignored"
+    if outcome.problem:
+        line += f" ({outcome.problem})"
+    return line
 
 
 @cli.command()
@@ -377,8 +432,9 @@ def lint(paths: tuple[Path, ...], refresh: bool) -> None:
     PATHS are column documents, front-matter files or directories of them; without
     PATHS, every review in the store is checked. Each mismatch is printed with its
     correction. Records come from ARXIV_API_URL in batches, spaced by
-    ARXIV_REQUEST_INTERVAL, and are cached in the store. Exit status: 0 all match,
-    1 mismatches, 2 a file could not be read or arXiv did not answer.
+    ARXIV_REQUEST_INTERVAL (each request is announced as it goes), and are cached in
+    the store; the whole lint stops after ARXIV_DEADLINE_SECONDS. Exit status: 0 all
+    match, 1 mismatches, 2 a file could not be read or arXiv did not answer in time.
     """
     from bot.core.arxiv.http import ArxivUnavailableError
     from bot.core.arxiv.lint import LintSubject
@@ -392,13 +448,26 @@ def lint(paths: tuple[Path, ...], refresh: bool) -> None:
         except (ReviewFormatError, OSError) as exc:
             unreadable += 1
             click.echo(f"error: {exc}", err=True)
+
+    def progress(number: int, batches: int, ids: int) -> None:
+        click.echo(f"arXiv request {number} of {batches}: {_count(ids, 'record')}", err=True)
+
     with _core(seed=not paths) as core:
         if not paths:
             subjects = [LintSubject.of_review(review) for review in core.reviews.all()]
+        deadline = core.settings.arxiv_deadline_seconds
+        work = core.lint.lint(subjects, refresh=refresh, on_batch=progress)
         try:
-            report = asyncio.run(_closing(core, core.lint.lint(subjects, refresh=refresh)))
+            report = asyncio.run(_closing(core, asyncio.wait_for(work, deadline)))
         except ArxivUnavailableError as exc:
             click.echo(f"error: arXiv did not answer: {exc}", err=True)
+            sys.exit(2)
+        except TimeoutError:
+            click.echo(
+                f"error: arXiv did not answer within ARXIV_DEADLINE_SECONDS={deadline:g}; "
+                "the records fetched so far are cached, run `paperbot lint` again later",
+                err=True,
+            )
             sys.exit(2)
     shown: set[str] = set()
     for mismatch in report.mismatches:
@@ -588,7 +657,10 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                     f"{subscriber.language}) <- {len(plan.reviews)}: {titles}"
                 )
             total = sum(len(plan.reviews) for plan in plans)
-            click.echo(f"dry run: {len(plans)} subscribers would get {total} reviews; nothing sent")
+            click.echo(
+                f"dry run: {_count(len(plans), 'subscriber')} would get "
+                f"{_count(total, 'review')}; nothing sent"
+            )
             return
         if not core.settings.telegram_bot_token:
             raise click.ClickException(NO_TOKEN)
@@ -639,6 +711,8 @@ def queue_add(file: Path, when: str | None) -> None:
             raise click.ClickException(
                 f"{file}: has {len(parsed)} reviews; queue one at a time (or use paperbot import)"
             )
+        for warning in parsed[0].warnings:
+            click.echo(f"warning: {warning}", err=True)
         try:
             review = core.editorial.queue(parsed[0], publish_at)
         except ReviewStateError as exc:
@@ -648,6 +722,33 @@ def queue_add(file: Path, when: str | None) -> None:
         click.echo(
             f"queued #{review.id} {review.slug}  {review.title}  for {local:%Y-%m-%d %H:%M %Z}"
         )
+
+
+@queue.command("show")
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", help="Reader language.")
+def queue_show(review_id: int, lang: str) -> None:
+    """Print review REVIEW_ID (any status) as readers will see it, as plain text.
+
+    The same rendering as `paperbot console`: headings in 【】, links as <URL>, and the
+    buttons numbered at the end.
+    """
+    from bot.channels.console import render_reply
+    from bot.core.reviews import ReviewStateError
+    from bot.core.views import review_full
+
+    with _core() as core:
+        try:
+            review = core.editorial.show(review_id)
+        except ReviewStateError as exc:
+            raise click.ClickException(str(exc)) from None
+        zone = core.settings.zone
+    moment = review.publish_at or review.published_at
+    when = moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
+    click.echo(f"#{review.id} {review.status}, {when}, section {review.section}")
+    click.echo()
+    rendered, _ = render_reply(review_full(review, lang))
+    click.echo(rendered)
 
 
 @queue.command("list")
@@ -665,7 +766,7 @@ def queue_list() -> None:
             click.echo(
                 f"{review.id:>4}  {review.status:<7} {when:<22} {review.slug}  {review.title}"
             )
-        click.echo(f"{len(waiting)} waiting")
+        click.echo(f"{_count(len(waiting), 'review')} waiting")
 
 
 @cli.command()
@@ -694,7 +795,7 @@ def publish(review_id: int) -> None:
         if published.request is not None and leader is not None:
             click.echo(
                 f"queued for push (request #{published.request.id}), "
-                f"{published.subscribers} subscribers: the running bot ({leader.holder}) "
+                f"{_count(published.subscribers, 'subscriber')}: the running bot ({leader.holder}) "
                 "pushes it"
             )
             return
@@ -723,6 +824,28 @@ def unqueue(review_id: int) -> None:
 
 
 @cli.command()
+@click.argument("review_id", callback=_number(), metavar="REVIEW_ID")
+def unpublish(review_id: int) -> None:
+    """Take published review REVIEW_ID down (back to draft), as /unpublish does.
+
+    Readers no longer see it in lists, search or /review, and no later push sends it;
+    what was already delivered stays delivered. Recorded in the audit log.
+    """
+    from bot.core.reviews import ReviewStateError
+
+    with _core() as core:
+        try:
+            review = core.editorial.unpublish(review_id)
+        except ReviewStateError as exc:
+            core.audit.record(
+                "cli", "cli", "unpublish", allowed=True, target=str(review_id), detail=str(exc)
+            )
+            raise click.ClickException(str(exc)) from None
+        core.audit.record("cli", "cli", "unpublish", allowed=True, target=str(review_id))
+        click.echo(f"#{review.id} {review.title} is unpublished (a draft again)")
+
+
+@cli.command()
 def stats() -> None:
     """Subscribers by status, deliveries by status, and the recent pushes."""
     with _core() as core:
@@ -732,7 +855,7 @@ def stats() -> None:
             + ", ".join(f"{status} {counts.get(status, 0)}" for status in SUBSCRIBER_STATUSES)
         )
         for run in core.push.recent_runs(10):
-            started = run.started_at.astimezone(core.settings.zone).strftime("%Y-%m-%d %H:%M")
+            started = run.started_at.astimezone(core.settings.zone).strftime("%Y-%m-%d %H:%M %Z")
             click.echo(
                 f"push #{run.id} {started} {run.trigger:<9} {run.status:<8} sent {run.sent} "
                 f"failed {run.failed} blocked {run.blocked} ({run.messages} messages, "
@@ -741,7 +864,11 @@ def stats() -> None:
 
 
 def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 'es' if noun.endswith('h') else 's'}"
+    if number == 1:
+        return f"{number} {noun}"
+    if noun.endswith("y"):
+        return f"{number} {noun[:-1]}ies"
+    return f"{number} {noun}{'es' if noun.endswith('h') else 's'}"
 
 
 def main() -> None:

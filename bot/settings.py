@@ -60,10 +60,24 @@ class SettingsError(Exception):
 
 
 def _admin_address(value: object) -> ChatAddress:
-    address = parse_address(value, default_channel=TELEGRAM)
+    shown = str(value).strip()
+    if shown.rpartition(":")[2].startswith("@"):
+        # A Telegram @username is what an editor knows of themselves, and it can change:
+        # the bot matches the numeric id, which /whoami tells.
+        raise ValueError(
+            f"{shown!r} is a username; use numeric ids or channel:id "
+            "(e.g. 4242 or telegram:4242); send /whoami to the bot to learn yours"
+        )
+    try:
+        address = parse_address(value, default_channel=TELEGRAM)
+    except ValueError:
+        raise ValueError(
+            f"{shown!r} is not an id; use numeric ids or channel:id (e.g. 4242 or telegram:4242)"
+        ) from None
     if address.channel == TELEGRAM and not is_telegram_id(address.address):
         raise ValueError(
-            f"{str(value).strip()!r} is not a chat address (a Telegram id is a number)"
+            f"{shown!r} is not a Telegram id: use the numeric id (e.g. 4242 or "
+            "telegram:4242); send /whoami to the bot to learn yours"
         )
     return address
 
@@ -158,6 +172,8 @@ class Settings(BaseSettings):
     arxiv_top_n: int = Field(default=5, ge=0, le=20)
     #: arXiv's terms: no more than one request every three seconds.
     arxiv_request_interval: float = Field(default=3.0, ge=0)
+    #: A whole `arxiv poll` or `lint` (every category, every batch) stops after this long.
+    arxiv_deadline_seconds: float = Field(default=300.0, gt=0)
     http_user_agent: str = DEFAULT_USER_AGENT
     log_level: str = "INFO"
 

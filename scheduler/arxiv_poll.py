@@ -7,11 +7,11 @@ call the same thing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.core.addresses import ChatAddress
 from bot.core.arxiv.views import poll_alert
-from bot.core.arxiv.watcher import ArxivWatcher, PollReport
+from bot.core.arxiv.watcher import ArxivWatcher, CategoryOutcome, PollReport
 from bot.core.notify import Notifier, notify_admins
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ async def poll_arxiv(
     *,
     force: bool = False,
     only_failed: bool = False,
+    deadline_seconds: float | None = None,
+    on_progress: Callable[[CategoryOutcome], None] | None = None,
 ) -> PollReport:
     """Poll once; then send the editors the top `top_n` candidates no alert named yet.
 
@@ -33,7 +35,12 @@ async def poll_arxiv(
     paper is never announced twice. Failed categories are reported by the daily run
     (`only_failed=False`), not by every retry.
     """
-    report = await watcher.poll(force=force, only_failed=only_failed)
+    report = await watcher.poll(
+        force=force,
+        only_failed=only_failed,
+        deadline_seconds=deadline_seconds,
+        on_progress=on_progress,
+    )
     if notifier is None or not admin_ids or top_n <= 0:
         return report
     picks = watcher.unalerted(top_n)

@@ -14,6 +14,7 @@ from bot.core.push import ChannelPush, Fence, PushService, PushSummary, Sender
 from bot.core.ratelimit import SendLimits
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
+from bot.core.views import push_summary_text
 from bot.db.retry import first_line, is_transient
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def run_push(
         sender, trigger=trigger, retry_failed=retry_failed, limits=limits, fence=fence
     )
     if notifier is not None and admin_ids and not summary.deposed:
-        text = t("zh", "push_summary", summary=summary.describe())
+        text = t("zh", "push_summary", summary=push_summary_text(summary, "zh"))
         await notify_admins(notifier, admin_ids, [Reply(rich(paragraph(text)))])
     return summary
 

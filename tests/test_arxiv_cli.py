@@ -62,7 +62,7 @@ def test_poll_reports_a_bad_category_and_fails(
     tmp_path: Path, arxiv_server: ArxivFixtureServer
 ) -> None:
     result = run_cli(["arxiv", "poll"], tmp_path, **arxiv_server.env(), ARXIV_CATEGORIES="cs.XX")
-    assert result.returncode == 1
+    assert result.returncode == 2  # nothing was polled
     assert "cs.XX: failed" in result.stderr and "'cs.XX'" in result.stderr
 
 

@@ -115,7 +115,7 @@ async def test_drafting_twice_resends_the_skeleton_without_a_second_draft(
 
 async def test_a_published_paper_is_not_drafted_again(arxiv_core: Core) -> None:
     [reply] = await arxiv_core.conversation.handle_text(editor(), "/draft 2305.11206")
-    assert "已有解读" in reply.body.plain_text and "published" in reply.body.plain_text
+    assert "已有解读" in reply.body.plain_text and "已发布" in reply.body.plain_text
     lima = arxiv_core.reviews.find("2305.11206")
     assert lima is not None and lima.status == "published"
 

@@ -63,7 +63,7 @@ def test_import_reports_a_bad_file_and_fails(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert f"error: {DATA_DIR / 'not_utf8.txt'}:3: not UTF-8 text" in result.stderr
-    assert "1 reviews: 1 added, 0 updated, 0 unchanged; 1 file(s) refused" in result.stdout
+    assert "1 review: 1 added, 0 updated, 0 unchanged; 1 file refused" in result.stdout
 
 
 def test_import_of_a_missing_file_says_so(tmp_path: Path) -> None:
@@ -138,4 +138,4 @@ def test_import_of_a_directory_reports_each_bad_file_and_imports_the_rest(
         f"error: {incoming / 'c_alias.md'}:2: front matter: YAML aliases are not allowed "
         "(write the value out)",
     ]
-    assert "1 reviews: 1 added, 0 updated, 0 unchanged; 3 file(s) refused" in result.stdout
+    assert "1 review: 1 added, 0 updated, 0 unchanged; 3 files refused" in result.stdout

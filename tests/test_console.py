@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
+import os
+import pty
+import select
+import subprocess
+import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +18,7 @@ import pytest
 from bot.app import Core
 from bot.channels.console import run_console
 from bot.core.conversation import Caller
-from tests.support.cli import run_cli
+from tests.support.cli import PAPERBOT, run_cli
 
 SEED_TITLES_LATEST = [
     "Mamba: Linear-Time Sequence Modeling with Selective State Spaces",
@@ -86,7 +93,7 @@ def test_search_by_chinese_english_and_arxiv_id(seeded_core: Core) -> None:
         ("/review", "请写上解读编号"),
         ("/review 99999", "找不到解读「99999」"),
         ("量子纠缠咖啡机", "没有找到与「量子纠缠咖啡机」相关的解读"),
-        (":7", "这个按钮已失效"),
+        (":7", "上一条回复没有按钮"),
     ],
 )
 def test_bad_input_gets_a_clear_answer(seeded_core: Core, line: str, expected: str) -> None:
@@ -150,3 +157,104 @@ def test_paging_through_a_long_section(core: Core, tmp_path: Path) -> None:
     second = chat(core, "/latest", ":6").split("【最新论文解读（共 12 篇）】")[-1]
     assert "Paper number 6" in second and "Paper number 10" in second
     assert "Paper number 5\n" not in second
+
+
+# --- #12 point 11: a console that behaves like a terminal program ---------------------
+
+
+def test_colon_n_on_a_url_button_prints_the_url(seeded_core: Core) -> None:
+    review = seeded_core.reviews.find("2312.00752")
+    assert review is not None and review.arxiv_url
+    # /review shows one button: the arXiv paper's URL.
+    output = chat(seeded_core, "/review 2312.00752", ":1")
+    assert output.rstrip().endswith(f"链接：{review.arxiv_url}")
+    assert "这个按钮已失效" not in output
+
+
+def test_colon_n_beyond_the_buttons_says_how_many_there_are(seeded_core: Core) -> None:
+    output = chat(seeded_core, "/classic", ":9", ":2")
+    assert "没有按钮 9：上一条回复只有 2 个按钮。" in output
+    # The miss keeps the list's buttons: :2 still opens the second classic.
+    assert "Vaswani" in output.split("没有按钮 9")[-1]
+    english = chat(seeded_core, ":3", language="en")
+    assert "The last reply has no buttons, so there is no :3 to tap." in english
+
+
+def test_the_console_user_is_not_counted_as_a_subscriber(seeded_core: Core) -> None:
+    chat(seeded_core, "/start", "/subscribe")
+    subscriber = seeded_core.subscriptions.get("console", "0")
+    assert subscriber is not None and subscriber.status == "active"
+    assert seeded_core.subscriptions.counts_by_status().get("active", 0) == 0
+    seeded_core.subscriptions.subscribe("telegram", "99", "private", "zh")
+    admin = Caller(channel="console", user_id="0", chat_id="0", trusted=True)
+    [reply] = asyncio.run(seeded_core.conversation.handle_text(admin, "/stats"))
+    assert "订阅者：1 活跃" in reply.body.plain_text
+
+
+def _terminal_session(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`paperbot console` on a pseudo-terminal, as a person at a terminal runs it."""
+    master, slave = pty.openpty()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "ADMIN_", "PUSH_", "ARXIV_"))
+    }
+    environment.update({"DATA_DIR": str(tmp_path / "data"), "TERM": "xterm"})
+    process = subprocess.Popen(
+        [str(PAPERBOT), "console"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=tmp_path,
+        env=environment,
+        start_new_session=True,
+        # The terminal becomes the session's controlling terminal, so that Ctrl-C
+        # typed on it is a SIGINT, as at a real terminal.
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(slave)
+    return process, master
+
+
+def _read_until(master: int, wanted: bytes, seen: bytearray, timeout: float = 60) -> bytes:
+    """Read the terminal until `wanted` appears after what was `seen` (or time out)."""
+    start = len(seen)
+    deadline = time.monotonic() + timeout
+    while wanted not in seen[start:]:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {wanted!r} in {bytes(seen[start:])[-400:]!r}"
+        ready, _, _ = select.select([master], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the process closed the terminal
+                chunk = b""
+            assert chunk, f"terminal closed before {wanted!r}: {bytes(seen[start:])!r}"
+            seen.extend(chunk)
+    return bytes(seen[start:])
+
+
+def test_a_terminal_session_has_history_and_ctrl_c_ends_it_at_once(tmp_path: Path) -> None:
+    process, master = _terminal_session(tmp_path)
+    seen = bytearray()
+    try:
+        # Start-up migrates and seeds a fresh store: slow on a loaded machine.
+        _read_until(master, b"> ", seen, timeout=180)
+        os.write(master, b"/about\r")
+        _read_until(master, "篇解读".encode(), seen)
+        _read_until(master, b"> ", seen)
+        # Up-arrow recalls the last line (readline's history), Enter sends it again.
+        os.write(master, b"\x1b[A\r")
+        again = _read_until(master, "篇解读".encode(), seen)
+        assert b"/about" in again
+        _read_until(master, b"> ", seen)
+        # Ctrl-C while the console waits for a line: it ends now, not after the next one.
+        os.write(master, b"\x03")
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    assert status == 130
+    assert b"Traceback" not in bytes(seen)

@@ -125,8 +125,10 @@ def test_bad_sources_name_file_and_line(name: str, line: int, message: str) -> N
 
 
 def test_review_before_any_section_is_refused() -> None:
+    # A document with sections needs one above each review; a lone block copied from
+    # the column (no `##` at all) is a "latest" review (tests/test_editor_shell.py).
     with pytest.raises(ReviewFormatError, match="before any section heading"):
-        parse_column("# 论文解读\n\n### Orphan\n\nbody\n", "x.md")
+        parse_column("# 论文解读\n\n### Orphan\n\nbody\n\n## 经典论文回顾\n\n### B\n\nb\n", "x.md")
 
 
 def test_unknown_section_is_refused() -> None:

@@ -101,7 +101,7 @@ async def test_only_group_admins_change_a_group(seeded_core: Core) -> None:
     assert "订阅成功" in await say(seeded_core, admin, "/subscribe")
     view = seeded_core.subscriptions.get("telegram", "-100500")
     assert view is not None and view.chat_type == "group"
-    assert "群管理员发送 /subscribe" in await say(seeded_core, member, "/start")
+    assert "本群已订阅" in await say(seeded_core, member, "/start")
 
 
 async def test_blocking_and_returning(seeded_core: Core) -> None:

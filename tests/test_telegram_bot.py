@@ -464,7 +464,7 @@ async def test_editor_publish_queues_a_push_the_leader_runs_and_reports(bot: Bot
     await bot.reply_to(4242, "已加入推送队列，2 位订阅者")
     # The leader (this process) picks the request up and sends the editor the summary.
     done = await bot.reply_to(4242, "推送请求 #1 已完成", timeout=20)
-    assert "2 deliveries sent" in done.text
+    assert "送达 2 份" in done.text
     assert len(bot.server.sent_messages(7001)) == 1 and len(bot.server.sent_messages(7002)) == 1
     await bot.send(EDITOR, "/stats")
     stats = await bot.reply_to(4242, "订阅者：2 活跃")

@@ -1,6 +1,8 @@
 """A terminal chat on the same core: for editors without a token, and for scripts.
 
-Buttons are shown numbered; typing `:N` taps button N of the last reply.
+Buttons are shown numbered; typing `:N` taps button N of the last reply (a URL button
+prints its URL). At a terminal, lines are edited and recalled with readline; Ctrl-C ends
+the session at once, even while a line is being read.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.core.conversation import Button, Caller, Conversation, Reply
@@ -78,18 +82,20 @@ async def run_console(
     caller = Caller(
         channel=CONSOLE, user_id="0", chat_id=CONSOLE_CHAT_ID, language=language, trusted=admin
     )
+    read_line = _terminal_reader(stdout) if interactive else _stream_reader(stdin)
     buttons: list[Button] = []
     while True:
-        if interactive:
-            stdout.write("> ")
-            stdout.flush()
-        line = await asyncio.to_thread(stdin.readline)
+        line = await read_line()
         if not line:
-            if interactive:
-                stdout.write("\n")
             return 0
+        missed = _missed_tap(caller, line, buttons)
+        if missed is not None:
+            # Told, and the last reply's buttons stay tappable.
+            stdout.write(render_text(missed.body) + "\n\n")
+            stdout.flush()
+            continue
         try:
-            replies = await _answer(conversation, caller, line, buttons)
+            replies = await _answer(conversation, caller, line, buttons, stdout)
         except Exception:
             # A bug behind one line must not end the session with the rest unread.
             log.exception("console: the line could not be answered")
@@ -103,15 +109,88 @@ async def run_console(
         stdout.flush()
 
 
+async def _in_daemon_thread(read: Callable[[], str]) -> str:
+    """`read()` in a daemon thread: a blocked read must not keep Ctrl-C waiting (the
+    event loop's executor joins its threads at exit, so `asyncio.to_thread` would)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value or "")
+
+    def work() -> None:
+        try:
+            value = read()
+        except BaseException as exc:  # EOFError, an I/O error: the loop decides
+            loop.call_soon_threadsafe(settle, None, exc)
+            return
+        loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=work, name="console-input", daemon=True).start()
+    return await done
+
+
+def _stream_reader(stdin: TextIO) -> Callable[[], Awaitable[str]]:
+    """Lines of a pipe or file, as they are (end of input: "")."""
+    return lambda: _in_daemon_thread(stdin.readline)
+
+
+def _terminal_reader(stdout: TextIO) -> Callable[[], Awaitable[str]]:
+    """Lines typed at a terminal through `input()`, which readline gives line editing
+    and history (arrow keys, Ctrl-R) once imported. End of input (Ctrl-D): ""."""
+    try:
+        import readline  # noqa: F401  (imported for its effect on input())
+    except ImportError:  # Windows without pyreadline: plain input() still works
+        log.debug("readline is not available; no line editing")
+
+    def read() -> str:
+        try:
+            return input("> ") + "\n"
+        except EOFError:
+            stdout.write("\n")
+            return ""
+
+    return lambda: _in_daemon_thread(read)
+
+
+def _missed_tap(caller: Caller, line: str, buttons: list[Button]) -> Reply | None:
+    """`:N` that taps nothing: there is no button N (saying how many there are), or
+    button N opens a URL, which a terminal can only print."""
+    tap = _TAP.match(line.strip())
+    if tap is None:
+        return None
+    number = parse_count(tap.group(1)) or 0
+    language = caller.language
+    if not 1 <= number <= len(buttons):
+        key = "console_no_buttons" if not buttons else "console_no_such_button"
+        return Reply(rich(paragraph(t(language, key, n=number, count=len(buttons)))))
+    url = buttons[number - 1].url
+    if url is not None:
+        return Reply(rich(paragraph(t(language, "console_url", url=url))))
+    return None
+
+
 async def _answer(
-    conversation: Conversation, caller: Caller, line: str, buttons: list[Button]
+    conversation: Conversation,
+    caller: Caller,
+    line: str,
+    buttons: list[Button],
+    stdout: TextIO | None = None,
 ) -> list[Reply]:
     """A line is either `:N` (tap button N of the last reply) or text for the core."""
     tap = _TAP.match(line.strip())
     if tap is None:
         return await conversation.handle_text(caller, line)
-    index = (parse_count(tap.group(1)) or 0) - 1
-    action = buttons[index].action if 0 <= index < len(buttons) else None
-    if action is None:
+    action = buttons[(parse_count(tap.group(1)) or 1) - 1].action
+    if action is None:  # _missed_tap answered URL buttons already
         return [conversation.stale(caller)]
+    notice = conversation.pending_notice(caller, action)
+    if notice is not None and stdout is not None:
+        stdout.write(notice + "\n")  # at once: the answer may wait on the network
+        stdout.flush()
     return await conversation.handle_action(caller, action)

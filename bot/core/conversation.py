@@ -102,6 +102,8 @@ ActionHandler = Callable[[Caller, list[str]], list[Reply] | Awaitable[list[Reply
 class Action:
     handler: ActionHandler
     admin_only: bool = False
+    #: A text key to show at once, before a slow handler answers ("fetching…").
+    pending_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,17 @@ class Registry:
             raise ValueError(f"command /{command.name} registered twice")
         self.commands[command.name] = command
 
-    def add_action(self, prefix: str, handler: ActionHandler, *, admin_only: bool = False) -> None:
+    def add_action(
+        self,
+        prefix: str,
+        handler: ActionHandler,
+        *,
+        admin_only: bool = False,
+        pending_key: str | None = None,
+    ) -> None:
         if prefix in self.actions:
             raise ValueError(f"action {prefix!r} registered twice")
-        self.actions[prefix] = Action(handler, admin_only)
+        self.actions[prefix] = Action(handler, admin_only, pending_key)
 
     def menu(self, *, admin: bool = False) -> list[Command]:
         """Commands to list: readers' commands, plus the editors' ones for an admin."""
@@ -263,6 +272,18 @@ class Conversation:
         assert isinstance(replies, list)
         return self._checked(replies)
 
+    def pending_notice(self, caller: Caller, data: str) -> str | None:
+        """What to show at once for a tap whose answer takes a while (an action that
+        waits on the network), so the tapper knows it was heard; None for the rest."""
+        prefix = (data or "").split(":", 1)[0]
+        action = self.registry.actions.get(prefix) if _ACTION.match(data or "") else None
+        if action is None or action.pending_key is None:
+            return None
+        caller = self.identify(caller)
+        if action.admin_only and not caller.is_admin:
+            return None
+        return t(caller.language, action.pending_key)
+
     async def _call(self, handler: CommandHandler, caller: Caller, args: str) -> list[Reply]:
         replies = await _resolve(handler(caller, args))
         assert isinstance(replies, list)
@@ -290,7 +311,9 @@ class Conversation:
 
     @staticmethod
     def not_allowed(caller: Caller) -> Reply:
-        return Reply(rich(paragraph(t(caller.language, "not_allowed"))))
+        """The refusal says how to become an editor: the address ADMIN_IDS would need."""
+        address = f"{caller.channel}:{caller.user_id}"
+        return Reply(rich(paragraph(t(caller.language, "not_allowed", address=address))))
 
     @staticmethod
     def stale(caller: Caller) -> Reply:

@@ -1,5 +1,6 @@
 """The editors' use cases, once, for every door: chat (/queue, /publish, /unqueue,
-bot/core/features/editors.py) and the shell (`paperbot queue add`, `publish`, `unqueue`).
+/unpublish, /show: bot/core/features/editors.py) and the shell (`paperbot queue add`,
+`queue show`, `publish`, `unqueue`, `unpublish`).
 
 Each validates the review's state and changes it in one transaction; `publish` also
 records a push request for the leader (bot/core/push_requests.py) rather than pushing:
@@ -12,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from bot.core.push_requests import PushRequestService, PushRequestView, Requester
-from bot.core.reviews import ReviewService, ReviewView
+from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
 from bot.core.sources import ParsedReview
 from bot.core.subscriptions import SubscriptionService
 
@@ -54,6 +55,19 @@ class Editorial:
     def unqueue(self, review_id: int) -> ReviewView:
         """A queued review back to draft (ReviewStateError if it is not queued)."""
         return self.reviews.set_status(review_id, "draft", expected=("queued",))
+
+    def show(self, review_id: int) -> ReviewView:
+        """Any review by id, whatever its status, to see it as readers will
+        (ReviewStateError if there is none)."""
+        review = self.reviews.find(str(review_id), published_only=False)
+        if review is None or review.id != review_id:
+            raise ReviewStateError(f"no review #{review_id}", review_id=review_id)
+        return review
+
+    def unpublish(self, review_id: int) -> ReviewView:
+        """A published review back to draft: off every list, search and future push
+        (ReviewStateError if it is not published). Deliveries already sent stay sent."""
+        return self.reviews.set_status(review_id, "draft", expected=("published",))
 
     def publish(self, review_id: int, requester: Requester | None) -> Published:
         """Publish a draft or queued review now; with a requester, also ask the leader

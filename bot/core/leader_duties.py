@@ -19,6 +19,7 @@ from bot.core.push import PushSummary
 from bot.core.push_requests import PushRequestService, PushRequestView
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
+from bot.core.views import push_summary_text
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ class LeaderDuties:
         else:
             described = summary.describe()
             await asyncio.to_thread(self.requests.finish, request.id, ok=True, summary=described)
-            text = t(language, "push_request_done", id=request.id, summary=described)
+            localized = push_summary_text(summary, language)
+            text = t(language, "push_request_done", id=request.id, summary=localized)
         requester = request.requester
         try:
             await self.notify(requester.channel, requester.address, [Reply(rich(paragraph(text)))])

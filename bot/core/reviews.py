@@ -26,6 +26,7 @@ from bot.core.sources import (
     ParsedReview,
     ReviewFormatError,
     derive_summary,
+    is_lead_in,
     make_slug,
     parse_arxiv_id,
     read_source,
@@ -43,7 +44,27 @@ PAGE_CACHE_SIZE = 1_000
 
 
 class ReviewStateError(ValueError):
-    """A review is not in the state the requested change needs (said to the editor)."""
+    """A review is not in the state the requested change needs (said to the editor).
+
+    `str()` is the English line the shell prints; the fields let a chat say it in the
+    reader's language (bot/core/features/editors.py): no review `review_id` (status
+    None), or review `review_id` is `status` where one of `expected` was needed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        review_id: int | None = None,
+        status: str | None = None,
+        expected: tuple[str, ...] = (),
+        title: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.review_id = review_id
+        self.status = status
+        self.expected = expected
+        self.title = title
 
 
 class UnsafeSlugError(ValueError):
@@ -75,10 +96,17 @@ class ReviewView:
     status: str
     publish_at: dt.datetime | None
     published_at: dt.datetime | None
+    #: The link of a paper that is not on arXiv (OpenReview, ACL Anthology).
+    paper_url: str | None = None
 
     @property
     def arxiv_url(self) -> str | None:
         return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else None
+
+    @property
+    def link_url(self) -> str | None:
+        """Where the paper is: its arXiv page, or the other site it is on."""
+        return self.arxiv_url or self.paper_url
 
     @classmethod
     def of(cls, row: Review) -> ReviewView:
@@ -99,6 +127,7 @@ class ReviewView:
             status=row.status,
             publish_at=row.publish_at,
             published_at=row.published_at,
+            paper_url=row.paper_url,
         )
 
 
@@ -124,6 +153,8 @@ class FileReport:
     path: str
     outcomes: tuple[ImportOutcome, ...] = ()
     error: str | None = None
+    #: Accepted with a note for the editor (a paper that is not on arXiv).
+    warnings: tuple[str, ...] = ()
 
 
 # --- repository ----------------------------------------------------------------------
@@ -206,6 +237,8 @@ def content_hash(review: Review) -> str:
         "summary": review.summary,
         "body": review.body,
     }
+    if review.paper_url:  # only when set, so the digests of arXiv reviews stay as they were
+        payload["paper_url"] = review.paper_url
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -307,7 +340,8 @@ class ReviewService:
                     FileReport(str(path), error=f"{path}: the store refused it: {reason}")
                 )
             else:
-                reports.append(FileReport(str(path), outcomes))
+                warnings = tuple(warning for review in parsed for warning in review.warnings)
+                reports.append(FileReport(str(path), outcomes, warnings=warnings))
         return reports
 
     def import_parsed(self, parsed: list[ParsedReview]) -> list[ImportOutcome]:
@@ -347,6 +381,7 @@ class ReviewService:
             slug=slug,
             title=parsed.title,
             arxiv_id=parsed.arxiv_id,
+            paper_url=parsed.paper_url,
             authors=parsed.authors or "",
             paper_date=parsed.paper_date.value if parsed.paper_date else None,
             paper_date_precision=parsed.paper_date.precision if parsed.paper_date else None,
@@ -374,7 +409,12 @@ class ReviewService:
         with self.sessions() as session:
             existing = _same_review(ReviewRepository(session), parsed)
             if existing is not None and existing.status == "published":
-                raise ReviewStateError(f"#{existing.id} {existing.title!r} is already published")
+                raise ReviewStateError(
+                    f"#{existing.id} {existing.title!r} is already published",
+                    review_id=existing.id,
+                    status="published",
+                    title=existing.title,
+                )
         parsed.status, parsed.publish_at, parsed.published_at = "draft", publish_at, None
         [outcome] = self.import_parsed([parsed])
         return outcome
@@ -385,9 +425,15 @@ class ReviewService:
         with self.sessions.begin() as session:
             row = session.get(Review, review_id, with_for_update=True)
             if row is None:
-                raise ReviewStateError(f"no review #{review_id}")
+                raise ReviewStateError(f"no review #{review_id}", review_id=review_id)
             if row.status not in expected:
-                raise ReviewStateError(f"#{review_id} is {row.status}, not {' or '.join(expected)}")
+                raise ReviewStateError(
+                    f"#{review_id} is {row.status}, not {' or '.join(expected)}",
+                    review_id=review_id,
+                    status=row.status,
+                    expected=tuple(expected),
+                    title=row.title,
+                )
             row.status, row.updated_at = status, now
             if status == "published":
                 # An editor's publish: due to every subscriber at the next push.
@@ -405,11 +451,15 @@ class ReviewService:
             for review_id in review_ids:
                 row = session.get(Review, review_id, with_for_update=True)
                 if row is None:
-                    raise ReviewStateError(f"no review #{review_id}")
+                    raise ReviewStateError(f"no review #{review_id}", review_id=review_id)
                 if row.status != "published":
                     raise ReviewStateError(
                         f"#{review_id} is {row.status}, not published "
-                        f"(`paperbot publish {review_id}` publishes and pushes it)"
+                        f"(`paperbot publish {review_id}` publishes and pushes it)",
+                        review_id=review_id,
+                        status=row.status,
+                        expected=("published",),
+                        title=row.title,
                     )
                 row.announced_at = now
                 rows.append(ReviewView.of(row))
@@ -519,6 +569,8 @@ def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.da
         wanted["slug"] = _unique_slug(repo, parsed.slug, except_id=row.id)
     if parsed.arxiv_id:
         wanted["arxiv_id"] = parsed.arxiv_id
+    if parsed.paper_url:
+        wanted["paper_url"] = parsed.paper_url
     if parsed.authors is not None:
         wanted["authors"] = parsed.authors
     if parsed.paper_date is not None:
@@ -530,7 +582,7 @@ def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.da
         wanted["tags"] = parsed.tags
     if parsed.summary is not None:
         wanted["summary"] = parsed.summary
-    elif row.summary in ("", derive_summary(row.body)):
+    elif row.summary in ("", derive_summary(row.body)) or is_lead_in(row.summary):
         # The summary was derived from the body, so it follows the body; an editor's
         # own summary is kept when a source without one is imported.
         wanted["summary"] = derive_summary(parsed.body)
@@ -551,7 +603,7 @@ def review_to_front_matter(review: ReviewView) -> str:
     fields: dict[str, Any] = {
         "title": review.title,
         "slug": review.slug,
-        "arxiv_id": review.arxiv_id,
+        "arxiv_id": review.arxiv_id or review.paper_url,
         "authors": review.authors or None,
         "date": review.paper_date.iso() if review.paper_date else None,
         "section": review.section,

@@ -178,6 +178,10 @@ class ParsedReview:
     publish_at: dt.datetime | None = None
     published_at: dt.datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The paper's link when it is not on arXiv (OpenReview, ACL Anthology).
+    paper_url: str | None = None
+    #: What was accepted but deserves the editor's eye, as `file:line: ...` lines.
+    warnings: list[str] = field(default_factory=list)
 
 
 # --- field parsers -------------------------------------------------------------------
@@ -232,6 +236,44 @@ def parse_arxiv_id(value: str) -> str | None:
         match = pattern.search(value)
         if match:
             return match.group("id").lower() if "/" in match.group("id") else match.group("id")
+    return None
+
+
+#: Where papers that are not on arXiv live: accepted as a review's link, with a warning.
+OTHER_PAPER_HOSTS = {
+    "openreview.net": "OpenReview",
+    "aclanthology.org": "ACL Anthology",
+    "www.aclweb.org": "ACL Anthology",
+    "aclweb.org": "ACL Anthology",
+}
+MAX_PAPER_URL_CHARS = 500
+
+
+def other_paper_link(value: str) -> tuple[str, str] | None:
+    """(URL, the site's name) of a link to OpenReview or the ACL Anthology, else None."""
+    url = _ANY_URL.search(value)
+    if url is None:
+        return None
+    host = url.group(0).split("/")[2].lower().split(":")[0]
+    site = OTHER_PAPER_HOSTS.get(host)
+    if site is None or len(url.group(0)) > MAX_PAPER_URL_CHARS:
+        return None
+    if site == "ACL Anthology" and host != "aclanthology.org" and "/anthology/" not in url.group(0):
+        return None
+    return url.group(0), site
+
+
+def apply_link(review: ParsedReview, value: Any, what: str = "the link") -> str | None:
+    """A link onto the review: an arXiv id, or an OpenReview / ACL Anthology URL, which
+    is accepted with a warning (returned) since lint and /draft cannot check it."""
+    text = checked_text(value, what)
+    if parse_arxiv_id(text) is None and (other := other_paper_link(text)) is not None:
+        review.paper_url, site = other
+        return (
+            f"the link {other[0]} is on {site}, not arXiv: accepted, but `paperbot lint` "
+            "and /draft cannot check this review"
+        )
+    review.arxiv_id = parse_link(text)
     return None
 
 
@@ -381,11 +423,34 @@ def make_slug(title: str, arxiv_id: str | None = None, limit: int = 40) -> str:
     return "review-" + hashlib.sha1(title.encode()).hexdigest()[:10]
 
 
+def is_lead_in(value: str | None) -> bool:
+    """A paragraph ending with a colon introduces a list ("具有以下特点："): alone it
+    says nothing, so it is never a card's summary."""
+    return bool(value) and str(value).rstrip().endswith((":", "："))
+
+
 def derive_summary(body: str, limit: int = 160) -> str:
-    """The first prose paragraph of the body, trimmed at a sentence boundary."""
-    for block in markdown_to_rich(body).blocks:
-        if block.kind == "paragraph" and block.plain_text.strip():
-            return shorten(block.plain_text.strip().replace("\n", " "), limit)
+    """The first prose paragraph of the body, trimmed at a sentence boundary.
+
+    A lead-in to a list ("…具有以下特点：") is completed by the list's items; one
+    without a list after it is skipped for the next paragraph.
+    """
+    blocks = markdown_to_rich(body).blocks
+    for index, block in enumerate(blocks):
+        prose = block.plain_text.strip().replace("\n", " ")
+        if block.kind != "paragraph" or not prose:
+            continue
+        if not is_lead_in(prose):
+            return shorten(prose, limit)
+        items = []
+        for item in blocks[index + 1 :]:
+            if item.kind not in ("bullet", "numbered"):
+                break
+            items.append(item.plain_text.strip().rstrip("。；;.,，"))
+        if items:
+            english = prose.isascii()
+            joined = ("; " if english else "；").join(items)
+            return shorten(prose + (" " if english else "") + joined, limit)
     return ""
 
 
@@ -417,7 +482,11 @@ class _ReviewDraft:
 def parse_column(text: str, source: str) -> list[ParsedReview]:
     """Parse a column document (`## 最新论文解读` / `## 经典论文回顾`, `### title`, ...)."""
     reviews: list[ParsedReview] = []
-    section: str | None = None
+    # A single review block copied from the column (no `##` heading anywhere) is in
+    # the section the column's new reviews go to; with headings, each review needs one.
+    lines = text.splitlines()
+    headless = not any(_heading(line.rstrip(), 2) is not None for line in lines)
+    section: str | None = "latest" if headless else None
     draft: _ReviewDraft | None = None
 
     def finish() -> None:
@@ -427,7 +496,7 @@ def parse_column(text: str, source: str) -> list[ParsedReview]:
             draft = None
 
     _check_characters(text, source)
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         line = raw.rstrip()
         if (name := _heading(line, 2)) is not None:
             finish()
@@ -548,23 +617,27 @@ def _finish_draft(draft: _ReviewDraft, source: str) -> ParsedReview:
     )
     for key, (value, line) in draft.meta.items():
         try:
-            _apply_meta(review, key, value)
+            warning = _apply_meta(review, key, value)
         except ValueError as exc:
             raise ReviewFormatError(source, line, str(exc)) from None
+        if warning:
+            review.warnings.append(f"{source}:{line}: {warning}")
     return review
 
 
-def _apply_meta(review: ParsedReview, key: str, value: str) -> None:
+def _apply_meta(review: ParsedReview, key: str, value: str) -> str | None:
+    """Apply one metadata line; returns a warning for what is accepted with one."""
+    if key == "link":
+        return apply_link(review, value)
     if key == "date":
         review.paper_date = parse_paper_date(value)
     elif key == "authors":
         review.authors = clean_authors(value)
-    elif key == "link":
-        review.arxiv_id = parse_link(checked_text(value, "the link"))
     elif key == "tags":
         review.tags = parse_tags(value)
     elif key == "summary":
         review.summary = checked_text(value, "the summary", MAX_SUMMARY_CHARS)
+    return None
 
 
 def _check_duplicates(reviews: list[ParsedReview], source: str) -> None:
@@ -717,27 +790,30 @@ def parse_front_matter(text: str, source: str) -> list[ParsedReview]:
     for raw_key, value in data.items():
         key = _KEY_ALIASES.get(str(raw_key), str(raw_key))
         try:
-            _apply_front_matter(review, key, value)
+            warning = _apply_front_matter(review, key, value)
         except ValueError as exc:
             raise ReviewFormatError(source, line_of(str(raw_key)), str(exc)) from None
+        if warning:
+            review.warnings.append(f"{source}:{line_of(str(raw_key))}: {warning}")
     return [review]
 
 
-def _apply_front_matter(review: ParsedReview, key: str, value: Any) -> None:
+def _apply_front_matter(review: ParsedReview, key: str, value: Any) -> str | None:
+    """Apply one front-matter key; returns a warning for what is accepted with one."""
     if key == "title":
-        return
+        return None
     if key not in FRONT_MATTER_KEYS:
         known = ", ".join(FRONT_MATTER_KEYS)
         raise ValueError(f"unknown front-matter key {shown(key)} (known: {known})")
     if value is None:
-        return
+        return None
+    if key == "arxiv_id":
+        return apply_link(review, value, "the arXiv id")
     if key == "slug":
         slug = checked_text(value, "the slug")
         if not SLUG_PATTERN.fullmatch(slug):
             raise ValueError(f"slug {shown(slug)} must be 2-64 characters of a-z, 0-9 and '-'")
         review.slug = slug
-    elif key == "arxiv_id":
-        review.arxiv_id = parse_link(checked_text(value, "the arXiv id"))
     elif key == "authors":
         review.authors = clean_authors(value)
     elif key == "date":
@@ -761,6 +837,7 @@ def _apply_front_matter(review: ParsedReview, key: str, value: Any) -> None:
         review.published_at = check_publish_time(parse_datetime(value))
     elif key == "summary":
         review.summary = checked_text(value, "the summary", MAX_SUMMARY_CHARS)
+    return None
 
 
 # --- files ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -74,8 +74,10 @@ class SubscriberRepository:
     def delete(self, subscriber: Subscriber) -> None:
         self.session.delete(subscriber)
 
-    def counts_by_status(self) -> dict[str, int]:
+    def counts_by_status(self, excluded_channels: Collection[str] = ()) -> dict[str, int]:
         query = select(Subscriber.status, func.count(Subscriber.id)).group_by(Subscriber.status)
+        if excluded_channels:
+            query = query.where(Subscriber.channel.not_in(list(excluded_channels)))
         return {status: int(count) for status, count in self.session.execute(query).all()}
 
     def active(self, channel: str | None = None) -> Sequence[Subscriber]:
@@ -95,8 +97,13 @@ class SubscribeOutcome:
 class SubscriptionService:
     """Use cases over subscribers; each method is one transaction."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], uncounted_channels: Collection[str] = ()
+    ) -> None:
         self.sessions = sessions
+        #: Channels whose "subscribers" are no readers (the operator's terminal): they
+        #: keep their settings but are not counted in /stats or "N subscribers".
+        self.uncounted_channels = frozenset(uncounted_channels)
         self._languages: dict[tuple[str, str], tuple[str | None, float]] = {}
 
     def get(self, channel: str, chat_id: str) -> SubscriberView | None:
@@ -231,7 +238,7 @@ class SubscriptionService:
 
     def counts_by_status(self) -> dict[str, int]:
         with self.sessions() as session:
-            return SubscriberRepository(session).counts_by_status()
+            return SubscriberRepository(session).counts_by_status(self.uncounted_channels)
 
 
 def _new_subscriber(

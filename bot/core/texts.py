@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -27,7 +28,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Nothing found for “{query}”. Try fewer words, the English title, an author "
         "or an arXiv id.",
     ),
-    "search_results": ("「{query}」的搜索结果（共 {total} 篇）", "Results for “{query}” ({total})"),
+    "search_results": (
+        "「{query}」的搜索结果（共 {total} 篇）",
+        "Results for “{query}” ({total} {total|review|reviews})",
+    ),
     "section_latest": ("最新论文解读", "Latest reviews"),
     "section_classic": ("经典论文回顾", "Classic papers"),
     "list_heading": ("{section}（共 {total} 篇）", "{section} ({total} in all)"),
@@ -48,6 +52,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "previous": ("« 上一页", "« Previous"),
     "next": ("下一页 »", "Next »"),
     "open_arxiv": ("arXiv 原文", "arXiv paper"),
+    "open_paper": ("论文原文", "The paper"),
+    "paper_link": ("论文链接", "Paper"),
     "stale_button": (
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
@@ -61,8 +67,32 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Sorry, something went wrong; please try again later.",
     ),
     "not_allowed": (
-        "抱歉，这个命令只对编辑开放。",
-        "Sorry, that command is for the editors only.",
+        "抱歉，这个命令只对编辑开放。要成为编辑，请让运行机器人的人把 {address} "
+        "加入 ADMIN_IDS 设置（格式为 渠道:编号），然后重启机器人。",
+        "Sorry, that command is for the editors only. To become one, ask whoever runs the "
+        "bot to add {address} to the ADMIN_IDS setting (as channel:id) and restart it.",
+    ),
+    "console_no_buttons": (
+        "上一条回复没有按钮，:{n} 无从点按。",
+        "The last reply has no buttons, so there is no :{n} to tap.",
+    ),
+    "console_no_such_button": (
+        "没有按钮 {n}：上一条回复只有 {count} 个按钮。",
+        "There is no button {n}: the last reply has {count} buttons.",
+    ),
+    "console_url": ("链接：{url}", "Link: {url}"),
+    "cmd_whoami": ("查看我的编号和身份", "Your id and role"),
+    "whoami_address": ("你的编号：", "Your id: "),
+    "whoami_chat": ("本会话的编号：", "This chat's id: "),
+    "whoami_editor": (
+        "你是编辑，可以使用编辑命令。",
+        "You are an editor: the editors' commands are yours.",
+    ),
+    "whoami_reader": ("你是读者（不是编辑）。", "You are a reader (not an editor)."),
+    "whoami_become_editor": (
+        "要成为编辑，请让运行机器人的人把 {address} 加入 ADMIN_IDS 设置，然后重启机器人。",
+        "To become an editor, ask whoever runs the bot to add {address} to ADMIN_IDS "
+        "and restart it.",
     ),
     "subscribed_new": (
         "订阅成功！新发布的解读会每周推送给你。"
@@ -88,9 +118,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Only this group's admins can change its subscription and settings.",
     ),
     "group_start": (
-        "群管理员发送 /subscribe 即可让本群每周收到新解读。",
-        "A group admin can send /subscribe to get new reviews here every week.",
+        "要让本群每周收到新解读吗？群管理员发送 /subscribe 或点下面的按钮即可订阅。",
+        "Should this group get new reviews every week? A group admin can send /subscribe "
+        "or tap the button below.",
     ),
+    "group_subscribed": (
+        "本群已订阅，每周会收到新解读。发送 /help 查看可用命令。",
+        "This group is subscribed and gets new reviews every week. Send /help for commands.",
+    ),
+    "group_subscribe_button": ("📬 订阅本群", "📬 Subscribe this group"),
     "topics_intro": (
         "选择想要推送的主题（点按切换）。一个都不选＝全部推送。",
         "Choose the topics you want pushed (tap to toggle). None selected = everything.",
@@ -123,14 +159,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "about_stats": (
         "目前共有 {total} 篇解读：最新论文解读 {latest} 篇，经典论文回顾 {classic} 篇。",
-        "{total} reviews so far: {latest} latest, {classic} classic.",
+        "{total} {total|review|reviews} so far: {latest} latest, {classic} classic.",
     ),
     "cmd_subscribe": ("订阅每周推送", "Subscribe to the weekly push"),
     "cmd_unsubscribe": ("退订", "Unsubscribe"),
     "cmd_topics": ("选择推送主题", "Choose pushed topics"),
     "cmd_settings": ("语言与推送格式", "Language and push format"),
     "cmd_about": ("关于本栏目", "About the column"),
-    "push_heading": ("本周新解读（{count} 篇）", "New this week ({count})"),
+    "push_heading": ("本周新解读（{count} 篇）", "New this week ({count} {count|review|reviews})"),
     "push_heading_more": (
         "本周新解读（续：第 {first}–{last} 篇，共 {count} 篇）",
         "New this week (continued: {first}–{last} of {count})",
@@ -140,6 +176,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_publish": ("立即发布并推送", "Publish and push now"),
     "cmd_unqueue": ("撤回排队的解读", "Take a review out of the queue"),
     "cmd_stats": ("订阅与推送统计", "Subscribers and pushes"),
+    "cmd_unpublish": ("撤下已发布的解读（改回草稿）", "Take a published review down (to draft)"),
+    "cmd_show": ("按读者看到的样子查看任一解读", "See any review as readers will"),
+    "unpublished": (
+        "#{id}「{title}」已撤下，改回草稿，读者不再看到它。",
+        "#{id} “{title}” is taken down: a draft again, readers no longer see it.",
+    ),
+    "show_note": (
+        "#{id}（{status}，{when}）读者将看到：",
+        "#{id} ({status}, {when}) as readers will see it:",
+    ),
+    "queue_warning_not_arxiv": (
+        "⚠️ 这篇论文的链接在 {site}（{url}），不在 arXiv：已接受，但 paperbot lint 和 /draft "
+        "无法核对它。",
+        "⚠️ This paper's link is on {site} ({url}), not arXiv: accepted, but paperbot lint "
+        "and /draft cannot check it.",
+    ),
     "arg_queue": ("[发布时间]", "[publish time]"),
     "arg_id": ("<编号>", "<id>"),
     "queue_usage": (
@@ -171,6 +223,21 @@ TEXTS: dict[str, tuple[str, str]] = {
         "whole issue.",
     ),
     "queue_refused": ("无法操作：{error}", "Cannot do that: {error}"),
+    "state_no_review": (
+        "无法操作：没有 #{id} 这篇解读。",
+        "Cannot do that: there is no review #{id}.",
+    ),
+    "state_wrong": (
+        "无法操作：#{id} 现在是{status}，不是{expected}。",
+        "Cannot do that: #{id} is {status}, not {expected}.",
+    ),
+    "state_already_published": (
+        "无法操作：#{id}「{title}」已经发布过了。",
+        "Cannot do that: #{id} “{title}” is already published.",
+    ),
+    "state_draft": ("草稿", "a draft"),
+    "state_queued": ("排队中", "queued"),
+    "state_published": ("已发布", "published"),
     "queue_preview": (
         "草稿 #{id} 已保存，计划发布时间：{when}。下面是读者将看到的样子：",
         "Draft #{id} saved, to be published {when}. This is what readers will see:",
@@ -185,7 +252,7 @@ TEXTS: dict[str, tuple[str, str]] = {
         "#{id} “{title}” is queued for {when}.",
     ),
     "queued_empty": ("队列是空的。", "The queue is empty."),
-    "queued_heading": ("待发布（{count} 篇）", "Waiting ({count})"),
+    "queued_heading": ("待发布（{count} 篇）", "Waiting ({count} {count|review|reviews})"),
     "review_status_draft": ("草稿（未确认）", "draft (unconfirmed)"),
     "review_status_queued": ("已排队", "queued"),
     "review_status_published": ("已发布", "published"),
@@ -198,7 +265,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "published_pushed": ("#{id}「{title}」已发布并推送。", "#{id} “{title}” published and pushed."),
     "published_queued_for_push": (
         "#{id}「{title}」已发布，已加入推送队列，{subscribers} 位订阅者。",
-        "#{id} “{title}” is published and queued for push, {subscribers} subscribers.",
+        "#{id} “{title}” is published and queued for push, {subscribers} "
+        "{subscribers|subscriber|subscribers}.",
     ),
     "push_request_done": ("推送请求 #{id} 已完成：{summary}", "Push request #{id} done: {summary}"),
     "push_request_failed": (
@@ -210,7 +278,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "订阅者：{active} 活跃，{unsubscribed} 已退订，{blocked} 已屏蔽",
         "Subscribers: {active} active, {unsubscribed} unsubscribed, {blocked} blocked",
     ),
-    "stats_next_push": ("下次推送：{when}", "Next push: {when}"),
+    "stats_next_push": (
+        "下次推送：{when}（定时：{schedule}）",
+        "Next push: {when} (schedule: {schedule})",
+    ),
     "stats_recent_pushes": ("最近的推送：", "Recent pushes:"),
     "stats_push_line": (
         "#{id} {when}（{trigger}，{status}）：送达 {sent}，失败 {failed}，屏蔽 {blocked}",
@@ -218,6 +289,37 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "stats_no_pushes": ("还没有推送记录。", "No pushes yet."),
     "push_summary": ("推送完成：{summary}", "Push finished: {summary}"),
+    "push_summary_line": (
+        "推送 #{run}（{trigger}）：送达 {sent} 份，共 {messages} 条消息；屏蔽 {blocked}，"
+        "失败 {failed}，跳过 {skipped}，重试 {retried}，限流 {rate_limited} 次；"
+        "新发布 {published} 篇",
+        "push #{run} ({trigger}): {sent} {sent|delivery|deliveries} sent in {messages} "
+        "{messages|message|messages}, {blocked} blocked, {failed} failed, {skipped} skipped, "
+        "{retried} retried, {rate_limited} × 429; {published} newly published",
+    ),
+    "push_summary_requeued": (
+        "之前失败的 {count} 份已重试",
+        "{count} earlier {count|failure|failures} retried",
+    ),
+    "push_summary_held_back": (
+        "{count} 份留待下次推送（每位读者的上限）",
+        "{count} held back for the next push (per-reader cap)",
+    ),
+    "push_summary_timed_out": (
+        "到达时限后停止，{count} 份待下次推送",
+        "stopped at the deadline with {count} left pending",
+    ),
+    "push_summary_time": ("用时 {seconds} 秒", "{seconds} s"),
+    "push_summary_separator": ("；", "; "),
+    "trigger_schedule": ("定时", "scheduled"),
+    "trigger_manual": ("手动", "manual"),
+    "trigger_cli": ("命令行", "command line"),
+    "trigger_publish": ("发布", "publish"),
+    "trigger_resume": ("续推", "resumed"),
+    "run_running": ("进行中", "running"),
+    "run_done": ("完成", "done"),
+    "run_interrupted": ("中断", "interrupted"),
+    "run_timed_out": ("超时停止", "timed out"),
     "cmd_start": ("开始使用", "Start"),
     "cmd_help": ("帮助", "Help"),
     "cmd_latest": ("最新论文解读", "Latest reviews"),
@@ -236,9 +338,9 @@ TEXTS: dict[str, tuple[str, str]] = {
         "arXiv candidates: {total} pending, best first",
     ),
     "arxiv_candidates_empty": (
-        "还没有待处理的候选论文。arXiv 按计划轮询（{cron}），也可以在服务器上运行 "
+        "还没有待处理的候选论文。arXiv 按计划在{cron}轮询，也可以在服务器上运行 "
         "paperbot arxiv poll 立即抓取。",
-        "No pending candidates. arXiv is polled on schedule ({cron}); run paperbot arxiv poll "
+        "No pending candidates. arXiv is polled {cron}; run paperbot arxiv poll "
         "on the server to fetch now.",
     ),
     "arxiv_candidate_meta": (
@@ -251,7 +353,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "arxiv_button_open": ("arXiv {n}", "arXiv {n}"),
     "arxiv_alert_heading": (
         "arXiv 新论文推荐：本次新增 {added} 篇候选，最值得解读的 {count} 篇如下",
-        "New on arXiv: {added} new candidates; the {count} most worth reviewing",
+        "New on arXiv: {added} new {added|candidate|candidates}; the {count} most worth reviewing",
     ),
     "arxiv_alert_trouble": ("arXiv 轮询出了问题", "The arXiv poll ran into trouble"),
     "arxiv_alert_problem": (
@@ -297,6 +399,13 @@ TEXTS: dict[str, tuple[str, str]] = {
         "arXiv 上没有编号为 {arxiv_id} 的论文，请检查编号。",
         "arXiv has no paper {arxiv_id}; please check the id.",
     ),
+    "arxiv_fetching": ("正在获取…", "Fetching…"),
+    "arxiv_draft_from_feed": (
+        "arXiv 暂时连不上，稿子按订阅源里这篇论文的信息预填（日期是公布日期，不是提交日期），"
+        "请核对作者和日期。",
+        "arXiv's API is not answering, so the skeleton is filled from the feed's entry (the "
+        "date is the announcement's, not the submission's); check the authors and date.",
+    ),
     "arxiv_draft_unavailable": (
         "暂时连不上 arXiv，请稍后再试。",
         "arXiv is not answering right now; please try again later.",
@@ -335,7 +444,35 @@ def language_of(code: str | None) -> str:
     return "en" if code and code.lower().startswith("en") else "zh"
 
 
+#: `{n|review|reviews}` in an English text: the singular or the plural, by the number n.
+_PLURAL = re.compile(r"\{(\w+)\|([^|{}]*)\|([^|{}]*)\}")
+
+
+def _plurals(template: str, values: dict[str, Any]) -> str:
+    def choose(match: re.Match[str]) -> str:
+        number = values.get(match.group(1))
+        return match.group(2) if number == 1 else match.group(3)
+
+    return _PLURAL.sub(choose, template)
+
+
 def t(language: str, key: str, **values: Any) -> str:
     zh, en = TEXTS[key]
-    template = en if language == "en" else zh
+    template = _plurals(en, values) if language == "en" else zh
     return template.format(**values) if values else template
+
+
+def t_known(language: str, key: str, fallback: str) -> str:
+    """`t` for a key made from a stored value (a push's trigger): the value itself if
+    no text is known for it, rather than a KeyError in a reply."""
+    return t(language, key) if key in TEXTS else fallback
+
+
+def plural(number: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 review`, `2 reviews`: an English count with its noun."""
+    return f"{number} {singular if number == 1 else plural_form or singular + 's'}"
+
+
+#: What goes between a label and its value: a full-width colon in Chinese, ASCII in English.
+def label(language: str, key: str, value: str) -> str:
+    return f"{t(language, key)}{': ' if language == 'en' else '：'}{value}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.core.conversation import Button, Reply
 from bot.core.reviews import ReviewView
 from bot.core.richtext import (
@@ -17,24 +19,40 @@ from bot.core.richtext import (
     rich,
     text,
 )
-from bot.core.sources import shorten
-from bot.core.texts import t
+from bot.core.sources import is_lead_in, shorten
+from bot.core.texts import label, t, t_known
+
+if TYPE_CHECKING:
+    from bot.core.push import PushSummary
 
 
 def meta_blocks(review: ReviewView, language: str) -> list[Block]:
     blocks: list[Block] = []
     if review.authors:
-        blocks.append(paragraph(f"{t(language, 'authors')}：{review.authors}"))
+        blocks.append(paragraph(label(language, "authors", review.authors)))
     details: list[Span] = []
     if review.paper_date:
-        details.append(text(f"{t(language, 'date')}：{review.paper_date.display(language)}"))
+        details.append(text(label(language, "date", review.paper_date.display(language))))
     if review.arxiv_url and review.arxiv_id:
         if details:
             details.append(text(" · "))
         details.append(link(f"arXiv:{review.arxiv_id}", review.arxiv_url))
+    elif review.paper_url:
+        if details:
+            details.append(text(" · "))
+        details.append(link(t(language, "paper_link"), review.paper_url))
     if details:
         blocks.append(Block("paragraph", tuple(details)))
     return blocks
+
+
+def _open_label(review: ReviewView, language: str) -> str:
+    return t(language, "open_arxiv" if review.arxiv_url else "open_paper")
+
+
+def card_summary(review: ReviewView) -> str | None:
+    """The summary a card shows: none rather than a lead-in left hanging ("…如下：")."""
+    return None if is_lead_in(review.summary) else review.summary or None
 
 
 def tag_line(review: ReviewView) -> Block | None:
@@ -46,13 +64,13 @@ def tag_line(review: ReviewView) -> Block | None:
 def review_card(review: ReviewView, language: str) -> Reply:
     """Title, authors, date, link, summary and tags, with a "read in full" button."""
     blocks = [heading(bold(review.title)), *meta_blocks(review, language)]
-    if review.summary:
-        blocks.append(paragraph(review.summary))
+    if summary := card_summary(review):
+        blocks.append(paragraph(summary))
     if tags := tag_line(review):
         blocks.append(tags)
     buttons = [Button(t(language, "read_full"), action=f"r:{review.id}")]
-    if review.arxiv_url:
-        buttons.append(Button(t(language, "open_arxiv"), url=review.arxiv_url))
+    if review.link_url:
+        buttons.append(Button(_open_label(review, language), url=review.link_url))
     return Reply(rich(*blocks), (tuple(buttons),))
 
 
@@ -63,8 +81,8 @@ def review_full(review: ReviewView, language: str) -> Reply:
         header.append(tags)
     body = markdown_to_rich(review.body)
     buttons: tuple[tuple[Button, ...], ...] = ()
-    if review.arxiv_url:
-        buttons = ((Button(t(language, "open_arxiv"), url=review.arxiv_url),),)
+    if review.link_url:
+        buttons = ((Button(_open_label(review, language), url=review.link_url),),)
     return Reply(RichText(tuple(header)) + body, buttons)
 
 
@@ -88,8 +106,8 @@ def review_list(
         if review.paper_date:
             spans.append(text(f" · {review.paper_date.display(language)}"))
         blocks.append(numbered(index, *spans))
-        if review.summary:
-            blocks.append(paragraph(shorten(review.summary, 80)))
+        if summary := card_summary(review):
+            blocks.append(paragraph(shorten(summary, 80)))
     read_row = tuple(
         Button(t(language, "read_n", n=index), action=f"r:{review.id}")
         for index, review in enumerate(reviews, start=offset + 1)
@@ -131,8 +149,8 @@ def push_digest(
     for index, review in enumerate(reviews, start=first_number):
         blocks.append(numbered(index, bold(review.title)))
         blocks.extend(meta_blocks(review, language))
-        if review.summary:
-            blocks.append(paragraph(review.summary))
+        if summary := card_summary(review):
+            blocks.append(paragraph(summary))
         if tags := tag_line(review):
             blocks.append(tags)
     buttons = [
@@ -141,3 +159,33 @@ def push_digest(
     ]
     rows = tuple(tuple(buttons[i : i + 5]) for i in range(0, len(buttons), 5))
     return Reply(rich(*blocks), rows)
+
+
+def push_summary_text(summary: PushSummary, language: str) -> str:
+    """A push's outcome for the editors, in their language (`PushSummary.describe()` is
+    the log's and the shell's English)."""
+    trigger = t_known(language, f"trigger_{summary.trigger}", summary.trigger)
+    parts = [
+        t(
+            language,
+            "push_summary_line",
+            run=summary.run_id if summary.run_id is not None else "-",
+            trigger=trigger,
+            sent=summary.deliveries_sent,
+            messages=summary.messages_sent,
+            blocked=summary.blocked,
+            failed=summary.failed,
+            skipped=summary.skipped,
+            retried=summary.retried,
+            rate_limited=summary.rate_limited,
+            published=len(summary.published),
+        )
+    ]
+    if summary.requeued:
+        parts.append(t(language, "push_summary_requeued", count=summary.requeued))
+    if summary.held_back:
+        parts.append(t(language, "push_summary_held_back", count=summary.held_back))
+    if summary.timed_out:
+        parts.append(t(language, "push_summary_timed_out", count=summary.left_pending))
+    parts.append(t(language, "push_summary_time", seconds=f"{summary.seconds:.1f}"))
+    return t(language, "push_summary_separator").join(parts)

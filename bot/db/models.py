@@ -92,6 +92,8 @@ class Review(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(500))
     arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: The paper's link when it is not on arXiv (OpenReview, ACL Anthology); else None.
+    paper_url: Mapped[str | None] = mapped_column(String(500))
     authors: Mapped[str] = mapped_column(String(1000), default="")
     paper_date: Mapped[dt.date | None] = mapped_column(Date)
     #: "year", "month" or "day": the column writes "2023年12月", which is not a day.

@@ -73,6 +73,10 @@ class ArxivFixtureServer:
         self.requests: list[Recorded] = []
         self.entries: dict[str, str] = {}
         self.exact: dict[tuple[str, ...], dict[str, object]] = {}
+        #: Path prefixes ("/atom/cs.LG", "/api/") that never answer: the request is
+        #: read and recorded, then the server waits until it is stopped (a hung arXiv).
+        self.hang: set[str] = set()
+        self._released = threading.Event()
         self._load_api_fixtures()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -84,6 +88,7 @@ class ArxivFixtureServer:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -173,7 +178,10 @@ class ArxivFixtureServer:
                         {key.lower(): value for key, value in self.headers.items()},
                     )
                 )
-                if server.canned:
+                if any(split.path.startswith(prefix) for prefix in server.hang):
+                    server._released.wait()
+                    self.close_connection = True
+                elif server.canned:
                     self._answer(server.canned.pop(0))
                 elif split.path.startswith("/api/"):
                     ids = parse_qs(split.query).get("id_list", [""])[0].split(",")

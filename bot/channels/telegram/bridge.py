@@ -259,12 +259,18 @@ class TelegramBridge:
             await self._answer_query(query, t(language, "button_needs_chat"))
             return
         caller = caller_of(update, context.bot)
+        # A slow action (a Draft that asks arXiv) is acknowledged at once ("fetching…"):
+        # a callback query is answered once, so its later notices become messages.
+        pending = self.conversation.pending_notice(caller, query.data or "")
+        if pending is not None:
+            await self._answer_query(query, pending[:MAX_NOTICE])
         replies = await self.conversation.handle_action(caller, query.data or "")
         self._count_replies(replies)
-        notices = [reply for reply in replies if reply.notice]
-        replies = [reply for reply in replies if not reply.notice]
-        text = " ".join(notice.body.plain_text for notice in notices)
-        await self._answer_query(query, text[:MAX_NOTICE] or None)
+        if pending is None:
+            notices = [reply for reply in replies if reply.notice]
+            replies = [reply for reply in replies if not reply.notice]
+            text = " ".join(notice.body.plain_text for notice in notices)
+            await self._answer_query(query, text[:MAX_NOTICE] or None)
         if not isinstance(query.message, Message):
             return  # the message is too old for Telegram to show us; nothing to edit
         await self._answer_in_place(query, query.message, replies)

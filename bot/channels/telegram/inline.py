@@ -66,8 +66,9 @@ class InlineSearch:
                 url=f"https://t.me/{bot_username}?start=r_{review.slug}",
             )
         ]
-        if review.arxiv_url:
-            buttons.append(InlineKeyboardButton(t(language, "open_arxiv"), url=review.arxiv_url))
+        if review.link_url:  # arXiv, or the OpenReview / ACL Anthology page
+            label = t(language, "open_arxiv" if review.arxiv_url else "open_paper")
+            buttons.append(InlineKeyboardButton(label, url=review.link_url))
         return InlineQueryResultArticle(
             id=str(review.id),
             title=review.title[:200],

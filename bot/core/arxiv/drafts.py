@@ -7,6 +7,7 @@ with the column's importer: whatever the editor receives is guaranteed to import
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from bot.core.arxiv.api import PaperRecord
 from bot.core.arxiv.http import ArxivUnavailableError
 from bot.core.arxiv.records import ArxivRecords
-from bot.core.arxiv.watcher import ArxivWatcher
+from bot.core.arxiv.watcher import ArxivWatcher, CandidateView
 from bot.core.reviews import ReviewService, ReviewView
 from bot.core.sources import make_slug, parse_arxiv_id, parse_column
 
@@ -71,6 +72,25 @@ class DraftOutcome:
     review: ReviewView | None = None
     skeleton: str = ""
     message: str = ""
+    #: The API did not answer and the skeleton comes from the candidate's feed entry.
+    from_feed: bool = False
+
+
+def record_of_candidate(candidate: CandidateView) -> PaperRecord:
+    """A paper record from a candidate's feed entry, for when the API is down: the feed
+    states no submission date, so the announcement's day stands in for it."""
+    day = candidate.announced_on or candidate.first_seen_at.date()
+    return PaperRecord(
+        arxiv_id=candidate.arxiv_id,
+        version=candidate.version,
+        title=candidate.title,
+        authors=candidate.authors,
+        abstract=candidate.abstract,
+        categories=candidate.categories,
+        primary_category=candidate.categories[0] if candidate.categories else None,
+        published_at=dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC),
+        revised_at=None,
+    )
 
 
 class DraftService:
@@ -83,7 +103,12 @@ class DraftService:
         self.records = records
         self.watcher = watcher
 
-    async def draft(self, reference: str) -> DraftOutcome:
+    async def draft(
+        self, reference: str, *, feed_fallback: CandidateView | None = None
+    ) -> DraftOutcome:
+        """Look the paper up and create its draft. With `feed_fallback` (a Draft button:
+        the candidate's stored feed entry), arXiv's API is asked once, and if it does not
+        answer the skeleton is made from the feed's title, authors and abstract."""
         reference = reference.strip()
         arxiv_id = parse_arxiv_id(reference)
         if arxiv_id is None:
@@ -91,14 +116,21 @@ class DraftService:
         existing = self.reviews.find(arxiv_id, published_only=False)
         if existing is not None and existing.status != "draft":
             return DraftOutcome("reviewed", reference, arxiv_id, existing)
+        from_feed = False
         try:
-            lookup = await self.records.lookup([arxiv_id])
+            attempts = 1 if feed_fallback is not None else None
+            lookup = await self.records.lookup([arxiv_id], attempts=attempts)
         except ArxivUnavailableError as exc:
             log.warning("draft of %s: arXiv unavailable: %s", arxiv_id, exc)
-            return DraftOutcome("unavailable", reference, arxiv_id, message=str(exc))
-        if arxiv_id in lookup.refused:
-            return DraftOutcome("refused", reference, arxiv_id, message=lookup.refused[arxiv_id])
-        record = lookup.found.get(arxiv_id)
+            if feed_fallback is None or feed_fallback.arxiv_id != arxiv_id:
+                return DraftOutcome("unavailable", reference, arxiv_id, message=str(exc))
+            record: PaperRecord | None = record_of_candidate(feed_fallback)
+            from_feed = True
+        else:
+            if arxiv_id in lookup.refused:
+                message = lookup.refused[arxiv_id]
+                return DraftOutcome("refused", reference, arxiv_id, message=message)
+            record = lookup.found.get(arxiv_id)
         if record is None:
             return DraftOutcome("unknown", reference, arxiv_id)
         text = skeleton(record, existing.section if existing else "latest")
@@ -113,4 +145,6 @@ class DraftService:
         [outcome] = self.reviews.import_parsed([parsed])
         await self.watcher.record_drafted(record, outcome.review.id)
         log.info("draft review #%d created for arXiv %s", outcome.review.id, arxiv_id)
-        return DraftOutcome("created", reference, arxiv_id, outcome.review, text)
+        return DraftOutcome(
+            "created", reference, arxiv_id, outcome.review, text, from_feed=from_feed
+        )

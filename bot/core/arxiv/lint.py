@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.arxiv.api import PaperRecord
@@ -217,12 +217,22 @@ class LintService:
     def __init__(self, records: ArxivRecords) -> None:
         self.records = records
 
-    async def lint(self, subjects: Iterable[LintSubject], *, refresh: bool = False) -> LintReport:
-        """`ArxivUnavailableError` propagates: a lint that could not ask arXiv has no verdict."""
+    async def lint(
+        self,
+        subjects: Iterable[LintSubject],
+        *,
+        refresh: bool = False,
+        on_batch: Callable[[int, int, int], None] | None = None,
+    ) -> LintReport:
+        """`ArxivUnavailableError` propagates: a lint that could not ask arXiv has no verdict.
+
+        `on_batch` hears of each request to arXiv before it is made (progress)."""
         subjects = list(subjects)
         linked = [subject for subject in subjects if subject.arxiv_id]
         lookup = await self.records.lookup(
-            [subject.arxiv_id for subject in linked if subject.arxiv_id], refresh=refresh
+            [subject.arxiv_id for subject in linked if subject.arxiv_id],
+            refresh=refresh,
+            on_batch=on_batch,
         )
         mismatches: list[Mismatch] = []
         for subject in linked:

@@ -8,7 +8,7 @@ first-version metadata does not change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -111,17 +111,28 @@ class ArxivRecords:
             return {arxiv_id: record_of(row) for arxiv_id, row in rows.items()}
 
     async def lookup(
-        self, arxiv_ids: Iterable[str], *, refresh: bool = False, attempts: int | None = None
+        self,
+        arxiv_ids: Iterable[str],
+        *,
+        refresh: bool = False,
+        attempts: int | None = None,
+        on_batch: Callable[[int, int, int], None] | None = None,
     ) -> Lookup:
         """Every id's record, asking arXiv only for those not cached (or all, on refresh).
 
         `ArxivUnavailableError` propagates: what was fetched before it is already stored.
+        `on_batch(number, batches, ids)` hears of each request before it is made (the
+        shell's progress line).
         """
         wanted = list(dict.fromkeys(arxiv_ids))
         lookup = Lookup(found={} if refresh else self.cached(wanted))
         todo = [arxiv_id for arxiv_id in wanted if arxiv_id not in lookup.found]
-        for start in range(0, len(todo), BATCH_SIZE):
-            await self._fetch(todo[start : start + BATCH_SIZE], lookup, attempts)
+        batches = -(-len(todo) // BATCH_SIZE)
+        for number, start in enumerate(range(0, len(todo), BATCH_SIZE), start=1):
+            batch = todo[start : start + BATCH_SIZE]
+            if on_batch is not None:
+                on_batch(number, batches, len(batch))
+            await self._fetch(batch, lookup, attempts)
         return lookup
 
     async def _fetch(self, batch: list[str], lookup: Lookup, attempts: int | None) -> None:

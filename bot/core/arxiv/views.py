@@ -8,7 +8,7 @@ from bot.core.arxiv.drafts import display_authors
 from bot.core.arxiv.watcher import CandidateView, CategoryOutcome
 from bot.core.conversation import Button, Reply
 from bot.core.richtext import Block, bold, code, heading, numbered, paragraph, rich
-from bot.core.texts import t
+from bot.core.texts import label, t
 
 #: Button data prefixes (the core's action table); the candidate's id follows.
 DRAFT_ACTION = "axd"
@@ -25,7 +25,7 @@ def candidate_blocks(candidate: CandidateView, number: int, language: str) -> li
     )
     blocks = [numbered(number, bold(candidate.title)), paragraph(meta)]
     if candidate.authors:
-        blocks.append(paragraph(f"{t(language, 'authors')}：{display_authors(candidate.authors)}"))
+        blocks.append(paragraph(label(language, "authors", display_authors(candidate.authors))))
     reason = candidate.reason_in(language)
     blocks.append(paragraph(t(language, "arxiv_candidate_reason", reason=reason)))
     return blocks

@@ -91,18 +91,33 @@ class CategoryOutcome:
     """What one category's poll did."""
 
     category: str
-    #: "updated" | "unchanged" | "empty" | "skipped" (backing off) | "failed"
+    #: "updated" | "unchanged" | "empty" | "skipped" (backing off) | "failed" |
+    #: "deadline" (not polled: the poll's deadline had passed)
     status: str
     entries: int = 0
     added: int = 0
     ignored_replacements: int = 0
     #: The failure, or what was wrong with a feed that was still (partly) read.
     problem: str | None = None
+    #: "skipped": when the backoff ends, and how many failures in a row led to it.
+    backoff_until: dt.datetime | None = None
+    errors: int = 0
+
+    @property
+    def polled(self) -> bool:
+        """The feed answered (with entries, none, or "unchanged")."""
+        return self.status in POLLED
+
+
+#: The outcomes of a category whose feed answered.
+POLLED = frozenset({"updated", "unchanged", "empty"})
 
 
 @dataclass(frozen=True)
 class PollReport:
     outcomes: tuple[CategoryOutcome, ...]
+    #: The poll stopped at its deadline (the categories left are "deadline").
+    timed_out: bool = False
 
     @property
     def added(self) -> int:
@@ -111,6 +126,11 @@ class PollReport:
     @property
     def failures(self) -> tuple[CategoryOutcome, ...]:
         return tuple(outcome for outcome in self.outcomes if outcome.status == "failed")
+
+    @property
+    def polled(self) -> int:
+        """How many categories answered: 0 means the poll brought nothing."""
+        return sum(outcome.polled for outcome in self.outcomes)
 
 
 def _entry_of(row: ArxivCandidate) -> FeedEntry:
@@ -202,24 +222,59 @@ class ArxivWatcher:
 
     # polling
 
-    async def poll(self, *, force: bool = False, only_failed: bool = False) -> PollReport:
+    async def poll(
+        self,
+        *,
+        force: bool = False,
+        only_failed: bool = False,
+        deadline_seconds: float | None = None,
+        on_progress: Callable[[CategoryOutcome], None] | None = None,
+    ) -> PollReport:
         """Fetch every category's feed once (in order, spaced by the polite client).
 
         Categories backing off after failures are skipped unless `force`; with
         `only_failed`, only categories whose last attempt failed are tried (retries).
-        Afterwards the pending candidates are ranked again.
+        Afterwards the pending candidates are ranked again. The whole poll stops after
+        `deadline_seconds` (ARXIV_DEADLINE_SECONDS): a feed still not answering then
+        counts as failed (it backs off), the categories after it are "deadline".
+        `on_progress` hears each category's outcome as soon as it is known.
         """
+        loop = asyncio.get_running_loop()
+        ends = None if deadline_seconds is None else loop.time() + deadline_seconds
         async with self._polling:
-            outcomes = []
+            outcomes: list[CategoryOutcome] = []
+            timed_out = False
             for category in self.categories:
-                outcome = await self._poll_category(category, force=force, only_failed=only_failed)
-                if outcome is not None:
-                    outcomes.append(outcome)
-            report = PollReport(tuple(outcomes))
-            if any(outcome.status not in ("skipped", "failed") for outcome in outcomes):
+                outcome = await self._poll_within(category, ends, force, only_failed)
+                if outcome is None:
+                    continue
+                timed_out = timed_out or outcome.status == "deadline"
+                outcomes.append(outcome)
+                if on_progress is not None:
+                    on_progress(outcome)
+            report = PollReport(tuple(outcomes), timed_out)
+            if report.polled and not (ends is not None and loop.time() >= ends):
                 await self._learn_reviews()
+            if report.polled:
                 await self.rerank_in_background()
             return report
+
+    async def _poll_within(
+        self, category: str, ends: float | None, force: bool, only_failed: bool
+    ) -> CategoryOutcome | None:
+        """One category, cut off at the poll's deadline `ends` (loop time)."""
+        if ends is None:
+            return await self._poll_category(category, force=force, only_failed=only_failed)
+        remaining = ends - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return CategoryOutcome(category, "deadline", problem="not polled: deadline reached")
+        try:
+            async with asyncio.timeout(remaining):
+                return await self._poll_category(category, force=force, only_failed=only_failed)
+        except TimeoutError:
+            return self._failed(
+                category, "no answer before the poll's deadline (ARXIV_DEADLINE_SECONDS)"
+            )
 
     async def _learn_reviews(self) -> None:
         """Fetch (once; they are cached) the arXiv abstracts of the column's published
@@ -251,7 +306,13 @@ class ArxivWatcher:
             return None
         if backing_off:
             log.info("arXiv %s: backing off after %d errors until %s", category, errors, due)
-            return CategoryOutcome(category, "skipped", problem=f"backing off until {due}")
+            return CategoryOutcome(
+                category,
+                "skipped",
+                problem=f"backing off until {due:%Y-%m-%d %H:%M} UTC",
+                backoff_until=due,
+                errors=errors,
+            )
         url = feed_url(self.feed_url_template, category)
         headers = {"If-None-Match": etag} if etag else {}
         try:

@@ -9,6 +9,7 @@ from bot.core.arxiv.drafts import DraftOutcome, DraftService
 from bot.core.arxiv.views import DISMISS_ACTION, DRAFT_ACTION, candidate_list, skeleton_block
 from bot.core.arxiv.watcher import ArxivWatcher, CandidateView
 from bot.core.conversation import Caller, Command, Registry, Reply
+from bot.core.cron_words import cron_in_words
 from bot.core.numbers import parse_count
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
@@ -18,10 +19,14 @@ MAX_LIST_SIZE = 20
 
 
 class ArxivFeature:
-    def __init__(self, watcher: ArxivWatcher, drafts: DraftService, poll_cron: str) -> None:
+    def __init__(
+        self, watcher: ArxivWatcher, drafts: DraftService, poll_cron: str, zone: str = "UTC"
+    ) -> None:
         self.watcher = watcher
         self.drafts = drafts
         self.poll_cron = poll_cron
+        #: The time zone the cron is read in, named where the schedule is shown.
+        self.zone = zone
 
     def register(self, registry: Registry) -> None:
         registry.add_command(
@@ -32,7 +37,9 @@ class ArxivFeature:
         registry.add_command(
             Command("draft", "cmd_draft", self.draft, "arg_draft", admin_only=True)
         )
-        registry.add_action(DRAFT_ACTION, self._draft_action, admin_only=True)
+        registry.add_action(
+            DRAFT_ACTION, self._draft_action, admin_only=True, pending_key="arxiv_fetching"
+        )
         registry.add_action(DISMISS_ACTION, self._dismiss_action, admin_only=True)
 
     # commands
@@ -43,7 +50,8 @@ class ArxivFeature:
         shown = self.watcher.pending(size)
         language = caller.language
         if not shown:
-            return [_say(t(language, "arxiv_candidates_empty", cron=self.poll_cron))]
+            cron = cron_in_words(self.poll_cron, language, self.zone)
+            return [_say(t(language, "arxiv_candidates_empty", cron=cron))]
         title = t(language, "arxiv_candidates_heading", total=self.watcher.count_pending())
         return [candidate_list(title, shown, language)]
 
@@ -58,7 +66,9 @@ class ArxivFeature:
         candidate = self._candidate(arguments)
         if candidate is None:
             return None
-        return self._draft_replies(caller, await self.drafts.draft(candidate.arxiv_id))
+        # The candidate's feed entry is enough for a skeleton when arXiv's API is down.
+        outcome = await self.drafts.draft(candidate.arxiv_id, feed_fallback=candidate)
+        return self._draft_replies(caller, outcome)
 
     async def _dismiss_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
         candidate = self._candidate(arguments)
@@ -86,7 +96,10 @@ class ArxivFeature:
         review = outcome.review
         if outcome.status == "created" and review is not None:
             intro = t(language, "arxiv_draft_created", id=review.id, title=review.title)
-            return [_say(intro), skeleton_block(outcome.skeleton)]
+            replies = [_say(intro), skeleton_block(outcome.skeleton)]
+            if outcome.from_feed:
+                replies.insert(0, _say(t(language, "arxiv_draft_from_feed")))
+            return replies
         if outcome.status == "exists" and review is not None:
             intro = t(language, "arxiv_draft_exists", id=review.id, title=review.title)
             return [_say(intro), skeleton_block(outcome.skeleton)]
@@ -96,7 +109,7 @@ class ArxivFeature:
                 "arxiv_draft_reviewed",
                 id=review.id,
                 title=review.title,
-                status=review.status,
+                status=t(language, f"state_{review.status}"),
             )
             return [_say(text)]
         if outcome.status == "refused":

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
+from bot.core.cron_words import cron_in_words
 from bot.core.editorial import Editorial
 from bot.core.numbers import parse_count
 from bot.core.push import PushService
@@ -28,10 +29,11 @@ from bot.core.sources import (
     PublishTimeTooFarError,
     ReviewFormatError,
     check_publish_time,
+    other_paper_link,
     parse_text,
 )
 from bot.core.subscriptions import SubscriptionService
-from bot.core.texts import t
+from bot.core.texts import t, t_known
 from bot.core.views import review_full
 from bot.db.models import utcnow
 
@@ -92,6 +94,8 @@ class EditorsFeature:
             ("queued", self.queued, None),
             ("publish", self.publish, "arg_id"),
             ("unqueue", self.unqueue, "arg_id"),
+            ("unpublish", self.unpublish, "arg_id"),
+            ("show", self.show, "arg_id"),
             ("stats", self.stats, None),
         ):
             registry.add_command(Command(name, f"cmd_{name}", handler, argument, admin_only=True))
@@ -141,12 +145,17 @@ class EditorsFeature:
             # take a while for a long body of dense markup.
             return await asyncio.to_thread(self._stage_and_preview, review, publish_at, language)
         except ReviewStateError as exc:
-            return [_say(language, "queue_refused", error=str(exc))]
+            return [_refused(language, exc)]
 
     def _stage_and_preview(
         self, review: ParsedReview, publish_at: dt.datetime, language: str
     ) -> list[Reply]:
-        return self._preview(self.editorial.stage(review, publish_at), language)
+        preview = self._preview(self.editorial.stage(review, publish_at), language)
+        other = other_paper_link(review.paper_url) if review.paper_url else None
+        if other is not None:
+            url, site = other
+            preview.insert(0, _say(language, "queue_warning_not_arxiv", url=url, site=site))
+        return preview
 
     def _preview(self, review: ReviewView, language: str) -> list[Reply]:
         when = self._local(review.publish_at)
@@ -173,7 +182,7 @@ class EditorsFeature:
         try:
             review = self.editorial.confirm(review_id)
         except ReviewStateError as exc:
-            return [_say(language, "queue_refused", error=str(exc))]
+            return [_refused(language, exc)]
         when = self._local(review.publish_at)
         return [_say(language, "queue_done", id=review.id, title=review.title, when=when)]
 
@@ -199,8 +208,34 @@ class EditorsFeature:
         try:
             review = self.editorial.unqueue(review_id)
         except ReviewStateError as exc:
-            return [_say(language, "queue_refused", error=str(exc))]
+            return [_refused(language, exc)]
         return [_say(language, "unqueued", id=review.id, title=review.title)]
+
+    def unpublish(self, caller: Caller, args: str) -> list[Reply]:
+        language = caller.language
+        review_id = parse_count(args)
+        if review_id is None:
+            return [_say(language, "id_usage", command="/unpublish")]
+        try:
+            review = self.editorial.unpublish(review_id)
+        except ReviewStateError as exc:
+            return [_refused(language, exc)]
+        return [_say(language, "unpublished", id=review.id, title=review.title)]
+
+    def show(self, caller: Caller, args: str) -> list[Reply]:
+        """Any review (a draft, a queued one) exactly as readers will see it."""
+        language = caller.language
+        review_id = parse_count(args)
+        if review_id is None:
+            return [_say(language, "id_usage", command="/show")]
+        try:
+            review = self.editorial.show(review_id)
+        except ReviewStateError as exc:
+            return [_refused(language, exc)]
+        status = t(language, f"state_{review.status}")
+        when = self._local(review.publish_at or review.published_at)
+        note = _say(language, "show_note", id=review.id, status=status, when=when)
+        return [note, review_full(review, language)]
 
     def publish(self, caller: Caller, args: str) -> list[Reply]:
         language = caller.language
@@ -212,7 +247,7 @@ class EditorsFeature:
         try:
             published = self.editorial.publish(review_id, requester)
         except ReviewStateError as exc:
-            return [_say(language, "queue_refused", error=str(exc))]
+            return [_refused(language, exc)]
         review = published.review
         return [
             _say(
@@ -240,7 +275,14 @@ class EditorsFeature:
                     blocked=counts.get("blocked", 0),
                 )
             ),
-            paragraph(t(language, "stats_next_push", when=self._local(self._next_push()))),
+            paragraph(
+                t(
+                    language,
+                    "stats_next_push",
+                    when=self._local(self._next_push()),
+                    schedule=cron_in_words(self.push_cron, language),
+                )
+            ),
         ]
         runs = self.push.recent_runs(5)
         if runs:
@@ -253,11 +295,11 @@ class EditorsFeature:
                             "stats_push_line",
                             id=run.id,
                             when=self._local(run.started_at),
-                            trigger=run.trigger,
+                            trigger=t_known(language, f"trigger_{run.trigger}", run.trigger),
                             sent=run.sent,
                             failed=run.failed,
                             blocked=run.blocked,
-                            status=run.status,
+                            status=t_known(language, f"run_{run.status}", run.status),
                         )
                     )
                 )
@@ -272,6 +314,24 @@ class EditorsFeature:
         if moment is None:
             return "—"
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def state_error_text(language: str, exc: ReviewStateError) -> str:
+    """A ReviewStateError in the editor's language (its str() is the shell's English)."""
+    if exc.review_id is None:
+        return t(language, "queue_refused", error=str(exc))
+    if exc.status is None:
+        return t(language, "state_no_review", id=exc.review_id)
+    if not exc.expected:  # staging a review that is published already
+        return t(language, "state_already_published", id=exc.review_id, title=exc.title or "")
+    status = t(language, f"state_{exc.status}")
+    separator = " or " if language == "en" else "或"
+    expected = separator.join(t(language, f"state_{wanted}") for wanted in exc.expected)
+    return t(language, "state_wrong", id=exc.review_id, status=status, expected=expected)
+
+
+def _refused(language: str, exc: ReviewStateError) -> Reply:
+    return Reply(rich(paragraph(state_error_text(language, exc))))
 
 
 def _say(language: str, key: str, **values: object) -> Reply:

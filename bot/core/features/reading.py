@@ -8,14 +8,20 @@ from bot.core.button_state import ButtonStateStore
 from bot.core.conversation import Caller, Command, Registry, Reply
 from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewService, ReviewView
-from bot.core.richtext import paragraph, rich
+from bot.core.richtext import Block, bullet, paragraph, rich
 from bot.core.search import SearchService
+from bot.core.search.ranker import MAX_RESULTS
 from bot.core.texts import t
 from bot.core.views import review_card, review_full, review_list
 
 PAGE_SIZE = 5
 MAX_LIST = 20
 SECTION_TITLES = {"latest": "section_latest", "classic": "section_classic"}
+
+
+def last_page_offset(total: int, size: int) -> int:
+    """Where the last page of `total` items in pages of `size` starts."""
+    return max(0, (total - 1) // size * size)
 
 
 class ReadingFeature:
@@ -48,12 +54,17 @@ class ReadingFeature:
     # commands
 
     def help(self, caller: Caller, args: str) -> list[Reply]:
+        return [Reply(rich(*self.help_blocks(caller)))]
+
+    def help_blocks(self, caller: Caller) -> list[Block]:
+        """The command list, one line per command: list items, which every channel
+        shows single-spaced (paragraphs get a blank line between them)."""
         language = caller.language
         lines = [paragraph(t(language, "help_intro"))]
         for command in self._registry.menu(admin=caller.is_admin):
-            lines.append(paragraph(f"{command.usage(language)} — {command.description(language)}"))
+            lines.append(bullet(f"{command.usage(language)} — {command.description(language)}"))
         lines.append(paragraph(t(language, "help_search_hint")))
-        return [Reply(rich(*lines))]
+        return lines
 
     def latest(self, caller: Caller, args: str) -> list[Reply]:
         count = parse_count(args)
@@ -101,6 +112,11 @@ class ReadingFeature:
 
     def _section_page(self, caller: Caller, section: str, offset: int, size: int) -> Reply:
         page = self.reviews.page(section, size, offset)
+        if not page.items and offset > 0 and page.total > 0:
+            # A forged (or outdated) page button beyond the end: the last page, not
+            # an empty list.
+            page = self.reviews.page(section, size, last_page_offset(page.total, size))
+            offset = page.offset
         language = caller.language
         if page.total == 0:
             return Reply(rich(paragraph(t(language, "list_empty"))))
@@ -116,6 +132,14 @@ class ReadingFeature:
 
     def _search_page(self, caller: Caller, query: str, offset: int) -> Reply:
         page = self.search_service.search(query, PAGE_SIZE, offset)
+        if not page.items and offset > 0:
+            # Beyond the last page (a forged button): count the results from the
+            # furthest offset the ranker ranks, then show the last page.
+            probe = self.search_service.search(query, PAGE_SIZE, MAX_RESULTS - 1)
+            if probe.total > 0:
+                last = last_page_offset(min(probe.total, MAX_RESULTS), PAGE_SIZE)
+                page = self.search_service.search(query, PAGE_SIZE, last)
+                offset = page.offset
         shown = query[:60]
         if page.total == 0:
             return Reply(rich(paragraph(t(caller.language, "nothing_found", query=shown))))

@@ -8,7 +8,7 @@ from dataclasses import replace
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
 from bot.core.features.reading import ReadingFeature
 from bot.core.reviews import ReviewService
-from bot.core.richtext import bold, heading, paragraph, rich
+from bot.core.richtext import Block, bold, heading, paragraph, rich
 from bot.core.subscriptions import LANGUAGES, PUSH_FORMATS, SubscriptionService
 from bot.core.texts import t
 
@@ -41,32 +41,50 @@ class SubscriptionFeature:
         registry.add_command(Command("about", "cmd_about", self.about, menu_position=91))
         registry.add_action("tp", self._topic_action)
         registry.add_action("set", self._settings_action)
+        registry.add_action("sub", self._subscribe_action)
 
     # commands
 
     async def start(self, caller: Caller, args: str) -> list[Reply]:
-        """Subscribes (private chats, or a group admin) and greets; `r_<slug>` opens a review."""
+        """Greets in one message; `r_<slug>` opens a review. A private chat is
+        subscribed at once; a group is asked first (a button its admins may tap), since
+        adding a bot to a group is no request for weekly messages."""
         replies: list[Reply] = []
         if args.startswith("r_"):
             replies.extend(self.reading.review(caller, args.removeprefix("r_")))
-        if await caller.can_manage_chat():
-            outcome = self.subscriptions.subscribe(
-                caller.channel, caller.chat_id, caller.chat_type, caller.language
-            )
-            if outcome.change == "resumed":
-                replies.append(_say(caller, "subscribed_resumed"))
-            elif outcome.change == "new" and not replies:
-                replies.append(_say(caller, "welcome"))
-                replies.append(_say(caller, "subscribed_new"))
-        elif caller.chat_type != "private":
-            replies.append(_say(caller, "group_start"))
+        if caller.chat_type != "private":
+            return [*replies, self._group_greeting(caller)]
+        blocks: list[Block] = []
+        outcome = self.subscriptions.subscribe(
+            caller.channel, caller.chat_id, caller.chat_type, caller.language
+        )
+        if outcome.change == "resumed":
+            blocks.append(paragraph(t(caller.language, "subscribed_resumed")))
+        elif outcome.change == "new" and not replies:
+            blocks.append(paragraph(t(caller.language, "welcome")))
+            blocks.append(paragraph(t(caller.language, "subscribed_new")))
         # Plain /start, or a payload we did not act on (an old or foreign deep link from
         # someone already subscribed): greet and show what the bot can do.
-        if not args or not replies:
-            if not replies:
-                replies.append(_say(caller, "welcome"))
-            replies.extend(self.reading.help(caller, ""))
+        if not args or not (replies or blocks):
+            if not blocks:
+                blocks.append(paragraph(t(caller.language, "welcome")))
+            blocks.extend(self.reading.help_blocks(caller))
+        if blocks:
+            replies.append(Reply(rich(*blocks)))
         return replies
+
+    def _group_greeting(self, caller: Caller) -> Reply:
+        """A group's /start: what the bot is, and a Subscribe button unless subscribed."""
+        language = caller.language
+        current = self.subscriptions.get(caller.channel, caller.chat_id)
+        subscribed = current is not None and current.status == "active"
+        blocks = [paragraph(t(language, "welcome"))]
+        if subscribed:
+            blocks.append(paragraph(t(language, "group_subscribed")))
+            return Reply(rich(*blocks))
+        blocks.append(paragraph(t(language, "group_start")))
+        button = Button(t(language, "group_subscribe_button"), action="sub:group")
+        return Reply(rich(*blocks), ((button,),))
 
     async def subscribe(self, caller: Caller, args: str) -> list[Reply]:
         if not await caller.can_manage_chat():
@@ -180,6 +198,14 @@ class SubscriptionFeature:
             caller.channel, caller.chat_id, topics=topics, chat_type=caller.chat_type
         )
         return [self._topics_reply(caller)]
+
+    async def _subscribe_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
+        """The Subscribe button of a group's /start: its admins' answer to the question."""
+        if arguments != ["group"]:
+            return None
+        if not await caller.can_manage_chat():
+            return [_refuse(caller)]
+        return await self.subscribe(caller, "")
 
     async def _settings_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
         if len(arguments) != 2:
