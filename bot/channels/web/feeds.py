@@ -109,9 +109,10 @@ class FeedRoutes:
         url = visit.url(f"/r/{review.slug}")
         entry.id(self.entry_id(review.slug, review.published_at))
         entry.title(review.title)
+        # One link only: feedgen 1.0 writes an entry link's href but drops its rel, so a
+        # second (arXiv, rel=related) would pass for the alternate; the arXiv address
+        # goes at the end of the content instead (a link without rel is the alternate).
         entry.link(href=url, rel="alternate", type="text/html")
-        if review.arxiv_url:
-            entry.link(href=review.arxiv_url, rel="related", type="text/html")
         entry.updated(review.updated_at or review.published_at)
         if review.published_at:
             entry.published(review.published_at)
@@ -121,7 +122,15 @@ class FeedRoutes:
             entry.category(term=tag)
         if review.summary:
             entry.summary(review.summary)
-        entry.content(str(self.site.markdown_html(review.body)), type="html")
+        entry.content(self._content_html(review), type="html")
+
+    def _content_html(self, review: ReviewView) -> str:
+        """The review's body as HTML, with the paper's arXiv address at the end."""
+        content = str(self.site.markdown_html(review.body))
+        if review.arxiv_url:
+            link = escape(review.arxiv_url, {'"': "&quot;"})
+            content += f'<p><a href="{link}">arXiv:{escape(review.arxiv_id or "")}</a></p>\n'
+        return content
 
     # JSON Feed
 
@@ -153,7 +162,7 @@ class FeedRoutes:
             "id": self.entry_id(review.slug, review.published_at),
             "url": visit.url(f"/r/{review.slug}"),
             "title": review.title,
-            "content_html": str(self.site.markdown_html(review.body)),
+            "content_html": self._content_html(review),
         }
         if review.summary:
             item["summary"] = review.summary
