@@ -112,7 +112,7 @@ async def store_bot(
 
 @asynccontextmanager
 async def running_bot(
-    server: FakeTelegramServer, database_url: str, tmp_path: Path
+    server: FakeTelegramServer, database_url: str, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[Bot]:
     settings = make_settings(
         database_url,
@@ -120,6 +120,7 @@ async def running_bot(
         telegram_bot_token=TOKEN,
         telegram_api_base_url=server.base_url,
         admin_ids=[4242],
+        **overrides,
     )
     core = build_core(settings)
     application = build_application(core)
@@ -303,6 +304,25 @@ async def test_inline_mode_offers_shareable_cards(bot: Bot) -> None:
     assert first["input_message_content"]["parse_mode"] == "HTML"
     urls = [button["url"] for row in first["reply_markup"]["inline_keyboard"] for button in row]
     assert any(url.startswith("https://t.me/paperbot_test_bot?start=r_") for url in urls)
+
+
+async def test_inline_cards_link_to_the_web_page_with_a_public_url(
+    server: FakeTelegramServer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    async with running_bot(server, url, tmp_path, public_url="https://papers.example.org") as bot:
+        bot.server.push_update(inline_query_update(READER, "对齐"))
+        calls = await bot.server.await_for(
+            lambda calls: any(c.method == "answerInlineQuery" for c in calls)
+        )
+    answer = next(c for c in calls if c.method == "answerInlineQuery")
+    for result in answer.params["results"]:
+        slug = bot.core.reviews.find(result["id"]).slug  # type: ignore[union-attr]
+        page = f"https://papers.example.org/r/{slug}"
+        assert result["url"] == page
+        buttons = [b["url"] for row in result["reply_markup"]["inline_keyboard"] for b in row]
+        assert page in buttons
+        assert f'<a href="{page}">' in result["input_message_content"]["message_text"]
 
 
 async def test_deep_link_from_a_shared_card_opens_the_review(bot: Bot) -> None:
