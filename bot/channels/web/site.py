@@ -166,7 +166,8 @@ class WebSite:
             for name in param_names
             if name in request.query_params
         )
-        return Visit(reader_language(request), base, request.url.path, params)
+        path = quote(request.url.path, safe="/")
+        return Visit(reader_language(request), base, path, params)
 
     async def answer(
         self, request: Request, visit: Visit, key: Hashable, render: Callable[[], Rendered]
