@@ -542,13 +542,18 @@ def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None
             base = f"http://127.0.0.1:{env['HTTP_PORT']}"
             health = httpx.get(f"{base}/healthz", timeout=10).json()
             metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            # The web archive learnt the bot's username from getMe: its deep links.
+            review_page = httpx.get(f"{base}/r/lima-less-is-more-for-alignment", timeout=10).text
         finally:
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output
         assert "bot @paperbot_test_bot is up" in output
         assert "Telegram: polling" in output
-        assert health["channels"] == {"telegram": "polling"} and health["status"] == "ok"
+        assert health["channels"] == {"telegram": "polling", "web": "serving"}
+        assert health["status"] == "ok"
+        deep_link = "https://t.me/paperbot_test_bot?start=r_lima-less-is-more-for-alignment"
+        assert f'href="{deep_link}"' in review_page
         assert 'paperbot_updates_handled_total{channel="telegram",command="/latest"} 1.0' in metrics
         assert fake.rejected_calls() == []
 
