@@ -183,7 +183,7 @@ def test_paperbot_publish_queues_for_a_running_bot(
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "queued for push (request #1), 1 subscribers" in result.stdout
+    assert "queued for push (request #1), 1 subscriber:" in result.stdout
     assert "bot-host:1:abc" in result.stdout
     [request] = requests(core)
     assert (request.status, request.channel, request.reviews) == ("pending", "cli", [review_id])

@@ -198,6 +198,8 @@ class PushOptions:
     progress_seconds: float = 30.0
     #: How often a fenced push checks that its leader epoch is still current.
     fence_seconds: float = 1.0
+    #: The web archive's address (PUBLIC_URL): digest titles link to the review's page.
+    public_url: str = ""
 
 
 @dataclass
@@ -1073,6 +1075,7 @@ class PushService:
                         language,
                         first_number=number * size + 1,
                         total=len(ordered),
+                        public_url=self.options.public_url,
                     )
                 ],
             )

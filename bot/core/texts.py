@@ -54,6 +54,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "open_arxiv": ("arXiv 原文", "arXiv paper"),
     "open_paper": ("论文原文", "The paper"),
     "paper_link": ("论文链接", "Paper"),
+    "read_on_web": ("网页版", "On the web"),
     "stale_button": (
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
