@@ -56,8 +56,15 @@ def peak_rss_mb() -> float:
 
 
 def add_subscribers(core: Core, count: int) -> None:
+    """In chunks, so the rig's own lists do not set the process's peak RSS."""
+    with core.sessions.begin() as session:
+        for start in range(0, count, 1000):
+            session.execute(insert(Subscriber), subscriber_rows(start, min(count, start + 1000)))
+
+
+def subscriber_rows(start: int, stop: int) -> list[dict[str, object]]:
     subscribed = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-    rows = [
+    return [
         {
             "channel": "telegram",
             "chat_id": FIRST_CHAT + n,
@@ -70,11 +77,8 @@ def add_subscribers(core: Core, count: int) -> None:
             "created_at": subscribed,
             "updated_at": subscribed,
         }
-        for n in range(count)
+        for n in range(start, stop)
     ]
-    with core.sessions.begin() as session:
-        for start in range(0, count, 1000):
-            session.execute(insert(Subscriber), rows[start : start + 1000])
 
 
 def queue_review(core: Core) -> None:

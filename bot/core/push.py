@@ -4,8 +4,10 @@ How "exactly once" holds (see also bot/core/outbox.py):
 1. Planning inserts one `pending` delivery per (subscriber, review) under a unique
    constraint; planning again adds nothing.
 2. A worker claims a subscriber's pending deliveries (`sending`, with its id and the
-   time) in one atomic UPDATE, sends, and records `sent` with the message ids in its
-   own transaction right after the subscriber's messages went out.
+   time) in one atomic UPDATE, sends, and records `sent` with the message ids right
+   after the subscriber's messages went out, waiting for that record to commit before
+   it sends to anyone else (group commit: the records of the senders that finished in
+   the same turn of the event loop share one transaction).
 3. A process killed between sending and recording leaves `sending` rows. When their
    lease (`PUSH_LEASE_SECONDS`) runs out, the next run sends them again. So the only
    duplicates a crash can cause are the messages that were in flight at the kill: at
@@ -161,7 +163,9 @@ class PushOptions:
     retry_max_seconds: float = 30.0
     progress_every: int = 500
     #: Sent deliveries recorded per transaction. 1 records each subscriber's as soon as
-    #: it is sent; more is faster but widens the crash window (see the module doc).
+    #: it is sent (group commit: each sender waits for its own record, the records of one
+    #: loop turn share a transaction); more does not wait, which widens the crash window
+    #: (see the module doc).
     record_batch: int = 1
     #: The longest a sent delivery waits to be recorded when batching.
     record_delay_seconds: float = 0.02
