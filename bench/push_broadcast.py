@@ -4,11 +4,14 @@
     each call after 50 ms; target >= 28 messages/s achieved, 0 duplicates, 0 misses.
 (b) unthrottled: no server limits or latency, push limits lifted: the bot's own
     ceiling (target >= 1,000 messages/s) and its peak memory.
-Each against a baseline in the same run: a plain loop over `bot.send_message` behind
-python-telegram-bot's AIORateLimiter (in (a) its defaults: 30/s overall, retries on
-429; in (b) with its overall limit lifted, like ours).
+Each against baselines in the same run, on the same aiohttp transport as paperbot: a
+plain loop over `bot.send_message` behind python-telegram-bot's AIORateLimiter (in (a)
+its defaults: 30/s overall, retries on 429; in (b) with its overall limit lifted, like
+ours), and in (b) the same loop with no limiter and no store, the rig's ceiling (both
+loops run as many at once as paperbot has senders). Peak RSS is the process's, so run
+sizes in increasing order; the 1-minute load average is printed with each figure.
 
-    python bench/push_broadcast.py [--subscribers 10000] [--skip-throttled]
+    python bench/push_broadcast.py [--subscribers 1000 10000 100000] [--skip-throttled]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import resource
 import sys
 import tempfile
@@ -28,10 +32,12 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from remote_server import RemoteServer  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
+from telegram import Bot  # noqa: E402
 from telegram.ext import AIORateLimiter, ExtBot  # noqa: E402
 
 from bot.app import Core, build_core  # noqa: E402
 from bot.channels.telegram.app import build_push_bot  # noqa: E402
+from bot.channels.telegram.http import AiohttpRequest  # noqa: E402
 from bot.channels.telegram.sender import TelegramSender  # noqa: E402
 from bot.core.sources import read_source  # noqa: E402
 from bot.db.models import Subscriber  # noqa: E402
@@ -41,6 +47,8 @@ TOKEN = "123:BENCH"
 REVIEW = REPO / "tests" / "data" / "front_matter_review.md"
 FIRST_CHAT = 100_000
 RECORD_BATCH = [1]
+#: paperbot's PUSH_CONCURRENCY unthrottled, and the baseline loops run as many at once.
+UNTHROTTLED_CONCURRENCY = 32
 
 
 def peak_rss_mb() -> float:
@@ -48,8 +56,15 @@ def peak_rss_mb() -> float:
 
 
 def add_subscribers(core: Core, count: int) -> None:
+    """In chunks, so the rig's own lists do not set the process's peak RSS."""
+    with core.sessions.begin() as session:
+        for start in range(0, count, 1000):
+            session.execute(insert(Subscriber), subscriber_rows(start, min(count, start + 1000)))
+
+
+def subscriber_rows(start: int, stop: int) -> list[dict[str, object]]:
     subscribed = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-    rows = [
+    return [
         {
             "channel": "telegram",
             "chat_id": FIRST_CHAT + n,
@@ -62,11 +77,8 @@ def add_subscribers(core: Core, count: int) -> None:
             "created_at": subscribed,
             "updated_at": subscribed,
         }
-        for n in range(count)
+        for n in range(start, stop)
     ]
-    with core.sessions.begin() as session:
-        for start in range(0, count, 1000):
-            session.execute(insert(Subscriber), rows[start : start + 1000])
 
 
 def queue_review(core: Core) -> None:
@@ -98,7 +110,7 @@ async def paperbot_push(server: RemoteServer, subscribers: int, throttled: bool)
             database_url=f"sqlite:///{directory}/bench.db",
             telegram_bot_token=TOKEN,
             telegram_api_base_url=server.base_url,
-            push_concurrency=8 if throttled else 32,
+            push_concurrency=8 if throttled else UNTHROTTLED_CONCURRENCY,
             push_record_batch=RECORD_BATCH[0],
             **limits,
         )
@@ -113,68 +125,104 @@ async def paperbot_push(server: RemoteServer, subscribers: int, throttled: bool)
     duplicates, misses = check(server, subscribers)
     rate = summary.messages_sent / summary.seconds
     print(
-        f"  paperbot push:        {summary.messages_sent} messages in {summary.seconds:7.1f} s "
-        f"= {rate:7.1f} msg/s; duplicates {duplicates}, misses {misses}, "
+        f"  {'paperbot push:':<28} {summary.messages_sent} messages in {summary.seconds:7.1f} s "
+        f"= {rate:7.1f} msg/s ({1e6 / rate:5.0f} µs/msg); duplicates {duplicates}, "
+        f"misses {misses}, "
         f"429s {server.ask('rate_limit_hits')}, peak RSS {peak_rss_mb():.0f} MB "
         f"(+{peak_rss_mb() - rss_before:.0f} MB during the push)"
     )
     return rate
 
 
-async def naive_loop(server: RemoteServer, subscribers: int, throttled: bool) -> float:
-    # Throttled: the limiter's defaults (30/s overall). Unthrottled: its overall limit
-    # lifted like ours, so both are measured at their own ceiling.
+def loop_bot(server: RemoteServer, throttled: bool, limited: bool) -> Bot:
+    """A plain PTB bot on paperbot's own transport (aiohttp), so the comparison is like
+    for like: bare (`limited` False, the rig's ceiling) or behind AIORateLimiter (in (a)
+    its defaults, 30/s overall with retries on 429; in (b) its overall limit lifted like
+    ours)."""
+    request = AiohttpRequest(connection_pool_size=64)
+    if not limited:
+        return Bot(TOKEN, base_url=server.base_url, request=request)
     limiter = (
         AIORateLimiter(max_retries=5)
         if throttled
         else AIORateLimiter(overall_max_rate=0, max_retries=5)
     )
-    bot = ExtBot(TOKEN, base_url=server.base_url, rate_limiter=limiter)
-    started = time.perf_counter()
+    return ExtBot(TOKEN, base_url=server.base_url, rate_limiter=limiter, request=request)
+
+
+async def send_loop(
+    label: str, server: RemoteServer, subscribers: int, throttled: bool, limited: bool
+) -> float:
+    """`bot.send_message` to every chat, no store, from as many concurrent loops as
+    paperbot has senders (one loop when throttled, as before)."""
+    bot = loop_bot(server, throttled, limited)
+    chats = iter(range(subscribers))
+    text = "本周新解读：<b>Toolformer</b>"
+
+    async def one_loop() -> None:
+        for n in chats:
+            await bot.send_message(FIRST_CHAT + n, text, parse_mode="HTML")
+
+    loops = 1 if throttled else UNTHROTTLED_CONCURRENCY
     async with bot:
-        for n in range(subscribers):
-            await bot.send_message(
-                FIRST_CHAT + n, "本周新解读：<b>Toolformer</b>", parse_mode="HTML"
-            )
-    seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.gather(*(one_loop() for _ in range(loops)))
+        seconds = time.perf_counter() - started
     duplicates, misses = check(server, subscribers)
     rate = subscribers / seconds
     print(
-        f"  baseline AIORateLimiter loop: {subscribers} messages in {seconds:7.1f} s "
-        f"= {rate:7.1f} msg/s; duplicates {duplicates}, misses {misses}, "
+        f"  {label:<28} {subscribers} messages in {seconds:7.1f} s = {rate:7.1f} msg/s "
+        f"({1e6 / rate:5.0f} µs/msg); duplicates {duplicates}, misses {misses}, "
         f"429s {server.ask('rate_limit_hits')}"
     )
     return rate
 
 
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
 async def scenario(title: str, subscribers: int, throttled: bool, **server_options: object) -> None:
-    print(title)
+    print(f"{title}; {load()}")
     with RemoteServer(**server_options) as server:
         ours = await paperbot_push(server, subscribers, throttled)
     with RemoteServer(**server_options) as server:
-        baseline = await naive_loop(server, subscribers, throttled)
-    print(f"  paperbot / baseline: {ours / baseline:.2f}")
+        limited = await send_loop(
+            "AIORateLimiter loop:", server, subscribers, throttled, limited=True
+        )
+    ratios = f"paperbot / AIORateLimiter loop: {ours / limited:.2f}"
+    if not throttled:
+        with RemoteServer(**server_options) as server:
+            ceiling = await send_loop(
+                "bare send_message (ceiling):", server, subscribers, throttled, limited=False
+            )
+        ratios = f"paperbot / bare send_message: {ours / ceiling:.2f}; {ratios}"
+    print(f"  {ratios}; {load()}")
 
 
 async def main(arguments: argparse.Namespace) -> None:
-    count = arguments.subscribers
     RECORD_BATCH[0] = arguments.record_batch
-    print(f"one review to {count} subscribers; 2-core shared machine")
-    if not arguments.skip_throttled:
-        await scenario(
-            "(a) server enforces 30 msg/s, 50 ms per call (target >= 28 msg/s, 0 dup, 0 miss)",
-            count,
-            True,
-            latency=0.05,
-            enforce_rate_limits=True,
-            global_rate=30,
-        )
-    await scenario("(b) unthrottled (target >= 1000 msg/s)", count, False)
+    print(f"one review to {' / '.join(map(str, arguments.subscribers))} subscribers; {load()}")
+    for count in arguments.subscribers:
+        if not arguments.skip_throttled:
+            await scenario(
+                f"(a) {count} subscribers, server enforces 30 msg/s, 50 ms per call "
+                "(target >= 28.5 msg/s, 0 dup, 0 miss)",
+                count,
+                True,
+                latency=0.05,
+                enforce_rate_limits=True,
+                global_rate=30,
+            )
+        await scenario(f"(b) {count} subscribers, unthrottled (target >= 1000 msg/s)", count, False)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument(
+        "--subscribers", type=int, nargs="+", default=[1_000, 10_000], help="sizes, in order"
+    )
     parser.add_argument("--skip-throttled", action="store_true")
     parser.add_argument("--record-batch", type=int, default=1, help="PUSH_RECORD_BATCH")
     asyncio.run(main(parser.parse_args()))

@@ -318,7 +318,7 @@ def telegram_outcomes(directory: Path, webhook: bool) -> list[Outcome]:
         process: subprocess.Popen[str] = start(directory, env)
         try:
             health = wait_for_health(base, process)
-            assert health["channels"] == {"telegram": "webhook" if webhook else "polling"}
+            assert health["channels"]["telegram"] == ("webhook" if webhook else "polling")
             if webhook:
                 fake.deliver_webhook_to(f"{base}/telegram/webhook")
             outcomes = run_script(TelegramDriver(fake, sqlite_url(directory), webhook))

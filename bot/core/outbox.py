@@ -18,7 +18,7 @@ All methods run SQL on the session they are given and never commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -45,6 +45,9 @@ class Claimed:
     review_id: int
     attempts: int
 
+
+#: PostgreSQL claims: candidates read per subscriber taken (see `claim`).
+_CANDIDATES_PER_CLAIM = 4
 
 _deliveries = cast(Table, Delivery.__table__)
 #: Record one delivered row (executemany over a batch of recorded sends).
@@ -102,10 +105,36 @@ class OutboxRepository:
         result = self.session.connection().execute(statement, rows)
         return len(result.all())
 
-    def unplanned_pairs(self, review_ids: Sequence[int], channel: str) -> list[PlanCandidate]:
+    def subscriber_ranges(self, channel: str, size: int) -> Iterator[tuple[int, int]]:
+        """(first, last) ids of consecutive runs of `size` active subscribers of `channel`:
+        planning goes range by range, so its memory does not grow with the audience."""
+        after = 0
+        while True:
+            ids = self.session.scalars(
+                select(Subscriber.id)
+                .where(
+                    Subscriber.status == "active",
+                    Subscriber.channel == channel,
+                    Subscriber.id > after,
+                )
+                .order_by(Subscriber.id)
+                .limit(size)
+            ).all()
+            if not ids:
+                return
+            yield ids[0], ids[-1]
+            after = ids[-1]
+
+    def unplanned_pairs(
+        self,
+        review_ids: Sequence[int],
+        channel: str,
+        subscribers: tuple[int, int] | None = None,
+    ) -> list[PlanCandidate]:
         """Active subscribers x announced reviews (announced after they subscribed) that
         have no delivery row yet, oldest announcement first. Topic filtering happens in
-        Python (topics are JSON). Back catalogue (never announced) is never a candidate."""
+        Python (topics are JSON). Back catalogue (never announced) is never a candidate.
+        `subscribers`: only those with ids in this (first, last) range."""
         if not review_ids:
             return []
         query = (
@@ -122,16 +151,23 @@ class OutboxRepository:
             )
             .order_by(Subscriber.id, Review.announced_at, Review.published_at, Review.id)
         )
+        if subscribers is not None:
+            query = query.where(Subscriber.id.between(*subscribers))
         return [PlanCandidate(*row) for row in self.session.execute(query).all()]
 
-    def outstanding_by_subscriber(self, channel: str) -> dict[int, int]:
-        """Pending or in-flight deliveries per subscriber (what this push already owes)."""
+    def outstanding_by_subscriber(
+        self, channel: str, subscribers: tuple[int, int] | None = None
+    ) -> dict[int, int]:
+        """Pending or in-flight deliveries per subscriber (what this push already owes);
+        `subscribers`: only those with ids in this (first, last) range."""
         query = (
             select(Delivery.subscriber_id, func.count(Delivery.id))
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(Delivery.status.in_(("pending", "sending")), Subscriber.channel == channel)
             .group_by(Delivery.subscriber_id)
         )
+        if subscribers is not None:
+            query = query.where(Delivery.subscriber_id.between(*subscribers))
         return {row[0]: int(row[1]) for row in self.session.execute(query).all()}
 
     def retryable(self, channel: str, max_retry_runs: int | None) -> list[tuple[int, int]]:
@@ -178,31 +214,45 @@ class OutboxRepository:
 
     def claim(self, worker: str, now: dt.datetime, subscribers: int, channel: str) -> list[Claimed]:
         """Atomically move the pending deliveries of up to `subscribers` subscribers of
-        `channel` to `sending`, owned by `worker`."""
+        `channel` to `sending`, owned by `worker`.
+
+        The subscribers are read off `ix_deliveries_status_subscriber_id` in order, and
+        the walk stops after the ones taken: a claim reads what it returns, whatever the
+        number of rows still pending (before that index it read and sorted all of them).
+        """
         due = Delivery.status == "pending"
+        # The channel is looked up per row walked (a correlated subquery, not a join):
+        # PostgreSQL would merge-join all of `subscribers` from the first id on, which
+        # reads every subscriber already done.
+        subscriber_channel = (
+            select(Subscriber.channel)
+            .where(Subscriber.id == Delivery.subscriber_id)
+            .correlate(Delivery)
+            .scalar_subquery()
+        )
+        # The next subscribers of the channel with something pending, in index order.
+        pending = (
+            select(Delivery.subscriber_id)
+            .where(due, subscriber_channel == channel)
+            .distinct()
+            .order_by(Delivery.subscriber_id)
+        )
+        chosen: Any
         if self.dialect == "postgresql":
-            picked = (
+            # Lock the subscribers, skipping those another worker is claiming right now
+            # (they still look pending to us): take a few more candidates than needed,
+            # so a concurrent claim does not leave this one empty-handed.
+            candidates = pending.limit(subscribers * _CANDIDATES_PER_CLAIM).subquery()
+            chosen = (
                 select(Subscriber.id)
-                .where(
-                    Subscriber.channel == channel,
-                    exists().where(Delivery.subscriber_id == Subscriber.id, due),
-                )
+                .where(Subscriber.id.in_(select(candidates.c.subscriber_id)))
                 .order_by(Subscriber.id)
                 .limit(subscribers)
                 .with_for_update(skip_locked=True)
-                .cte("picked")
-            )
-            chosen: Any = select(picked.c.id)
-        else:
-            chosen = (
-                select(Delivery.subscriber_id)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(due, Subscriber.channel == channel)
-                .distinct()
-                .order_by(Delivery.subscriber_id)
-                .limit(subscribers)
                 .scalar_subquery()
             )
+        else:
+            chosen = pending.limit(subscribers).scalar_subquery()
         statement = (
             update(Delivery)
             .where(due, Delivery.subscriber_id.in_(chosen))

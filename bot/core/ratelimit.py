@@ -51,6 +51,10 @@ def _lower(declared: float, ceiling: float) -> float:
     return ceiling if declared <= 0 else min(declared, ceiling)
 
 
+#: Every so many sends the limiter forgets the chats it no longer needs to pace.
+PRUNE_EVERY = 1024
+
+
 class SendRateLimiter:
     def __init__(
         self,
@@ -67,6 +71,7 @@ class SendRateLimiter:
         self._chat_last: dict[str, float] = {}
         self._paused_until = 0.0
         self.pauses = 0
+        self._acquired = 0
 
     async def acquire(self, chat_id: str, is_group: bool) -> None:
         """Wait for this chat's and the overall next free slot, honouring pauses.
@@ -98,8 +103,28 @@ class SendRateLimiter:
                 on_grid = now - ready < interval / 2
                 self._last_sent = ready if on_grid else now
                 self._chat_last[chat_id] = now
+                self._acquired += 1
+                if self._acquired % PRUNE_EVERY == 0:
+                    self.prune()
                 return
             await self.sleep(ready - now)
+
+    @property
+    def tracked_chats(self) -> int:
+        """Chats whose pacing state is kept (bounded by `prune`)."""
+        return len(self._chat_next.keys() | self._chat_last.keys())
+
+    def prune(self) -> None:
+        """Forget the chats whose every slot lies in the past: a push sends to each chat
+        once and moves on, so without this the two maps grow with every chat of the push
+        (+14 MB over 100,000). A forgotten chat that comes back starts afresh, which is
+        what the kept state would have allowed anyway (its next slot has passed)."""
+        now = self.clock()
+        longest = max(self.limits.chat_interval(True), self.limits.chat_interval(False))
+        for chat_id in [c for c, slot in self._chat_next.items() if slot <= now]:
+            if self._chat_last.get(chat_id, float("-inf")) + longest <= now:
+                del self._chat_next[chat_id]
+                self._chat_last.pop(chat_id, None)
 
     def paused_for(self) -> float:
         """Seconds left of the current 429 pause (0 when not paused)."""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -151,6 +152,9 @@ class Delivery(Base):
             "subscriber_id", "review_id", name="uq_deliveries_subscriber_id_review_id"
         ),
         CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        # The push's claim walks this in order and stops after the subscribers it takes
+        # (migration 0008): a claim costs the same with 1,000 or 100,000 rows pending.
+        Index("ix_deliveries_status_subscriber_id", "status", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -158,7 +162,8 @@ class Delivery(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    #: Indexed with subscriber_id (see __table_args__), which also serves `status` alone.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     #: One of DELIVERY_ERROR_KINDS once it failed; kept when a push re-queues it.
