@@ -1,0 +1,25 @@
+"""bench/web_throughput.py must not rot: it runs end to end on a tiny column.
+
+Only that it runs and prints its table: its figures are measurements, never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.paths import REPO_DIR
+
+
+def test_the_web_benchmark_runs(tmp_path: Path) -> None:
+    command = [sys.executable, str(REPO_DIR / "bench" / "web_throughput.py")]
+    command += ["--reviews", "40", "--duration", "1", "--connections", "4"]
+    command += ["--loader", "python", "--work-dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for label in ("/", "/r/<slug>", "/search?q=对齐", "/feed.atom"):
+        [row] = [line for line in lines if line.split()[:1] == [label]]
+        assert len(row.split()) == 8, row  # req/s, p50, p99, errors, static req/s, p99, ratio
+        assert row.split()[4] == "0", f"errors under load: {row}"
+    assert any(line.startswith("load average after:") for line in lines)
