@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("PAPERBOT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path("/usr/bin/chromium")
 #: Chromium as root in a container has no user namespace for its sandbox.
 CHROMIUM_ARGS = ["--no-sandbox"]
 INSTALL_HINT = "apt-get install -y --no-install-recommends chromium fonts-noto-cjk"
