@@ -32,7 +32,10 @@ def single_process_role() -> str:
 def configured_channels(settings: Settings) -> dict[str, str]:
     """The channel states the settings ask for (what a shell can know without the
     running process)."""
-    return {"telegram": settings.effective_telegram_mode}
+    return {
+        "telegram": settings.effective_telegram_mode,
+        "web": "serving" if settings.web_enabled else "off",
+    }
 
 
 def health_report(

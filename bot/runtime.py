@@ -108,11 +108,18 @@ class Runtime:
 
 
 def build_runtime(core: Core, metrics: Metrics | None = None) -> Runtime:
-    """The composition of channels for these settings (Telegram today)."""
+    """The composition of channels for these settings: Telegram, then the web archive
+    (WEB_ENABLED), last because its 404 page answers every path no one else serves."""
     from bot.channels.telegram.channel import TelegramChannel
 
     metrics = metrics or Metrics()
-    return Runtime(core, [TelegramChannel(core, metrics)], metrics)
+    telegram = TelegramChannel(core, metrics)
+    channels: list[Channel] = [telegram]
+    if core.settings.web_enabled:
+        from bot.channels.web import WebChannel
+
+        channels.append(WebChannel(core.settings, core.reviews, core.search, telegram.bot_username))
+    return Runtime(core, channels, metrics)
 
 
 def serve(runtime: Runtime) -> None:

@@ -158,6 +158,24 @@ class Settings(BaseSettings):
     arxiv_request_interval: float = Field(default=3.0, ge=0)
     http_user_agent: str = DEFAULT_USER_AGENT
     log_level: str = "INFO"
+    #: The web archive (bot/channels/web): the column's pages and feeds on the HTTP server.
+    web_enabled: bool = True
+    #: Where readers reach the web archive (`https://papers.example.org`): canonical URLs,
+    #: feeds, sitemap, and the bot's cards link to `<PUBLIC_URL>/r/<slug>`. Empty: pages
+    #: use the address they were asked on, and the bot's cards have no web link.
+    public_url: str = ""
+    #: The bot's @username for `https://t.me/<name>?start=r_<slug>` links; empty: asked of
+    #: Telegram (getMe) when a token is set, else the web shows no Telegram link.
+    telegram_bot_username: str = ""
+    #: The WeChat official account readers can follow, shown on the web pages (optional).
+    wechat_account_name: str = ""
+    #: Reviews per page of the web archive's lists.
+    web_page_size: int = Field(default=10, ge=1, le=100)
+    #: Reviews in each feed (`/feed.atom`, `/feed.json`, per tag).
+    web_feed_size: int = Field(default=20, ge=1, le=500)
+    #: How often the web archive asks the store whether any review changed (another
+    #: process's publish shows within this); between checks pages come from memory.
+    web_refresh_seconds: float = Field(default=1.0, ge=0.05, le=3600)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -209,6 +227,24 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_categories(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "must be an http:// or https:// URL such as https://papers.example.org"
+            )
+        return value
+
+    @field_validator("telegram_bot_username")
+    @classmethod
+    def _check_bot_username(cls, value: str) -> str:
+        value = value.strip().removeprefix("@")
+        if value and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", value):
+            raise ValueError("must be a Telegram bot username such as paperbot_bot (no @ needed)")
+        return value
 
     @field_validator("telegram_api_base_url", "arxiv_feed_url", "arxiv_api_url")
     @classmethod

@@ -97,9 +97,12 @@ def test_an_unreachable_database_is_reported_not_raised(tmp_path: Path) -> None:
 
 def test_configured_channels_follow_the_settings(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    assert configured_channels(make_settings(url, tmp_path)) == {"telegram": "off"}
-    with_token = make_settings(url, tmp_path, telegram_bot_token="1:A")
-    assert configured_channels(with_token) == {"telegram": "polling"}
+    assert configured_channels(make_settings(url, tmp_path)) == {
+        "telegram": "off",
+        "web": "serving",
+    }
+    with_token = make_settings(url, tmp_path, telegram_bot_token="1:A", web_enabled=False)
+    assert configured_channels(with_token) == {"telegram": "polling", "web": "off"}
 
 
 def test_each_metrics_has_its_own_registry_and_counts_pushes() -> None:

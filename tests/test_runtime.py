@@ -84,7 +84,7 @@ def test_run_without_a_token_keeps_serving_and_stops_cleanly(tmp_path: Path) -> 
     assert health["database"]["reachable"] is True
     assert health["schema"]["up_to_date"] is True
     assert health["schema"]["current"] == health["schema"]["head"] is not None
-    assert health["channels"] == {"telegram": "off"}
+    assert health["channels"] == {"telegram": "off", "web": "serving"}
     assert health["last_push"] is None and health["last_arxiv_poll"] is None
     off = [line for line in output.splitlines() if "Telegram is off" in line]
     assert len(off) == 1, output
@@ -108,7 +108,7 @@ def test_run_without_a_token_keeps_serving_and_stops_cleanly(tmp_path: Path) -> 
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     assert lines[0] == "status: ok"
-    assert "role: leader" in lines and "channels: telegram off" in lines
+    assert "role: leader" in lines and "channels: telegram off, web serving" in lines
     assert f"schema: {health['schema']['head']} (head {health['schema']['head']})" in lines
 
 
@@ -152,6 +152,6 @@ def test_telegram_that_cannot_start_shows_failing_and_http_serves_on(tmp_path: P
     finally:
         output = stop(process)
     assert process.returncode == 0, output
-    assert health["channels"] == {"telegram": "failing"}
+    assert health["channels"] == {"telegram": "failing", "web": "serving"}
     assert health["status"] == "degraded"
     assert "Telegram did not start" in output

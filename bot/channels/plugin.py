@@ -17,8 +17,9 @@ from bot.channels.base import ChannelCapabilities
 from bot.core.notify import Notifier
 from bot.core.push import Sender
 
-#: What /healthz says of a channel: how it receives updates, or that it cannot.
-ChannelState = Literal["polling", "webhook", "off", "failing"]
+#: What /healthz says of a channel: how it receives updates (the web: that it serves
+#: pages), or that it cannot.
+ChannelState = Literal["polling", "webhook", "serving", "off", "failing"]
 
 
 class Channel(Protocol):

@@ -75,6 +75,8 @@ class ReviewView:
     status: str
     publish_at: dt.datetime | None
     published_at: dt.datetime | None
+    #: When what readers see last changed (import, publish): feeds' `updated`, ETags.
+    updated_at: dt.datetime | None = None
 
     @property
     def arxiv_url(self) -> str | None:
@@ -99,7 +101,31 @@ class ReviewView:
             status=row.status,
             publish_at=row.publish_at,
             published_at=row.published_at,
+            updated_at=row.updated_at,
         )
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    """A published review without its text: what lists, archives and sitemaps need, small
+    enough to hold the whole catalogue in memory."""
+
+    id: int
+    slug: str
+    title: str
+    section: str
+    tags: tuple[str, ...]
+    published_at: dt.datetime | None
+    updated_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class CatalogueVersion:
+    """Changes whenever a review is added, changed, published or removed: a cheap probe
+    (one aggregate query) that tells another process its cached views are stale."""
+
+    count: int
+    last_change: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -236,6 +262,63 @@ class ReviewService:
             self._pages.clear()
         self._pages[key] = (page, now + PAGE_CACHE_SECONDS)
         return page
+
+    def catalogue_version(self) -> CatalogueVersion:
+        """Count and latest change time over every review (drafts too: a draft that
+        becomes published changes both). One aggregate query, no rows read."""
+        with self.sessions() as session:
+            count, last = session.execute(
+                select(func.count(Review.id), func.max(Review.updated_at))
+            ).one()
+        if isinstance(last, str):  # SQLite returns an aggregate of a TypeDecorator raw
+            last = dt.datetime.fromisoformat(last)
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=dt.UTC)
+        return CatalogueVersion(int(count or 0), last)
+
+    def published_entries(self) -> list[ReviewEntry]:
+        """Every published review without its text, in the order of `page` (newest first)."""
+        query = (
+            select(
+                Review.id,
+                Review.slug,
+                Review.title,
+                Review.section,
+                Review.tags,
+                Review.published_at,
+                Review.updated_at,
+            )
+            .where(Review.status == "published")
+            .order_by(
+                Review.published_at.desc().nulls_last(),
+                Review.paper_date.desc().nulls_last(),
+                Review.id,
+            )
+        )
+        with self.sessions() as session:
+            return [
+                ReviewEntry(
+                    row.id,
+                    row.slug,
+                    row.title,
+                    row.section,
+                    tuple(row.tags or ()),
+                    row.published_at,
+                    row.updated_at,
+                )
+                for row in session.execute(query)
+            ]
+
+    def published_by_ids(self, review_ids: Sequence[int]) -> list[ReviewView]:
+        """The published ones among `review_ids`, in that order (others are left out)."""
+        if not review_ids:
+            return []
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Review).where(Review.id.in_(list(review_ids)), Review.status == "published")
+            ).all()
+            by_id = {row.id: ReviewView.of(row) for row in rows}
+        return [by_id[review_id] for review_id in review_ids if review_id in by_id]
 
     def forget_pages(self) -> None:
         """Call after publishing or changing reviews outside `import_parsed`."""

@@ -71,6 +71,17 @@ class TelegramChannel:
     def notifier(self) -> Notifier | None:
         return self._notifier
 
+    def bot_username(self) -> str | None:
+        """The bot's @username once Telegram told it (getMe at start), else None."""
+        application = self.application
+        if application is None or self._state in ("off", "failing"):
+            return None
+        try:
+            username: str = application.bot.username
+        except RuntimeError:  # not initialised yet
+            return None
+        return username
+
     def routes(self) -> list[BaseRoute]:
         if self.mode != "webhook":
             return []
