@@ -125,15 +125,15 @@ def han_glyphs(page: Any, screenshot: Path, limit: int = 40) -> list[Glyph]:
 
 
 def _glyph(character: str, font: str, crop: Any) -> Glyph | None:
-    pixels = list(crop.getdata())
-    background = max(set(pixels), key=pixels.count)
+    histogram = crop.histogram()
+    background = max(range(256), key=histogram.__getitem__)
     ink = crop.point(lambda value: 255 if abs(value - background) > 60 else 0)
     bounds = ink.getbbox()
     if bounds is None:
         return None
     small = ink.crop(bounds).resize((_GRID, _GRID))
-    signature = tuple(value > 96 for value in small.getdata())
-    return Glyph(character, font, signature, sum(1 for value in ink.getdata() if value))
+    signature = tuple(value > 96 for value in small.tobytes())
+    return Glyph(character, font, signature, ink.histogram()[255])
 
 
 def distance(one: Glyph, other: Glyph) -> float:
