@@ -7,10 +7,11 @@ Builds a SQLite store of N published reviews (the synthetic column of
 bench/search_latency.py, bulk-inserted and bulk-indexed), starts `paperbot run` on it (no
 Telegram token) and loads `/`, `/r/<slug>`, `/search?q=对齐` and `/feed.atom` with 64
 concurrent connections. The baseline, in the same run and on the same machine: the very
-bytes each URL answered, written to files and served by a bare aiohttp static handler in
-a process of its own; the ratio of the two is printed. Load comes from `wrk` (Debian's
-package) when it is installed, else from an aiohttp load generator in a separate process
-(which, being Python, may itself be the limit: the loader is named in the output).
+bytes each URL answered, written to files and served by Debian's nginx (one worker, as
+`paperbot run` is one process) when it is installed, else by a bare aiohttp static handler
+in a process of its own (`--static` chooses); the ratio of the two is printed. Load comes
+from `wrk` (Debian's package) when it is installed, else from an aiohttp load generator in
+a separate process (which, being Python, may itself be the limit: it is named).
 
 Targets (issue #10): cached pages >= 2,000 req/s and >= 0.3 of the static baseline, search
 >= 300 req/s, p99 <= 50 ms. The load average is printed before and after: on a shared
@@ -153,9 +154,42 @@ def serve_static(directory: Path, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def static_server(work: Path, directory: Path, port: int) -> Any:
+NGINX_CONF = """
+{user}worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  default_type application/octet-stream;
+  sendfile on;
+  client_body_temp_path {work}/nginx-body;
+  proxy_temp_path {work}/nginx-proxy;
+  fastcgi_temp_path {work}/nginx-fastcgi;
+  uwsgi_temp_path {work}/nginx-uwsgi;
+  scgi_temp_path {work}/nginx-scgi;
+  server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+
+
+def nginx_binary() -> str | None:
+    """Debian puts nginx in /usr/sbin, often not on a user's PATH."""
+    found = shutil.which("nginx")
+    return found or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+
+
+def static_server(kind: str, work: Path, directory: Path, port: int) -> Any:
+    """The baseline's server: one process (one nginx worker), like `paperbot run`."""
+    probe = f"http://127.0.0.1:{port}/"
+    if kind == "nginx":
+        conf = work / "nginx.conf"
+        user = "user root;\n" if os.geteuid() == 0 else ""  # the files are in a 0700 dir
+        conf.write_text(NGINX_CONF.format(user=user, work=work, port=port, root=directory))
+        return server([str(nginx_binary()), "-p", str(work), "-c", str(conf)], probe, work, "nginx")
     command = [sys.executable, __file__, "--serve-static", str(directory), "--port", str(port)]
-    return server(command, f"http://127.0.0.1:{port}/", work, "static")
+    return server(command, probe, work, "static")
 
 
 # --- load -------------------------------------------------------------------------------
@@ -289,9 +323,11 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     slug = f"bench-{args.reviews // 2}"
     port, static_port = free_port(), free_port()
     loader = "wrk" if args.loader == "wrk" else "aiohttp load generator"
+    baseline = "nginx, 1 worker" if args.static == "nginx" else "a bare aiohttp static handler"
     lines = [
         f"web throughput, {args.reviews} published reviews, {args.connections} connections, "
         f"{args.duration:g} s a run, load by {loader}, {dt.date.today().isoformat()}",
+        f"static baseline: the same bytes from {baseline}",
         f"load average before: {load_average()}",
         f"{'endpoint':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
         f"{'static req/s':>13} {'static p99':>10} {'ratio':>6}",
@@ -306,7 +342,7 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
             name = f"page-{n}.bin"
             (static_dir / name).write_bytes(fetch_bytes(base, path.format(slug=slug)))
             files[label] = name
-        with static_server(work, static_dir, static_port):
+        with static_server(args.static, work, static_dir, static_port):
             for label, path, cached in ENDPOINTS:
                 ours = measure(base + path.format(slug=slug), args)
                 static = measure(f"http://127.0.0.1:{static_port}/{files[label]}", args)
@@ -341,6 +377,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds a measured run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each run")
     parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--static",
+        choices=["auto", "nginx", "aiohttp"],
+        default="auto",
+        help="the baseline's server (auto: nginx when installed)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--work-dir", type=Path, help="for the store and logs (default: temp)")
     # Internal modes: the child processes this script starts.
@@ -358,6 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.loader == "auto":
         args.loader = "wrk" if shutil.which("wrk") else "python"
+    if args.static == "auto":
+        args.static = (
+            "nginx" if shutil.which("nginx") or Path("/usr/sbin/nginx").is_file() else "aiohttp"
+        )
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="paperbot-web-bench-"))
     work.mkdir(parents=True, exist_ok=True)

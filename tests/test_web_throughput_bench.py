@@ -15,7 +15,7 @@ def test_the_web_benchmark_runs(tmp_path: Path) -> None:
     command = [sys.executable, str(REPO_DIR / "bench" / "web_throughput.py")]
     command += ["--reviews", "40", "--duration", "0.5", "--warmup", "0.2"]
     command += ["--connections", "4"]
-    command += ["--loader", "python", "--work-dir", str(tmp_path)]
+    command += ["--loader", "python", "--static", "aiohttp", "--work-dir", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
