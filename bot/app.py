@@ -237,6 +237,7 @@ def push_options(settings: Settings) -> PushOptions:
         deadline_seconds=settings.push_deadline_seconds,
         send_timeout_seconds=settings.push_send_timeout_seconds,
         progress_seconds=settings.push_progress_seconds,
+        public_url=settings.public_url,
     )
 
 

@@ -112,7 +112,7 @@ async def store_bot(
 
 @asynccontextmanager
 async def running_bot(
-    server: FakeTelegramServer, database_url: str, tmp_path: Path
+    server: FakeTelegramServer, database_url: str, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[Bot]:
     settings = make_settings(
         database_url,
@@ -120,6 +120,7 @@ async def running_bot(
         telegram_bot_token=TOKEN,
         telegram_api_base_url=server.base_url,
         admin_ids=[4242],
+        **overrides,
     )
     core = build_core(settings)
     application = build_application(core)
@@ -303,6 +304,25 @@ async def test_inline_mode_offers_shareable_cards(bot: Bot) -> None:
     assert first["input_message_content"]["parse_mode"] == "HTML"
     urls = [button["url"] for row in first["reply_markup"]["inline_keyboard"] for button in row]
     assert any(url.startswith("https://t.me/paperbot_test_bot?start=r_") for url in urls)
+
+
+async def test_inline_cards_link_to_the_web_page_with_a_public_url(
+    server: FakeTelegramServer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    async with running_bot(server, url, tmp_path, public_url="https://papers.example.org") as bot:
+        bot.server.push_update(inline_query_update(READER, "对齐"))
+        calls = await bot.server.await_for(
+            lambda calls: any(c.method == "answerInlineQuery" for c in calls)
+        )
+    answer = next(c for c in calls if c.method == "answerInlineQuery")
+    for result in answer.params["results"]:
+        slug = bot.core.reviews.find(result["id"]).slug  # type: ignore[union-attr]
+        page = f"https://papers.example.org/r/{slug}"
+        assert result["url"] == page
+        buttons = [b["url"] for row in result["reply_markup"]["inline_keyboard"] for b in row]
+        assert page in buttons
+        assert f'<a href="{page}">' in result["input_message_content"]["message_text"]
 
 
 async def test_deep_link_from_a_shared_card_opens_the_review(bot: Bot) -> None:
@@ -522,13 +542,18 @@ def test_paperbot_run_polls_answers_and_stops_on_sigterm(tmp_path: Path) -> None
             base = f"http://127.0.0.1:{env['HTTP_PORT']}"
             health = httpx.get(f"{base}/healthz", timeout=10).json()
             metrics = httpx.get(f"{base}/metrics", timeout=10).text
+            # The web archive learnt the bot's username from getMe: its deep links.
+            review_page = httpx.get(f"{base}/r/lima-less-is-more-for-alignment", timeout=10).text
         finally:
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output
         assert "bot @paperbot_test_bot is up" in output
         assert "Telegram: polling" in output
-        assert health["channels"] == {"telegram": "polling"} and health["status"] == "ok"
+        assert health["channels"] == {"telegram": "polling", "web": "serving"}
+        assert health["status"] == "ok"
+        deep_link = "https://t.me/paperbot_test_bot?start=r_lima-less-is-more-for-alignment"
+        assert f'href="{deep_link}"' in review_page
         assert 'paperbot_updates_handled_total{channel="telegram",command="/latest"} 1.0' in metrics
         assert fake.rejected_calls() == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 from bot.channels.telegram.render import MAX_ENTITIES, MAX_UNITS, render_messages, utf16_len
 from bot.core.richtext import bold, heading, link, markdown_to_rich, paragraph, rich, text
@@ -82,3 +83,27 @@ def test_at_most_a_hundred_entities_per_message() -> None:
     assert len(messages) >= 3
     for message in messages:
         assert message.count("<b>") <= MAX_ENTITIES
+
+
+def test_push_digest_titles_link_to_the_web_archive_with_a_public_url(tmp_path: Path) -> None:
+    from bot.app import push_options
+    from bot.core.reviews import ReviewView
+    from bot.core.views import push_digest
+    from tests.support.stores import make_settings
+
+    review = ReviewView(
+        id=7, slug="lima-less-is-more", title="LIMA <Less>", arxiv_id="2305.11206",
+        authors="Chunting Zhou等", paper_date=None, section="latest", tags=("对齐",),
+        summary="摘要", body="正文", status="published", publish_at=None, published_at=None,
+    )  # fmt: skip
+    settings = make_settings(
+        f"sqlite:///{tmp_path / 'x.db'}", tmp_path, public_url="https://papers.example.org/"
+    )
+    public_url = push_options(settings).public_url
+    [linked] = render_messages(push_digest([review], "zh", public_url=public_url).body)
+    assert (
+        '<a href="https://papers.example.org/r/lima-less-is-more"><b>LIMA &lt;Less&gt;</b></a>'
+        in linked
+    )
+    [plain] = render_messages(push_digest([review], "zh").body)
+    assert "papers.example.org" not in plain and "<b>LIMA &lt;Less&gt;</b>" in plain

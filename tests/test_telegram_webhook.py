@@ -73,7 +73,7 @@ def test_webhook_answers_the_right_secret_only_and_keeps_the_webhook(tmp_path: P
         process = run_once(tmp_path, fake, port)
         try:
             health = wait_for_health(base, process)
-            assert health["channels"] == {"telegram": "webhook"}, health
+            assert health["channels"] == {"telegram": "webhook", "web": "serving"}, health
             assert fake.webhook_url == PUBLIC_URL
             assert fake.webhook_secret == SECRET
             (set_call,) = fake.calls_to("setWebhook")
@@ -113,7 +113,10 @@ def test_webhook_answers_the_right_secret_only_and_keeps_the_webhook(tmp_path: P
         # A restart with the same URL leaves the webhook alone (and pending updates kept).
         process = run_once(tmp_path, fake, port)
         try:
-            assert wait_for_health(base, process)["channels"] == {"telegram": "webhook"}
+            assert wait_for_health(base, process)["channels"] == {
+                "telegram": "webhook",
+                "web": "serving",
+            }
         finally:
             output = stopped(process)
         assert len(fake.calls_to("setWebhook")) == 1, output

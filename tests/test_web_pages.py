@@ -258,35 +258,36 @@ HOSTILE_QUERY_STRINGS = [
 ]
 
 
-@pytest.mark.parametrize("query_string", HOSTILE_QUERY_STRINGS, ids=lambda q: q[:30])
-def test_hostile_search_input_gives_a_page(seeded_core: Core, query_string: str) -> None:
+def test_hostile_search_input_gives_a_page(seeded_core: Core) -> None:
     with web_client(seeded_core) as client:
-        response = client.get(f"/search?{query_string}")
-    assert response.status_code in (200, 404), response.status_code
-    assert response.headers["content-type"] == "text/html; charset=utf-8"
-    document = lxml_html.fromstring(response.text)
-    has_layout(document)
-    assert "<script>alert" not in response.text
+        for query_string in HOSTILE_QUERY_STRINGS:
+            response = client.get(f"/search?{query_string}")
+            assert response.status_code in (200, 404), (query_string[:40], response.status_code)
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            has_layout(lxml_html.fromstring(response.text))
+            assert "<script>alert" not in response.text, query_string[:40]
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/?page=-3",
-        "/?page=abc",
-        "/?page=99999999999",
-        "/?page=%00",
-        "/r/%00",
-        "/r/" + "a" * 5000,
-        "/tags/%ED%A0%80",
-        "/r/..%2F..%2Fetc%2Fpasswd",
-        "/archive/9999-99",
-        "/static/..%2Fpages.py",
-    ],
-)
-def test_forged_paths_and_page_numbers_give_a_page(seeded_core: Core, path: str) -> None:
+FORGED_PATHS = [
+    "/?page=-3",
+    "/?page=abc",
+    "/?page=99999999999",
+    "/?page=%00",
+    "/r/%00",
+    "/r/" + "a" * 5000,
+    "/tags/%ED%A0%80",
+    "/r/..%2F..%2Fetc%2Fpasswd",
+    "/archive/9999-99",
+    "/static/..%2Fpages.py",
+    "/tags/%3Cscript%3E",
+]
+
+
+def test_forged_paths_and_page_numbers_give_a_page(seeded_core: Core) -> None:
     with web_client(seeded_core) as client:
-        response = client.get(path)
-    assert response.status_code in (200, 404), (path, response.status_code)
-    assert response.headers["content-type"] == "text/html; charset=utf-8"
-    has_layout(lxml_html.fromstring(response.text))
+        for path in FORGED_PATHS:
+            response = client.get(path)
+            assert response.status_code in (200, 404), (path[:40], response.status_code)
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            has_layout(lxml_html.fromstring(response.text))
+            assert "<script>" not in response.text, path[:40]

@@ -173,6 +173,8 @@ class PushOptions:
     send_timeout_seconds: float = 60.0
     #: How often a running push logs its progress and what it is waiting for.
     progress_seconds: float = 30.0
+    #: The web archive's address (PUBLIC_URL): digest titles link to the review's page.
+    public_url: str = ""
 
 
 @dataclass
@@ -960,6 +962,7 @@ class PushService:
                         language,
                         first_number=number * size + 1,
                         total=len(ordered),
+                        public_url=self.options.public_url,
                     )
                 ],
             )

@@ -48,6 +48,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "previous": ("« 上一页", "« Previous"),
     "next": ("下一页 »", "Next »"),
     "open_arxiv": ("arXiv 原文", "arXiv paper"),
+    "read_on_web": ("网页版", "On the web"),
     "stale_button": (
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",

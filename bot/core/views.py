@@ -21,6 +21,16 @@ from bot.core.sources import shorten
 from bot.core.texts import t
 
 
+def web_page_url(public_url: str, review: ReviewView) -> str | None:
+    """The review's page on the web archive (PUBLIC_URL), or None when there is none."""
+    return f"{public_url.rstrip('/')}/r/{review.slug}" if public_url else None
+
+
+def _title(review: ReviewView, public_url: str) -> Span:
+    """The review's title, bold, a link to its web page when the column has one."""
+    return Span(review.title, bold=True, url=web_page_url(public_url, review))
+
+
 def meta_blocks(review: ReviewView, language: str) -> list[Block]:
     blocks: list[Block] = []
     if review.authors:
@@ -43,9 +53,10 @@ def tag_line(review: ReviewView) -> Block | None:
     return paragraph(" ".join(f"#{tag.replace(' ', '_')}" for tag in review.tags))
 
 
-def review_card(review: ReviewView, language: str) -> Reply:
-    """Title, authors, date, link, summary and tags, with a "read in full" button."""
-    blocks = [heading(bold(review.title)), *meta_blocks(review, language)]
+def review_card(review: ReviewView, language: str, public_url: str = "") -> Reply:
+    """Title (linking to the web page with PUBLIC_URL), authors, date, link, summary and
+    tags, with a "read in full" button."""
+    blocks = [heading(_title(review, public_url)), *meta_blocks(review, language)]
     if review.summary:
         blocks.append(paragraph(review.summary))
     if tags := tag_line(review):
@@ -113,13 +124,18 @@ def review_list(
 
 
 def push_digest(
-    reviews: list[ReviewView], language: str, first_number: int = 1, total: int | None = None
+    reviews: list[ReviewView],
+    language: str,
+    first_number: int = 1,
+    total: int | None = None,
+    public_url: str = "",
 ) -> Reply:
     """One message of the weekly push: a card per review, a read button each.
 
     A push of more reviews than one message should list comes as several digests:
     `first_number` continues the numbering and `total` is the whole push's count (the
-    heading says "continued" after the first).
+    heading says "continued" after the first). With `public_url` (PUBLIC_URL) each
+    title links to the review's web page.
     """
     count = len(reviews) if total is None else total
     if first_number == 1:
@@ -129,7 +145,7 @@ def push_digest(
         title = t(language, "push_heading_more", first=first_number, last=last, count=count)
     blocks: list[Block] = [heading(bold(title))]
     for index, review in enumerate(reviews, start=first_number):
-        blocks.append(numbered(index, bold(review.title)))
+        blocks.append(numbered(index, _title(review, public_url)))
         blocks.extend(meta_blocks(review, language))
         if review.summary:
             blocks.append(paragraph(review.summary))

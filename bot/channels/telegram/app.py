@@ -148,7 +148,7 @@ def build_application(
         application.add_handler(TypeHandler(Update, counter), group=_METRICS_GROUP)
     # Membership first: its updates are not text, but it must see them all.
     MembershipHandlers(core.subscriptions).register(application)
-    InlineSearch(core.reading, core.conversation).register(application)
+    InlineSearch(core.reading, core.conversation, settings.public_url).register(application)
     bridge = TelegramBridge(core.conversation, request)
     if metrics is not None:
         replies = metrics.replies.labels(CHANNEL)

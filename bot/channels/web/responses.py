@@ -64,6 +64,8 @@ class CachedAnswer:
     etag: str
     gzipped: bytes | None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The same, encoded once for ASGI.
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     @classmethod
     def of(cls, rendered: Rendered) -> CachedAnswer:
@@ -81,24 +83,33 @@ class CachedAnswer:
             headers["Location"] = rendered.location
         if rendered.last_modified is not None:
             headers["Last-Modified"] = http_date(rendered.last_modified)
-        return cls(rendered, f'"{digest}"', gzipped, headers)
+        raw = tuple((name.lower().encode(), value.encode()) for name, value in headers.items())
+        return cls(rendered, f'"{digest}"', gzipped, headers, raw)
 
     def answer(self, request: Request) -> Response:
-        """This answer for this request: 304 when the client has it, gzip if it takes it."""
+        """This answer for this request: 304 when the client has it, gzip if it takes it.
+        The header lines were encoded once, when the answer was cached."""
         use_gzip = self.gzipped is not None and accepts_gzip(request)
         etag = self.etag[:-1] + '-gz"' if use_gzip else self.etag
-        headers = dict(self.headers)
-        headers["ETag"] = etag
         if self.rendered.status == 200 and self._not_modified(request):
-            for name in ("Content-Type",):
-                headers.pop(name, None)
-            return Response(status_code=304, headers=headers)
+            response = Response(status_code=304)
+            response.raw_headers = [
+                (name, value) for name, value in self._raw_headers if name != b"content-type"
+            ]
+            response.raw_headers.append((b"etag", etag.encode()))
+            return response
         body = self.rendered.body
+        response = Response(body if not use_gzip else self.gzipped, self.rendered.status)
+        raw = [*self._raw_headers, (b"etag", etag.encode())]
         if use_gzip:
-            assert self.gzipped is not None
-            body = self.gzipped
-            headers["Content-Encoding"] = "gzip"
-        return Response(body, status_code=self.rendered.status, headers=headers)
+            raw.append((b"content-encoding", b"gzip"))
+        raw.append((b"content-length", str(len(response.body)).encode()))
+        response.raw_headers = raw
+        return response
+
+    @property
+    def _raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return list(self.raw_headers)
 
     def _not_modified(self, request: Request) -> bool:
         given = request.headers.get("if-none-match")

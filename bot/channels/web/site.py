@@ -155,6 +155,7 @@ class WebSite:
             keep_trailing_newline=True,
         )
         self.markdown = markdown_renderer()
+        self._rendering: dict[Hashable, asyncio.Future[CachedAnswer]] = {}
         self.stylesheet = StaticAsset.load("site.css", CSS)
 
     # the reader's request
@@ -166,7 +167,8 @@ class WebSite:
             for name in param_names
             if name in request.query_params
         )
-        return Visit(reader_language(request), base, request.url.path, params)
+        path = quote(request.url.path, safe="/")
+        return Visit(reader_language(request), base, path, params)
 
     async def answer(
         self, request: Request, visit: Visit, key: Hashable, render: Callable[[], Rendered]
@@ -176,11 +178,21 @@ class WebSite:
         full_key = (key, visit.language, "" if self.settings.public_url else visit.base_url)
         cached = self.cache.get(full_key)
         if cached is None:
-            generation = self.cache.generation
-            rendered = await asyncio.to_thread(render)
-            cached = CachedAnswer.of(rendered)
-            self.cache.put(full_key, generation, cached)
+            # One render per key at a time: readers arriving meanwhile wait for it
+            # instead of rendering (and searching) the same page again.
+            task = self._rendering.get(full_key)
+            if task is None:
+                task = asyncio.ensure_future(self._render(full_key, render))
+                self._rendering[full_key] = task
+                task.add_done_callback(lambda _done: self._rendering.pop(full_key, None))
+            cached = await asyncio.shield(task)
         return cached.answer(request)
+
+    async def _render(self, key: Hashable, render: Callable[[], Rendered]) -> CachedAnswer:
+        generation = self.cache.generation
+        cached = await asyncio.to_thread(lambda: CachedAnswer.of(render()))
+        self.cache.put(key, generation, cached)
+        return cached
 
     # rendering
 

@@ -80,9 +80,10 @@ class ReadingFeature:
         return [self._search_page(caller, args.strip(), 0)]
 
     def share_cards(
-        self, query: str, language: str, limit: int, offset: int = 0
+        self, query: str, language: str, limit: int, offset: int = 0, public_url: str = ""
     ) -> tuple[list[tuple[ReviewView, Reply]], int | None]:
-        """Review cards for sharing (inline mode): matches, or the newest for no query.
+        """Review cards for sharing (inline mode): matches, or the newest for no query;
+        with `public_url` (PUBLIC_URL) a card's title links to the review's web page.
 
         Returns the cards and the next offset, or None when there are no more.
         """
@@ -93,7 +94,7 @@ class ReadingFeature:
         else:
             page = self.reviews.page(None, limit, offset)
             items, total = page.items, page.total
-        cards = [(review, review_card(review, language)) for review in items]
+        cards = [(review, review_card(review, language, public_url)) for review in items]
         more = offset + len(items) < total
         return cards, (offset + len(items) if more else None)
 
