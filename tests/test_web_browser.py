@@ -32,6 +32,9 @@ from tests.support.browser import (
 from tests.support.site import Site, running_site
 from tests.support.stores import make_settings
 
+#: One worker runs the whole module (pytest-xdist's loadgroup): one server, one browser.
+pytestmark = pytest.mark.xdist_group("web-browser")
+
 QUERY = "对齐"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
