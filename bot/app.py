@@ -105,13 +105,14 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The outgoing HTTP client: a descriptive User-Agent, timeouts, one connection."""
+def make_http_client(settings: Settings, connections: int = 1) -> httpx.AsyncClient:
+    """The outgoing HTTP client: a descriptive User-Agent, timeouts, one connection
+    (arXiv's politeness) unless a service needs several at once (WeChat's API)."""
     return httpx.AsyncClient(
         headers={"User-Agent": settings.http_user_agent},
         timeout=httpx.Timeout(30.0, connect=10.0),
         follow_redirects=True,
-        limits=httpx.Limits(max_connections=1),
+        limits=httpx.Limits(max_connections=connections),
     )
 
 

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: How long uvicorn waits for requests in flight (webhook updates) on shutdown.
 GRACEFUL_SECONDS = 30
+#: WeChat API requests in flight at once (late replies as customer-service messages).
+WECHAT_CONNECTIONS = 8
 
 
 class Runtime:
@@ -109,10 +111,17 @@ class Runtime:
 
 def build_runtime(core: Core, metrics: Metrics | None = None) -> Runtime:
     """The composition of channels for these settings (Telegram today)."""
+    from bot.app import make_http_client
     from bot.channels.telegram.channel import TelegramChannel
 
     metrics = metrics or Metrics()
-    return Runtime(core, [TelegramChannel(core, metrics)], metrics)
+    channels: list[Channel] = [TelegramChannel(core, metrics)]
+    if core.settings.wechat_enabled:
+        from bot.channels.wechat.channel import WeChatChannel
+
+        http = make_http_client(core.settings, connections=WECHAT_CONNECTIONS)
+        channels.append(WeChatChannel(core, http, metrics))
+    return Runtime(core, channels, metrics)
 
 
 def serve(runtime: Runtime) -> None:
@@ -141,6 +150,8 @@ def serve(runtime: Runtime) -> None:
 def _start_line(runtime: Runtime, url: str) -> str:
     """One line: what Telegram does (and why it is off, if it is), where HTTP is."""
     settings = runtime.core.settings
+    if settings.wechat_enabled:
+        url += "; WeChat callbacks on /wechat"
     mode = settings.effective_telegram_mode
     if mode != "off":
         return f"Telegram: {mode}. Serving HTTP on {url}"

@@ -1,0 +1,481 @@
+"""WeChat (公众号) as a channel of the runtime: WeChat's callbacks on `/wechat`.
+
+`GET /wechat` is the server check of the admin console (echo `echostr` when signed);
+`POST /wechat` carries followers' messages and events, plaintext or in safe mode
+(`encrypt_type=aes`). Anything not signed with our Token, older than
+`MAX_CLOCK_SKEW_SECONDS`, or not a callback gets an empty 403/400 and changes nothing.
+
+WeChat waits 5 s for the answer to a callback, then retries (three attempts in all, and a
+retry may reach another process while the first is still working). So each callback is
+claimed once in the store (`InboundDedupe`, by MsgId or sender + CreateTime + event); a
+later attempt answers `success` (WeChat's "nothing to say") and does nothing. A reply
+ready within `WECHAT_REPLY_SECONDS` (4 s) is the passive reply; one that is not is
+answered `success` now and sent as a customer-service message when it is ready.
+
+Readers talk to the same conversation core as on Telegram; `render` turns its replies
+into WeChat text with numbered choices, kept in the store by follower, so `1` or `下一页`
+is answered by whichever process gets it. Opening one review is a news (图文) card
+linking to the review's web page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Core
+from bot.channels.base import ChannelCapabilities
+from bot.channels.plugin import ChannelState
+from bot.channels.wechat.api import CHANNEL, WeChatApi, WeChatApiError
+from bot.channels.wechat.crypto import (
+    MessageCrypto,
+    WeChatCryptoError,
+    check_signature,
+    sha1_signature,
+    signature_matches,
+)
+from bot.channels.wechat.messages import (
+    MAX_BODY_BYTES,
+    Callback,
+    CallbackFormatError,
+    NewsArticle,
+    encrypted_field,
+    encrypted_reply,
+    news_reply,
+    parse_callback,
+    text_reply,
+)
+from bot.channels.wechat.render import (
+    MAX_TEXT_BYTES,
+    cut_bytes,
+    link,
+    normalise_choice,
+    render_replies,
+)
+from bot.core.conversation import Caller, Reply
+from bot.core.inbound_dedupe import InboundDedupe
+from bot.core.notify import Notifier
+from bot.core.push import Sender
+from bot.core.ratelimit import SendLimits
+from bot.core.reviews import ReviewView
+from bot.core.richtext import paragraph, rich
+from bot.core.search.segment import warm_up
+from bot.core.shared_credentials import SharedCredentials
+from bot.core.sources import shorten
+from bot.core.texts import t
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+WECHAT_PATH = "/wechat"
+#: A callback whose timestamp is further than this from our clock is refused (a replay).
+MAX_CLOCK_SKEW_SECONDS = 300
+#: WeChat's answer for "received, no reply": it neither retries nor shows an error.
+SUCCESS = "success"
+#: How long a stop waits for replies still being prepared before giving up on them.
+DRAIN_SECONDS = 30.0
+
+WECHAT_CAPABILITIES = ChannelCapabilities(
+    name=CHANNEL,
+    # Text messages only: buttons become numbered choices, nothing is edited.
+    buttons=False,
+    can_edit=False,
+    # Choices are kept in the store, not in the message: no per-button data limit
+    # beyond the core's own action syntax.
+    max_action_bytes=200,
+    # A text message's Content: 2,048 bytes of UTF-8 (passive and customer-service).
+    max_text_units=MAX_TEXT_BYTES,
+    # Customer-service messages: WeChat documents no rate, only daily quotas (and
+    # replies within 48 h of the follower's message); mass sending is one job.
+    send_limits=SendLimits(per_second=20.0, private_per_second=1.0),
+)
+
+#: Words a follower types instead of slash commands (also the menu's CLICK keys).
+KEYWORDS = {
+    "最新": "/latest",
+    "latest": "/latest",
+    "经典": "/classic",
+    "classic": "/classic",
+    "帮助": "/help",
+    "help": "/help",
+    "?": "/help",
+    "？": "/help",
+    "订阅": "/subscribe",
+    "subscribe": "/subscribe",
+    "退订": "/unsubscribe",
+    "取消订阅": "/unsubscribe",
+    "unsubscribe": "/unsubscribe",
+    "关于": "/about",
+    "about": "/about",
+}
+_REVIEW_COMMAND = re.compile(r"^/review(?:@\w+)?\s+(?P<ref>\S.*)$", re.DOTALL | re.IGNORECASE)
+_REVIEW_SCENE = "r_"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One WeChat message: a text, or a single news card."""
+
+    text: str = ""
+    article: NewsArticle | None = None
+
+    def as_text(self) -> str:
+        """The message as a customer-service text (a card becomes a link and a line)."""
+        if self.article is None:
+            return self.text
+        article = self.article
+        head = link(article.title, article.url) if article.url else article.title
+        return cut_bytes(f"{head}\n{article.description}".strip(), MAX_TEXT_BYTES)
+
+
+class WeChatChannel:
+    """The WeChat channel; `http` is the composition root's client, closed on stop."""
+
+    name = CHANNEL
+    capabilities = WECHAT_CAPABILITIES
+
+    def __init__(
+        self,
+        core: Core,
+        http: httpx.AsyncClient,
+        metrics: Metrics | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        settings = core.settings
+        self.core = core
+        self._http = http
+        self._metrics = metrics
+        self._clock = clock
+        self._token = settings.wechat_token
+        self._reply_seconds = settings.wechat_reply_seconds
+        self._public_url = settings.public_url
+        self.crypto = (
+            MessageCrypto(
+                settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
+            )
+            if settings.wechat_encoding_aes_key
+            else None
+        )
+        self.api = WeChatApi(
+            http,
+            base_url=settings.wechat_api_base_url,
+            app_id=settings.wechat_app_id,
+            app_secret=settings.wechat_app_secret,
+            credentials=SharedCredentials(core.sessions),
+        )
+        self._dedupe = InboundDedupe(core.sessions)
+        self._choices = core.reading.button_states
+        self._state: ChannelState = "off"
+        self._warm_up: asyncio.Task[None] | None = None
+        #: Replies that missed the passive deadline, on their way as customer-service
+        #: messages; a stop waits for them (bounded).
+        self._late: set[asyncio.Task[None]] = set()
+        #: One follower's messages are answered in order (their choices depend on it).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # the runtime's protocol ------------------------------------------------------------
+
+    @property
+    def state(self) -> ChannelState:
+        return self._state
+
+    @property
+    def sender(self) -> Sender | None:
+        # Pushes to WeChat followers go through mass sending (issue #11, point 5).
+        return None
+
+    @property
+    def notifier(self) -> Notifier | None:
+        return None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(WECHAT_PATH, self._on_check, methods=["GET"]),
+            Route(WECHAT_PATH, self._on_callback, methods=["POST"]),
+        ]
+
+    async def start(self) -> None:
+        """Nothing to connect: WeChat calls us; the access token is fetched on first use.
+        jieba's dictionary (a second or more) loads now, beside start-up, so that the
+        first reader's search is not the one that misses WeChat's 5-s deadline."""
+        self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
+        self._state = "webhook"
+        mode = "safe mode (AES)" if self.crypto else "plaintext mode"
+        log.info("WeChat: callbacks on %s, %s", WECHAT_PATH, mode)
+
+    async def stop(self) -> None:
+        """Let replies on their way as customer-service messages finish (bounded), then
+        close the HTTP client."""
+        self._state = "off"
+        if self._warm_up is not None:
+            await self._warm_up
+        if self._late:
+            _, pending = await asyncio.wait(set(self._late), timeout=DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("%d WeChat replies not sent: stopping", len(pending))
+        await self._http.aclose()
+
+    async def on_leadership(self, leading: bool) -> None:
+        """Every process answers callbacks: WeChat picks one."""
+
+    # HTTP ----------------------------------------------------------------------------
+
+    def _fresh(self, timestamp: str) -> bool:
+        if not timestamp.isdigit() or len(timestamp) > 12:
+            return False
+        return abs(self._clock() - int(timestamp)) <= MAX_CLOCK_SKEW_SECONDS
+
+    async def _on_check(self, request: Request) -> Response:
+        """The admin console's server check: echo `echostr` when the signature is ours."""
+        params = request.query_params
+        timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+        if not self._fresh(timestamp) or not check_signature(
+            self._token, timestamp, nonce, params.get("signature")
+        ):
+            log.info("refused a WeChat server check with a wrong signature or timestamp")
+            return Response(status_code=403)
+        return PlainTextResponse(params.get("echostr", ""))
+
+    async def _on_callback(self, request: Request) -> Response:
+        params = request.query_params
+        timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+        if not self._fresh(timestamp) or not check_signature(
+            self._token, timestamp, nonce, params.get("signature")
+        ):
+            log.info("refused a WeChat callback with a wrong signature or timestamp")
+            return Response(status_code=403)
+        safe = params.get("encrypt_type", "").lower() == "aes"
+        if safe != (self.crypto is not None):
+            log.info("refused a WeChat callback in the wrong mode (encrypt_type=%s)", safe)
+            return Response(status_code=403 if self.crypto is not None else 400)
+        body = await _read_body(request)
+        if body is None:
+            log.info("refused a WeChat callback over %d bytes", MAX_BODY_BYTES)
+            return Response(status_code=400)
+        try:
+            if self.crypto is not None:
+                encrypt = encrypted_field(body)
+                expected = sha1_signature(self._token, timestamp, nonce, encrypt)
+                if not signature_matches(expected, params.get("msg_signature")):
+                    log.info("refused a WeChat callback with a wrong msg_signature")
+                    return Response(status_code=403)
+                callback = parse_callback(self.crypto.decrypt_unsigned(encrypt))
+            else:
+                callback = parse_callback(body)
+        except (CallbackFormatError, WeChatCryptoError) as exc:
+            log.info("refused a WeChat callback that is not one: %s", exc)
+            return Response(status_code=400)
+        return await self._handle(callback)
+
+    async def _handle(self, callback: Callback) -> Response:
+        """Claim the callback, answer within the deadline or say `success` and send later."""
+        key = callback.dedupe_key
+        if not await asyncio.to_thread(self._dedupe.first_time, CHANNEL, key):
+            log.info("WeChat retried %s: already taken on; answered success", key)
+            return PlainTextResponse(SUCCESS)
+        self._count(callback)
+        work = asyncio.create_task(self._answer_in_order(callback))
+        done, _ = await asyncio.wait({work}, timeout=self._reply_seconds)
+        if work not in done:
+            late = asyncio.create_task(self._send_late(callback, work))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            return PlainTextResponse(SUCCESS)
+        try:
+            outgoing = work.result()
+        except Exception:
+            log.exception("WeChat callback %s failed; WeChat's retry may try again", key)
+            await asyncio.to_thread(self._dedupe.forget, CHANNEL, key)
+            if self._metrics is not None:
+                self._metrics.errors.labels(CHANNEL).inc()
+            return Response(status_code=500)
+        if outgoing is None:
+            return PlainTextResponse(SUCCESS)
+        if self._metrics is not None:
+            self._metrics.replies.labels(CHANNEL).inc()
+        return Response(self._passive(callback, outgoing), media_type="application/xml")
+
+    def _passive(self, callback: Callback, outgoing: Outgoing) -> str:
+        """The reply XML (to the follower, from the account), encrypted in safe mode."""
+        now = int(self._clock())
+        if outgoing.article is not None:
+            xml = news_reply(callback.from_user, callback.to_user, now, outgoing.article)
+        else:
+            xml = text_reply(callback.from_user, callback.to_user, now, outgoing.text)
+        if self.crypto is None:
+            return xml
+        nonce = str(secrets.randbelow(10**10))
+        return encrypted_reply(self.crypto.encrypt(xml, timestamp=str(now), nonce=nonce))
+
+    async def _send_late(self, callback: Callback, work: asyncio.Task[Outgoing | None]) -> None:
+        """A reply that missed the passive deadline, as a customer-service message."""
+        try:
+            outgoing = await work
+        except Exception:
+            log.exception("WeChat callback %s failed after the deadline", callback.dedupe_key)
+            outgoing = Outgoing(text=t(self._language(callback.from_user), "internal_error"))
+        if outgoing is None:
+            return
+        await self._send_text(callback.from_user, outgoing.as_text())
+
+    async def _send_text(self, openid: str, text: str) -> None:
+        if not text:
+            return
+        try:
+            await self.api.send_text(openid, text)
+        except WeChatApiError as exc:
+            log.warning("WeChat customer-service message to %s not sent: %s", openid, exc)
+            return
+        if self._metrics is not None:
+            self._metrics.replies.labels(CHANNEL).inc()
+
+    def _count(self, callback: Callback) -> None:
+        if self._metrics is None:
+            return
+        kind = callback.msg_type if callback.msg_type != "event" else callback.event.lower()
+        self._metrics.updates.labels(CHANNEL, kind[:20] or "unknown").inc()
+
+    # readers -------------------------------------------------------------------------
+
+    async def _answer_in_order(self, callback: Callback) -> Outgoing | None:
+        lock = self._locks.get(callback.from_user)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[callback.from_user] = lock
+        async with lock:
+            return await self.answer(callback)
+
+    def _caller(self, openid: str) -> Caller:
+        return Caller(channel=CHANNEL, user_id=openid, chat_id=openid, language="zh")
+
+    def _language(self, openid: str) -> str:
+        return self.core.conversation.identify(self._caller(openid)).language
+
+    async def answer(self, callback: Callback) -> Outgoing | None:
+        """What the follower gets for one callback (None: nothing to say)."""
+        caller = self._caller(callback.from_user)
+        if callback.msg_type == "text":
+            return await self.on_text(caller, callback.content)
+        if callback.msg_type != "event":
+            # Images, voice, locations: say what the account understands.
+            language = self._language(caller.chat_id)
+            return Outgoing(text=t(language, "help_search_hint"))
+        event = callback.event.lower()
+        if event == "subscribe":
+            return await self._on_subscribe(caller, callback.event_key)
+        if event == "unsubscribe":
+            # WeChat delivers nothing after an unsubscribe: mark it, say nothing.
+            await asyncio.to_thread(self.core.subscriptions.unsubscribe, CHANNEL, caller.chat_id)
+            log.info("WeChat follower %s unsubscribed", caller.chat_id)
+            return None
+        if event == "scan" and callback.event_key.startswith(_REVIEW_SCENE):
+            return await self._open_review(caller, callback.event_key[len(_REVIEW_SCENE) :])
+        if event == "click" and callback.event_key:
+            return await self.on_text(caller, callback.event_key)
+        return None
+
+    async def _on_subscribe(self, caller: Caller, event_key: str) -> Outgoing | None:
+        """A new follower is an active subscriber, welcomed; a `qrscene_r_<slug>` scene
+        (a review's QR code) opens that review, the welcome following as a message."""
+        replies = await self.core.conversation.handle_text(caller, "/start")
+        welcome = await self._rendered(caller, replies)
+        log.info("WeChat follower %s subscribed", caller.chat_id)
+        scene = event_key.removeprefix("qrscene_")
+        if not scene.startswith(_REVIEW_SCENE):
+            return welcome
+        opened = await self._open_review(caller, scene[len(_REVIEW_SCENE) :])
+        if welcome is not None and opened is not None and opened.article is not None:
+            late = asyncio.create_task(self._send_text(caller.chat_id, welcome.text))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+        return opened
+
+    async def on_text(self, caller: Caller, text: str) -> Outgoing | None:
+        """A follower's text: a choice (`1`, `下一页`), a keyword, a command or a search."""
+        conversation = self.core.conversation
+        choice = normalise_choice(text)
+        if choice is not None:
+            state = await asyncio.to_thread(self._choices.recall_for, self._owner(caller))
+            offered = state.get("choices", {}) if state else {}
+            action = offered.get(choice) if isinstance(offered, dict) else None
+            if not isinstance(action, str):
+                stale = t(self._language(caller.chat_id), "stale_choice")
+                return await self._rendered(caller, [Reply(rich(paragraph(stale)))])
+            if action.startswith("r:"):
+                return await self._open_review(caller, action[2:])
+            return await self._rendered(caller, await conversation.handle_action(caller, action))
+        stripped = text.strip()
+        command = KEYWORDS.get(stripped.lower(), stripped)
+        review = _REVIEW_COMMAND.match(command)
+        if review is not None:
+            return await self._open_review(caller, review.group("ref").strip())
+        return await self._rendered(caller, await conversation.handle_text(caller, command))
+
+    async def _rendered(self, caller: Caller, replies: list[Reply]) -> Outgoing | None:
+        if not replies:
+            return None
+        rendered = render_replies(replies, self._language(caller.chat_id))
+        if rendered.choices:
+            # The reader's next message is answered by any process: choices in the store.
+            await asyncio.to_thread(
+                self._choices.keep_for, self._owner(caller), {"choices": rendered.choices}
+            )
+        return Outgoing(text=rendered.text)
+
+    @staticmethod
+    def _owner(caller: Caller) -> str:
+        return f"{CHANNEL}:{caller.chat_id}"
+
+    async def _open_review(self, caller: Caller, reference: str) -> Outgoing | None:
+        """One review: a news card linking to its web page (or arXiv without PUBLIC_URL)."""
+        found = await asyncio.to_thread(self.core.reviews.find, reference)
+        language = self._language(caller.chat_id)
+        if found is None:
+            missing = t(language, "review_missing", ref=reference[:80])
+            return await self._rendered(caller, [Reply(rich(paragraph(missing)))])
+        article = self.review_article(found)
+        if article is None:
+            return await self._rendered(caller, await self._full_text(caller, found))
+        return Outgoing(article=article)
+
+    async def _full_text(self, caller: Caller, review: ReviewView) -> list[Reply]:
+        return await self.core.conversation.handle_text(caller, f"/review {review.id}")
+
+    def review_article(self, review: ReviewView) -> NewsArticle | None:
+        url = f"{self._public_url}/r/{review.slug}" if self._public_url else review.arxiv_url
+        if not url:
+            return None
+        description = shorten(review.summary, 120) if review.summary else review.authors
+        return NewsArticle(title=review.title, description=description, url=url)
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None once it is over MAX_BODY_BYTES (never read further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "Outgoing", "WeChatChannel"]
