@@ -22,6 +22,7 @@ from bot.core.search.segment import warm_up
 from bot.db.models import SeenInbound, Subscriber
 from bot.runtime import build_runtime
 from bot.settings import SettingsError
+from tests.support.cli import run_cli
 from tests.support.fake_wechat import FakeWeChatServer
 from tests.support.network import free_port
 from tests.support.paths import DATA_DIR
@@ -365,3 +366,21 @@ def test_wechat_is_on_only_with_all_three(tmp_path: Path, sqlite_url: str) -> No
         sqlite_url, tmp_path, wechat_app_id=APP_ID, wechat_app_secret=SECRET, wechat_token=TOKEN
     )
     assert on.wechat_enabled and on.wechat_api_base_url == "https://api.weixin.qq.com"
+
+
+def test_console_shows_what_a_wechat_reader_sees(tmp_path: Path) -> None:
+    result = run_cli(
+        ["console", "--channel", "wechat"],
+        tmp_path,
+        stdin="最新\n对齐\n1\n帮助\n",
+        PUBLIC_URL=PUBLIC,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert "【最新论文解读（共 3 篇）】" in output
+    assert "回复 1–3 阅读全文" in output
+    assert "【「对齐」的搜索结果" in output
+    # `1` picks the first search result, shown as the news card WeChat would show.
+    assert "【图文】LIMA: Less Is More for Alignment" in output
+    assert f"{PUBLIC}/r/lima-less-is-more-for-alignment" in output
+    assert "也可以直接回复：最新、经典" in output

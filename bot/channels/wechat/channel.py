@@ -12,22 +12,21 @@ later attempt answers `success` (WeChat's "nothing to say") and does nothing. A 
 ready within `WECHAT_REPLY_SECONDS` (4 s) is the passive reply; one that is not is
 answered `success` now and sent as a customer-service message when it is ready.
 
-Readers talk to the same conversation core as on Telegram; `render` turns its replies
-into WeChat text with numbered choices, kept in the store by follower, so `1` or `下一页`
-is answered by whichever process gets it. Opening one review is a news (图文) card
-linking to the review's web page.
+What followers get is `readers.WeChatReaders`' (the conversation core, rendered for
+WeChat); this module is the HTTP, signatures, dedupe and deadline around it. A passive
+reply is one message: any further one (the welcome after a review's QR code opened it)
+follows as a customer-service message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -49,30 +48,20 @@ from bot.channels.wechat.messages import (
     MAX_BODY_BYTES,
     Callback,
     CallbackFormatError,
-    NewsArticle,
     encrypted_field,
     encrypted_reply,
     news_reply,
     parse_callback,
     text_reply,
 )
-from bot.channels.wechat.render import (
-    MAX_TEXT_BYTES,
-    cut_bytes,
-    link,
-    normalise_choice,
-    render_replies,
-)
-from bot.core.conversation import Caller, Reply
+from bot.channels.wechat.readers import Outgoing, WeChatReaders
+from bot.channels.wechat.render import MAX_TEXT_BYTES
 from bot.core.inbound_dedupe import InboundDedupe
 from bot.core.notify import Notifier
 from bot.core.push import Sender
 from bot.core.ratelimit import SendLimits
-from bot.core.reviews import ReviewView
-from bot.core.richtext import paragraph, rich
 from bot.core.search.segment import warm_up
 from bot.core.shared_credentials import SharedCredentials
-from bot.core.sources import shorten
 from bot.core.texts import t
 from bot.metrics import Metrics
 
@@ -101,43 +90,6 @@ WECHAT_CAPABILITIES = ChannelCapabilities(
     send_limits=SendLimits(per_second=20.0, private_per_second=1.0),
 )
 
-#: Words a follower types instead of slash commands (also the menu's CLICK keys).
-KEYWORDS = {
-    "最新": "/latest",
-    "latest": "/latest",
-    "经典": "/classic",
-    "classic": "/classic",
-    "帮助": "/help",
-    "help": "/help",
-    "?": "/help",
-    "？": "/help",
-    "订阅": "/subscribe",
-    "subscribe": "/subscribe",
-    "退订": "/unsubscribe",
-    "取消订阅": "/unsubscribe",
-    "unsubscribe": "/unsubscribe",
-    "关于": "/about",
-    "about": "/about",
-}
-_REVIEW_COMMAND = re.compile(r"^/review(?:@\w+)?\s+(?P<ref>\S.*)$", re.DOTALL | re.IGNORECASE)
-_REVIEW_SCENE = "r_"
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One WeChat message: a text, or a single news card."""
-
-    text: str = ""
-    article: NewsArticle | None = None
-
-    def as_text(self) -> str:
-        """The message as a customer-service text (a card becomes a link and a line)."""
-        if self.article is None:
-            return self.text
-        article = self.article
-        head = link(article.title, article.url) if article.url else article.title
-        return cut_bytes(f"{head}\n{article.description}".strip(), MAX_TEXT_BYTES)
-
 
 class WeChatChannel:
     """The WeChat channel; `http` is the composition root's client, closed on stop."""
@@ -160,7 +112,7 @@ class WeChatChannel:
         self._clock = clock
         self._token = settings.wechat_token
         self._reply_seconds = settings.wechat_reply_seconds
-        self._public_url = settings.public_url
+        self.readers = WeChatReaders(core, CHANNEL, settings.public_url)
         self.crypto = (
             MessageCrypto(
                 settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
@@ -176,7 +128,6 @@ class WeChatChannel:
             credentials=SharedCredentials(core.sessions),
         )
         self._dedupe = InboundDedupe(core.sessions)
-        self._choices = core.reading.button_states
         self._state: ChannelState = "off"
         self._warm_up: asyncio.Task[None] | None = None
         #: Replies that missed the passive deadline, on their way as customer-service
@@ -291,23 +242,30 @@ class WeChatChannel:
         work = asyncio.create_task(self._answer_in_order(callback))
         done, _ = await asyncio.wait({work}, timeout=self._reply_seconds)
         if work not in done:
-            late = asyncio.create_task(self._send_late(callback, work))
-            self._late.add(late)
-            late.add_done_callback(self._late.discard)
+            self._later(self._send_late(callback, work))
             return PlainTextResponse(SUCCESS)
         try:
-            outgoing = work.result()
+            messages = work.result()
         except Exception:
             log.exception("WeChat callback %s failed; WeChat's retry may try again", key)
             await asyncio.to_thread(self._dedupe.forget, CHANNEL, key)
             if self._metrics is not None:
                 self._metrics.errors.labels(CHANNEL).inc()
             return Response(status_code=500)
-        if outgoing is None:
+        if not messages:
             return PlainTextResponse(SUCCESS)
         if self._metrics is not None:
             self._metrics.replies.labels(CHANNEL).inc()
-        return Response(self._passive(callback, outgoing), media_type="application/xml")
+        if messages[1:]:
+            # A passive reply is one message: the rest follow as customer-service ones.
+            self._later(self._send_all(callback.from_user, messages[1:]))
+        return Response(self._passive(callback, messages[0]), media_type="application/xml")
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Send after the answer; a stop waits for it (bounded)."""
+        task = asyncio.create_task(work)
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
 
     def _passive(self, callback: Callback, outgoing: Outgoing) -> str:
         """The reply XML (to the follower, from the account), encrypted in safe mode."""
@@ -321,16 +279,19 @@ class WeChatChannel:
         nonce = str(secrets.randbelow(10**10))
         return encrypted_reply(self.crypto.encrypt(xml, timestamp=str(now), nonce=nonce))
 
-    async def _send_late(self, callback: Callback, work: asyncio.Task[Outgoing | None]) -> None:
-        """A reply that missed the passive deadline, as a customer-service message."""
+    async def _send_late(self, callback: Callback, work: asyncio.Task[list[Outgoing]]) -> None:
+        """A reply that missed the passive deadline, as customer-service messages."""
+        openid = callback.from_user
         try:
-            outgoing = await work
+            messages = await work
         except Exception:
             log.exception("WeChat callback %s failed after the deadline", callback.dedupe_key)
-            outgoing = Outgoing(text=t(self._language(callback.from_user), "internal_error"))
-        if outgoing is None:
-            return
-        await self._send_text(callback.from_user, outgoing.as_text())
+            messages = [Outgoing(text=t(self.readers.language(openid), "internal_error"))]
+        await self._send_all(openid, messages)
+
+    async def _send_all(self, openid: str, messages: list[Outgoing]) -> None:
+        for message in messages:
+            await self._send_text(openid, message.as_text())
 
     async def _send_text(self, openid: str, text: str) -> None:
         if not text:
@@ -351,116 +312,14 @@ class WeChatChannel:
 
     # readers -------------------------------------------------------------------------
 
-    async def _answer_in_order(self, callback: Callback) -> Outgoing | None:
+    async def _answer_in_order(self, callback: Callback) -> list[Outgoing]:
+        """One follower's messages in order (their choices depend on the one before)."""
         lock = self._locks.get(callback.from_user)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[callback.from_user] = lock
         async with lock:
-            return await self.answer(callback)
-
-    def _caller(self, openid: str) -> Caller:
-        return Caller(channel=CHANNEL, user_id=openid, chat_id=openid, language="zh")
-
-    def _language(self, openid: str) -> str:
-        return self.core.conversation.identify(self._caller(openid)).language
-
-    async def answer(self, callback: Callback) -> Outgoing | None:
-        """What the follower gets for one callback (None: nothing to say)."""
-        caller = self._caller(callback.from_user)
-        if callback.msg_type == "text":
-            return await self.on_text(caller, callback.content)
-        if callback.msg_type != "event":
-            # Images, voice, locations: say what the account understands.
-            language = self._language(caller.chat_id)
-            return Outgoing(text=t(language, "help_search_hint"))
-        event = callback.event.lower()
-        if event == "subscribe":
-            return await self._on_subscribe(caller, callback.event_key)
-        if event == "unsubscribe":
-            # WeChat delivers nothing after an unsubscribe: mark it, say nothing.
-            await asyncio.to_thread(self.core.subscriptions.unsubscribe, CHANNEL, caller.chat_id)
-            log.info("WeChat follower %s unsubscribed", caller.chat_id)
-            return None
-        if event == "scan" and callback.event_key.startswith(_REVIEW_SCENE):
-            return await self._open_review(caller, callback.event_key[len(_REVIEW_SCENE) :])
-        if event == "click" and callback.event_key:
-            return await self.on_text(caller, callback.event_key)
-        return None
-
-    async def _on_subscribe(self, caller: Caller, event_key: str) -> Outgoing | None:
-        """A new follower is an active subscriber, welcomed; a `qrscene_r_<slug>` scene
-        (a review's QR code) opens that review, the welcome following as a message."""
-        replies = await self.core.conversation.handle_text(caller, "/start")
-        welcome = await self._rendered(caller, replies)
-        log.info("WeChat follower %s subscribed", caller.chat_id)
-        scene = event_key.removeprefix("qrscene_")
-        if not scene.startswith(_REVIEW_SCENE):
-            return welcome
-        opened = await self._open_review(caller, scene[len(_REVIEW_SCENE) :])
-        if welcome is not None and opened is not None and opened.article is not None:
-            late = asyncio.create_task(self._send_text(caller.chat_id, welcome.text))
-            self._late.add(late)
-            late.add_done_callback(self._late.discard)
-        return opened
-
-    async def on_text(self, caller: Caller, text: str) -> Outgoing | None:
-        """A follower's text: a choice (`1`, `下一页`), a keyword, a command or a search."""
-        conversation = self.core.conversation
-        choice = normalise_choice(text)
-        if choice is not None:
-            state = await asyncio.to_thread(self._choices.recall_for, self._owner(caller))
-            offered = state.get("choices", {}) if state else {}
-            action = offered.get(choice) if isinstance(offered, dict) else None
-            if not isinstance(action, str):
-                stale = t(self._language(caller.chat_id), "stale_choice")
-                return await self._rendered(caller, [Reply(rich(paragraph(stale)))])
-            if action.startswith("r:"):
-                return await self._open_review(caller, action[2:])
-            return await self._rendered(caller, await conversation.handle_action(caller, action))
-        stripped = text.strip()
-        command = KEYWORDS.get(stripped.lower(), stripped)
-        review = _REVIEW_COMMAND.match(command)
-        if review is not None:
-            return await self._open_review(caller, review.group("ref").strip())
-        return await self._rendered(caller, await conversation.handle_text(caller, command))
-
-    async def _rendered(self, caller: Caller, replies: list[Reply]) -> Outgoing | None:
-        if not replies:
-            return None
-        rendered = render_replies(replies, self._language(caller.chat_id))
-        if rendered.choices:
-            # The reader's next message is answered by any process: choices in the store.
-            await asyncio.to_thread(
-                self._choices.keep_for, self._owner(caller), {"choices": rendered.choices}
-            )
-        return Outgoing(text=rendered.text)
-
-    @staticmethod
-    def _owner(caller: Caller) -> str:
-        return f"{CHANNEL}:{caller.chat_id}"
-
-    async def _open_review(self, caller: Caller, reference: str) -> Outgoing | None:
-        """One review: a news card linking to its web page (or arXiv without PUBLIC_URL)."""
-        found = await asyncio.to_thread(self.core.reviews.find, reference)
-        language = self._language(caller.chat_id)
-        if found is None:
-            missing = t(language, "review_missing", ref=reference[:80])
-            return await self._rendered(caller, [Reply(rich(paragraph(missing)))])
-        article = self.review_article(found)
-        if article is None:
-            return await self._rendered(caller, await self._full_text(caller, found))
-        return Outgoing(article=article)
-
-    async def _full_text(self, caller: Caller, review: ReviewView) -> list[Reply]:
-        return await self.core.conversation.handle_text(caller, f"/review {review.id}")
-
-    def review_article(self, review: ReviewView) -> NewsArticle | None:
-        url = f"{self._public_url}/r/{review.slug}" if self._public_url else review.arxiv_url
-        if not url:
-            return None
-        description = shorten(review.summary, 120) if review.summary else review.authors
-        return NewsArticle(title=review.title, description=description, url=url)
+            return await self.readers.answer(callback)
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -478,4 +337,4 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "Outgoing", "WeChatChannel"]
+__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "WeChatChannel"]
