@@ -146,6 +146,13 @@ def test_an_encrypted_search_is_answered_with_an_encrypted_search_result(
     assert f"回复 1–{len(expected)} 阅读全文" in content or len(expected) == 1
 
 
+def test_cdata_ends_in_what_a_reader_sends_keep_the_reply_valid(served: Served) -> None:
+    answer = served.client.send(READER, "zz]]><x/>qq")
+    # The client parsed the (decrypted) reply: the `]]>` did not break its CDATA.
+    assert answer.msg_type == "text"
+    assert "zz]]><x/>qq" in answer.content, answer.content
+
+
 def test_a_subscribe_makes_an_active_wechat_subscriber_with_a_welcome(served: Served) -> None:
     answer = served.client.post(served.client.event(READER, "subscribe"))
     assert answer.is_reply and answer.msg_type == "text"
