@@ -391,3 +391,25 @@ def test_console_shows_what_a_wechat_reader_sees(tmp_path: Path) -> None:
     assert "【图文】LIMA: Less Is More for Alignment" in output
     assert f"{PUBLIC}/r/lima-less-is-more-for-alignment" in output
     assert "也可以直接回复：最新、经典" in output
+
+
+def test_another_process_answers_the_next_message_and_a_retry_there(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Two runtimes on one store, as two replicas behind WeChat's one server URL."""
+    with (
+        serving(tmp_path / "a", sqlite_url) as first,
+        serving(tmp_path / "b", sqlite_url) as second,
+    ):
+        query = _paged_query(first.core)
+        listed = first.client.send(READER, query)
+        assert "回复 1–5 阅读全文" in listed.content
+        opened = second.client.send(READER, "2")
+        assert opened.articles[0]["Title"] == titles_of(first.core, query)[1]
+        paged = second.client.send(READER, "下一页")
+        assert all(title in paged.content for title in titles_of(first.core, query, 5))
+        # The same callback at both: one of them answers it.
+        xml = first.client.text(READER, "对齐")
+        answers = [first.client.post(xml), second.client.post(xml)]
+        assert [answer.is_reply for answer in answers] == [True, False]
+        assert answers[1].body == "success"
