@@ -96,7 +96,16 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # The bot token is in every Bot API URL (PTB logs them at DEBUG): redact it everywhere.
-    install_excepthook(install_redactor([settings.telegram_bot_token]))
+    # WeChat's AppSecret and EncodingAESKey are secrets of the same kind.
+    install_excepthook(
+        install_redactor(
+            [
+                settings.telegram_bot_token,
+                settings.wechat_app_secret,
+                settings.wechat_encoding_aes_key,
+            ]
+        )
+    )
     # httpx logs every request at INFO, which would include the bot token in the URL.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Alembic narrates every migration check at INFO; start-up should stay quiet.
