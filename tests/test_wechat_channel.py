@@ -4,6 +4,7 @@ encrypted callbacks, and the fake WeChat API for the replies sent later."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -13,11 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from sqlalchemy import func, select
 
 from bot.app import Core, build_core
+from bot.channels.wechat.channel import WeChatChannel
+from bot.core.conversation import Button, Reply
+from bot.core.richtext import paragraph, rich
 from bot.core.search.segment import warm_up
 from bot.db.models import SeenInbound, Subscriber
 from bot.runtime import build_runtime
@@ -413,3 +418,33 @@ def test_another_process_answers_the_next_message_and_a_retry_there(
         answers = [first.client.post(xml), second.client.post(xml)]
         assert [answer.is_reply for answer in answers] == [True, False]
         assert answers[1].body == "success"
+
+
+def test_editor_alerts_go_as_customer_service_messages_with_their_choices(
+    served: Served,
+) -> None:
+    served.api.state.followers.add(READER)
+    review = served.core.search.search("Chain-of-Thought", 1).items[0]
+    alert = Reply(
+        rich(paragraph("新的 arXiv 候选")),
+        ((Button("📖 1", action=f"r:{review.id}"),),),
+    )
+
+    async def notify() -> None:
+        channel = WeChatChannel(served.core, httpx.AsyncClient())
+        await channel.start()
+        try:
+            assert channel.notifier is not None and channel.notifier.channel == "wechat"
+            await channel.notifier.send(READER, [alert])
+        finally:
+            await channel.stop()
+        assert channel.notifier is None
+
+    asyncio.run(notify())
+    (message,) = served.api.state.customer_messages
+    assert message["touser"] == READER
+    assert "新的 arXiv 候选" in message["text"]["content"]
+    assert "回复 1 阅读全文" in message["text"]["content"]
+    # The editor's `1`, answered by the running process, acts on the alert's choice.
+    opened = served.client.send(READER, "1")
+    assert opened.articles[0]["Title"] == review.title

@@ -56,6 +56,7 @@ from bot.channels.wechat.messages import (
 )
 from bot.channels.wechat.readers import Outgoing, WeChatReaders
 from bot.channels.wechat.render import MAX_TEXT_BYTES
+from bot.core.conversation import Reply
 from bot.core.inbound_dedupe import InboundDedupe
 from bot.core.notify import Notifier
 from bot.core.push import Sender
@@ -127,6 +128,7 @@ class WeChatChannel:
             app_secret=settings.wechat_app_secret,
             credentials=SharedCredentials(core.sessions),
         )
+        self._notifier = WeChatNotifier(self.readers, self.api)
         self._dedupe = InboundDedupe(core.sessions)
         self._state: ChannelState = "off"
         self._warm_up: asyncio.Task[None] | None = None
@@ -149,7 +151,7 @@ class WeChatChannel:
 
     @property
     def notifier(self) -> Notifier | None:
-        return None
+        return self._notifier if self._state == "webhook" else None
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -322,6 +324,23 @@ class WeChatChannel:
             return await self.readers.answer(callback)
 
 
+class WeChatNotifier:
+    """Editors' alerts (`ADMIN_IDS` `wechat:<openid>`) as customer-service messages: the
+    numbered choices of an alert (an arXiv candidate's "draft" button) are kept for the
+    editor like a reader's, so replying `1` acts on it. WeChat delivers them only within
+    48 h of the editor's last message to the account (else 45015, raised and logged)."""
+
+    channel = CHANNEL
+
+    def __init__(self, readers: WeChatReaders, api: WeChatApi) -> None:
+        self._readers = readers
+        self._api = api
+
+    async def send(self, chat_id: str, replies: list[Reply]) -> None:
+        for message in await self._readers.render(self._readers.caller(chat_id), replies):
+            await self._api.send_text(chat_id, message.as_text())
+
+
 async def _read_body(request: Request) -> bytes | None:
     """The body, or None once it is over MAX_BODY_BYTES (never read further)."""
     declared = request.headers.get("content-length", "")
@@ -337,4 +356,4 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "WeChatChannel"]
+__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "WeChatChannel", "WeChatNotifier"]

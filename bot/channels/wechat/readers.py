@@ -134,10 +134,10 @@ class WeChatReaders:
             action = offered.get(choice) if isinstance(offered, dict) else None
             if not isinstance(action, str):
                 stale = t(self.language(openid), "stale_choice")
-                return await self._rendered(caller, [Reply(rich(paragraph(stale)))])
+                return await self.render(caller, [Reply(rich(paragraph(stale)))])
             if action.startswith("r:"):
                 return await self.open_review(openid, action[2:])
-            return await self._rendered(caller, await conversation.handle_action(caller, action))
+            return await self.render(caller, await conversation.handle_action(caller, action))
         stripped = text.strip()
         command = KEYWORDS.get(stripped.lower(), stripped)
         review = _REVIEW_COMMAND.match(command)
@@ -148,7 +148,7 @@ class WeChatReaders:
             # The core's help lists slash commands; WeChat readers mostly type words.
             hint = t(self.language(openid), "keyword_hint")
             replies = [*replies, Reply(rich(paragraph(hint)))]
-        return await self._rendered(caller, replies)
+        return await self.render(caller, replies)
 
     async def open_review(self, openid: str, reference: str) -> list[Outgoing]:
         """One review: a news card linking to its web page (or arXiv without PUBLIC_URL)."""
@@ -156,11 +156,11 @@ class WeChatReaders:
         found = await asyncio.to_thread(self.core.reviews.find, reference)
         if found is None:
             missing = t(self.language(openid), "review_missing", ref=reference[:80])
-            return await self._rendered(caller, [Reply(rich(paragraph(missing)))])
+            return await self.render(caller, [Reply(rich(paragraph(missing)))])
         article = self.review_article(found)
         if article is None:
             full = await self.core.conversation.handle_text(caller, f"/review {found.id}")
-            return await self._rendered(caller, full)
+            return await self.render(caller, full)
         return [Outgoing(article=article)]
 
     def review_article(self, review: ReviewView) -> NewsArticle | None:
@@ -170,7 +170,8 @@ class WeChatReaders:
         description = shorten(review.summary, 120) if review.summary else review.authors
         return NewsArticle(title=review.title, description=description, url=url)
 
-    async def _rendered(self, caller: Caller, replies: list[Reply]) -> list[Outgoing]:
+    async def render(self, caller: Caller, replies: list[Reply]) -> list[Outgoing]:
+        """The core's replies as one WeChat text; its choices kept for the caller."""
         if not replies:
             return []
         rendered = render_replies(replies, self.language(caller.chat_id))
