@@ -309,6 +309,15 @@ def test_plaintext_mode(tmp_path: Path, sqlite_url: str) -> None:
         assert "Mamba" in answer.content
         forged = served.client.post(served.client.text(READER, "mamba"), forge=True)
         assert (forged.status, forged.body) == (403, "")
+        # Compatible mode: `encrypt_type=aes` and the plaintext fields beside `Encrypt`
+        # (an account switching modes), read as plaintext by a server without the key.
+        xml = served.client.text(READER, "对齐")
+        url, _ = served.client.signed_request(xml)
+        compatible = xml.replace("</xml>", "<Encrypt><![CDATA[c2VjcmV0]]></Encrypt></xml>")
+        answer = served.client.post_raw(
+            f"{url}&encrypt_type=aes&msg_signature=0", compatible.encode()
+        )
+        assert "「对齐」的搜索结果" in answer.content, answer.body
 
 
 def test_paperbot_run_answers_wechat(tmp_path: Path) -> None:

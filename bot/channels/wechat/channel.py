@@ -211,10 +211,10 @@ class WeChatChannel:
         ):
             log.info("refused a WeChat callback with a wrong signature or timestamp")
             return Response(status_code=403)
-        safe = params.get("encrypt_type", "").lower() == "aes"
-        if safe != (self.crypto is not None):
-            log.info("refused a WeChat callback in the wrong mode (encrypt_type=%s)", safe)
-            return Response(status_code=403 if self.crypto is not None else 400)
+        if self.crypto is not None and params.get("encrypt_type", "").lower() != "aes":
+            # Safe mode: a plaintext body is not WeChat's (it encrypts every callback).
+            log.info("refused a plaintext WeChat callback in safe mode")
+            return Response(status_code=403)
         body = await _read_body(request)
         if body is None:
             log.info("refused a WeChat callback over %d bytes", MAX_BODY_BYTES)
@@ -228,6 +228,8 @@ class WeChatChannel:
                     return Response(status_code=403)
                 callback = parse_callback(self.crypto.decrypt_unsigned(encrypt))
             else:
+                # Plaintext mode; or compatible mode (encrypt_type=aes without our key),
+                # whose body carries the plaintext fields beside `Encrypt`.
                 callback = parse_callback(body)
         except (CallbackFormatError, WeChatCryptoError) as exc:
             log.info("refused a WeChat callback that is not one: %s", exc)
