@@ -209,6 +209,8 @@ def test_forged_stale_and_hostile_callbacks_change_nothing(served: Served) -> No
     huge = client.post_raw(url, b"<xml>" + b"a" * 70_000 + b"</xml>")
     garbage = client.post_raw(url, b"\x00\xffnot xml")
     assert (huge.status, huge.body) == (400, "")
+    odd_stamp = url.replace("timestamp=", "timestamp=%C2%B2")
+    assert client.post_raw(odd_stamp, b"<xml/>").status == 403
     assert (garbage.status, garbage.body) == (400, "")
     # Plaintext posted to a safe-mode account is refused too.
     plain = WeChatClient(client.url, TOKEN, APP_ID).post(subscribe)

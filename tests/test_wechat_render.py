@@ -100,6 +100,8 @@ def test_cut_bytes_never_splits_a_character_or_a_link() -> None:
         ("Next", NEXT),
         ("上一页", PREVIOUS),
         ("2023", None),
+        ("²", None),
+        ("①", None),
         ("对齐", None),
         ("1 2", None),
     ],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 import weakref
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 WECHAT_PATH = "/wechat"
 #: A callback whose timestamp is further than this from our clock is refused (a replay).
 MAX_CLOCK_SKEW_SECONDS = 300
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 #: WeChat's answer for "received, no reply": it neither retries nor shows an error.
 SUCCESS = "success"
 #: How long a stop waits for replies still being prepared before giving up on them.
@@ -188,7 +190,8 @@ class WeChatChannel:
     # HTTP ----------------------------------------------------------------------------
 
     def _fresh(self, timestamp: str) -> bool:
-        if not timestamp.isdigit() or len(timestamp) > 12:
+        # ASCII digits only: `str.isdigit` takes "²", which int() refuses.
+        if not _TIMESTAMP.fullmatch(timestamp):
             return False
         return abs(self._clock() - int(timestamp)) <= MAX_CLOCK_SKEW_SECONDS
 
@@ -346,7 +349,7 @@ class WeChatNotifier:
 async def _read_body(request: Request) -> bytes | None:
     """The body, or None once it is over MAX_BODY_BYTES (never read further)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return None
     chunks: list[bytes] = []
     size = 0

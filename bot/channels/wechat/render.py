@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +37,7 @@ _PAGING_WORDS = {
 }
 _NUMBER = re.compile(r"[0-9]{1,3}")
 _ELLIPSIS = "…"
+_FULL_WIDTH_DIGITS = {0xFF10 + digit: str(digit) for digit in range(10)}
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -200,7 +200,8 @@ def render_replies(
 
 def normalise_choice(value: str) -> str | None:
     """What a reader's message picks among choices (`1`, `１`, `下一页`, `Next`), or None."""
-    folded = unicodedata.normalize("NFKC", value).strip().lower().rstrip("»« ").strip()
+    # Full-width digits are what a Chinese keyboard types; `²` or `①` stay no number.
+    folded = value.translate(_FULL_WIDTH_DIGITS).strip().lower().rstrip("»« ").strip()
     if _NUMBER.fullmatch(folded):
         return str(int(folded))
     return _PAGING_WORDS.get(folded)
