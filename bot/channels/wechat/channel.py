@@ -75,6 +75,8 @@ MAX_CLOCK_SKEW_SECONDS = 300
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 #: WeChat's answer for "received, no reply": it neither retries nor shows an error.
 SUCCESS = "success"
+#: A reply finished this much past WECHAT_REPLY_SECONDS is treated as late.
+LATE_SLACK = 0.5
 #: How long a stop waits for replies still being prepared before giving up on them.
 DRAIN_SECONDS = 30.0
 
@@ -241,6 +243,7 @@ class WeChatChannel:
 
     async def _handle(self, callback: Callback) -> Response:
         """Claim the callback, answer within the deadline or say `success` and send later."""
+        started = time.monotonic()
         key = callback.dedupe_key
         if not await asyncio.to_thread(self._dedupe.first_time, CHANNEL, key):
             log.info("WeChat retried %s: already taken on; answered success", key)
@@ -248,7 +251,9 @@ class WeChatChannel:
         self._count(callback)
         work = asyncio.create_task(self._answer_in_order(callback))
         done, _ = await asyncio.wait({work}, timeout=self._reply_seconds)
-        if work not in done:
+        # Done, but late (the event loop was held up): WeChat has stopped listening and
+        # its retry gets `success`, so this reply, too, goes as a customer-service one.
+        if work not in done or time.monotonic() - started > self._reply_seconds + LATE_SLACK:
             self._later(self._send_late(callback, work))
             return PlainTextResponse(SUCCESS)
         try:
