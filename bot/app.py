@@ -98,7 +98,16 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # The bot token is in every Bot API URL (PTB logs them at DEBUG): redact it everywhere.
-    install_excepthook(install_redactor([settings.telegram_bot_token]))
+    # WeChat's AppSecret and EncodingAESKey are secrets of the same kind.
+    install_excepthook(
+        install_redactor(
+            [
+                settings.telegram_bot_token,
+                settings.wechat_app_secret,
+                settings.wechat_encoding_aes_key,
+            ]
+        )
+    )
     # httpx logs every request at INFO, which would include the bot token in the URL.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Alembic narrates every migration check at INFO; start-up should stay quiet.
@@ -107,13 +116,14 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The outgoing HTTP client: a descriptive User-Agent, timeouts, one connection."""
+def make_http_client(settings: Settings, connections: int = 1) -> httpx.AsyncClient:
+    """The outgoing HTTP client: a descriptive User-Agent, timeouts, one connection
+    (arXiv's politeness) unless a service needs several at once (WeChat's API)."""
     return httpx.AsyncClient(
         headers={"User-Agent": settings.http_user_agent},
         timeout=httpx.Timeout(30.0, connect=10.0),
         follow_redirects=True,
-        limits=httpx.Limits(max_connections=1),
+        limits=httpx.Limits(max_connections=connections),
     )
 
 

@@ -160,17 +160,37 @@ def _missing_sqlite_file(url: str) -> Path | None:
 @cli.command()
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", help="Reply language.")
 @click.option("--admin", is_flag=True, help="Act as an editor (you have shell access already).")
-def console(lang: str, admin: bool) -> None:
+@click.option(
+    "--channel",
+    type=click.Choice(["plain", "wechat"]),
+    default="plain",
+    help="wechat: show the replies as a WeChat follower gets them (numbered choices, cards).",
+)
+def console(lang: str, admin: bool, channel: str) -> None:
     """Chat with the bot in the terminal, on the same database; no token needed.
 
     Reads one message per line (/latest, /classic, /search 对齐, plain text ...) until
     end of input (Ctrl-D) or Ctrl-C. Type :N to tap button N of the last reply (a URL
     button prints its URL). At a terminal, lines are edited and recalled with readline.
+    With --channel wechat, reply 1, 2, ... or 下一页 as on WeChat; :subscribe and
+    :unsubscribe follow and unfollow.
     """
     from bot.channels.console import run_console
 
     with _core(seed=True) as core:
         interactive = sys.stdin.isatty()
+        if channel == "wechat":
+            from bot.channels.console import CONSOLE
+            from bot.channels.wechat.preview import run_wechat_console
+            from bot.channels.wechat.readers import WeChatReaders
+
+            if interactive:
+                click.echo("paperbot console (WeChat): 最新, 经典, 帮助 or a search; Ctrl-D quits.")
+            readers = WeChatReaders(core, CONSOLE, core.settings.public_url)
+            wechat_status = asyncio.run(
+                _closing(core, run_wechat_console(readers, sys.stdin, sys.stdout, interactive))
+            )
+            sys.exit(wechat_status)
         if interactive:
             click.echo("paperbot console: /help lists commands; Ctrl-D quits.")
         try:

@@ -32,10 +32,14 @@ def single_process_role() -> str:
 def configured_channels(settings: Settings) -> dict[str, str]:
     """The channel states the settings ask for (what a shell can know without the
     running process)."""
-    return {
+    channels = {
         "telegram": settings.effective_telegram_mode,
         "web": "serving" if settings.web_enabled else "off",
     }
+    if settings.wechat_enabled:
+        # WeChat posts its callbacks to /wechat: a webhook whenever it is configured.
+        channels["wechat"] = "webhook"
+    return channels
 
 
 def health_report(

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: How long uvicorn waits for requests in flight (webhook updates) on shutdown.
 GRACEFUL_SECONDS = 30
+#: WeChat API requests in flight at once (late replies as customer-service messages).
+WECHAT_CONNECTIONS = 8
 
 
 class Runtime:
@@ -209,13 +211,20 @@ def _retry_name(channel: str) -> str:
 
 
 def build_runtime(core: Core, metrics: Metrics | None = None) -> Runtime:
-    """The composition of channels for these settings: Telegram, then the web archive
-    (WEB_ENABLED), last because its 404 page answers every path no one else serves."""
+    """The composition of channels for these settings: Telegram, WeChat (when
+    configured), then the web archive (WEB_ENABLED), last because its 404 page answers
+    every path no one else serves."""
+    from bot.app import make_http_client
     from bot.channels.telegram.channel import TelegramChannel
 
     metrics = metrics or Metrics()
     telegram = TelegramChannel(core, metrics)
     channels: list[Channel] = [telegram]
+    if core.settings.wechat_enabled:
+        from bot.channels.wechat.channel import WeChatChannel
+
+        http = make_http_client(core.settings, connections=WECHAT_CONNECTIONS)
+        channels.append(WeChatChannel(core, http, metrics))
     if core.settings.web_enabled:
         from bot.channels.web import WebChannel
 
@@ -249,6 +258,8 @@ def serve(runtime: Runtime) -> None:
 def _start_line(runtime: Runtime, url: str) -> str:
     """One line: what Telegram does (and why it is off, if it is), where HTTP is."""
     settings = runtime.core.settings
+    if settings.wechat_enabled:
+        url += "; WeChat callbacks on /wechat"
     mode = settings.effective_telegram_mode
     if mode != "off":
         return f"Telegram: {mode}. Serving HTTP on {url}"

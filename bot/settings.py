@@ -53,6 +53,9 @@ DEFAULT_ARXIV_KEYWORDS = (
 
 #: What Telegram accepts as a webhook's secret_token.
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: What WeChat's server configuration accepts as Token and as EncodingAESKey.
+_WECHAT_TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 
 
 class SettingsError(Exception):
@@ -194,6 +197,18 @@ class Settings(BaseSettings):
     #: How often the web archive asks the store whether any review changed (another
     #: process's publish shows within this); between checks pages come from memory.
     web_refresh_seconds: float = Field(default=1.0, ge=0.05, le=3600)
+    #: The WeChat Official Account (公众号): enabled when these three are set (the
+    #: developer ID, its secret, and the Token entered in the admin console's server
+    #: configuration).
+    wechat_app_id: str = ""
+    wechat_app_secret: str = Field(default="", validate_default=True)
+    wechat_token: str = Field(default="", validate_default=True)
+    #: The 43-character EncodingAESKey of safe mode (encrypt_type=aes); empty: plaintext.
+    wechat_encoding_aes_key: str = ""
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    #: WeChat waits 5 s for a reply; one not ready after this long is answered `success`
+    #: and sent as a customer-service message when it is.
+    wechat_reply_seconds: float = Field(default=4.0, ge=0, le=4.5)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -236,16 +251,6 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("telegram_channel_id", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("arxiv_categories", "arxiv_keywords", mode="before")
-    @classmethod
-    def _parse_categories(cls, value: Any) -> Any:
-        return _split_csv(value)
-
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str) -> str:
@@ -256,6 +261,37 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("wechat_app_secret", "wechat_token")
+    @classmethod
+    def _wechat_needs_all_three(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("wechat_app_id") and not value:
+            raise ValueError("is required when WECHAT_APP_ID is set (WeChat is on with all three)")
+        if value and not info.data.get("wechat_app_id"):
+            raise ValueError("is set but WECHAT_APP_ID is not (WeChat needs all three)")
+        if info.field_name == "wechat_token" and value and not _WECHAT_TOKEN.fullmatch(value):
+            raise ValueError(
+                "must be 3-32 letters and digits (what WeChat's admin console accepts)"
+            )
+        return value
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _check_aes_key(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _AES_KEY.fullmatch(value):
+            raise ValueError("must be the 43 letters and digits WeChat shows (or empty: plaintext)")
+        return value
+
+    @field_validator("telegram_channel_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("arxiv_categories", "arxiv_keywords", mode="before")
+    @classmethod
+    def _parse_categories(cls, value: Any) -> Any:
+        return _split_csv(value)
+
     @field_validator("telegram_bot_username")
     @classmethod
     def _check_bot_username(cls, value: str) -> str:
@@ -264,7 +300,9 @@ class Settings(BaseSettings):
             raise ValueError("must be a Telegram bot username such as paperbot_bot (no @ needed)")
         return value
 
-    @field_validator("telegram_api_base_url", "arxiv_feed_url", "arxiv_api_url")
+    @field_validator(
+        "telegram_api_base_url", "arxiv_feed_url", "arxiv_api_url", "wechat_api_base_url"
+    )
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -317,6 +355,11 @@ class Settings(BaseSettings):
         if self.telegram_mode is not None:
             return self.telegram_mode
         return "polling" if self.telegram_bot_token else "off"
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """WeChat is on when its AppID, AppSecret and Token are all set."""
+        return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -92,3 +92,20 @@ def test_the_same_search_again_reuses_its_state(two_cores: tuple[Core, Core]) ->
     assert one == two
     with first.sessions() as session:
         assert session.scalar(select(func.count()).select_from(ButtonState)) == 1
+
+
+def test_an_owners_state_is_replaced_and_seen_by_another_process(
+    two_cores: tuple[Core, Core],
+) -> None:
+    """Channels without buttons keep a reader's last choices by reader (keep_for)."""
+    first, second = two_cores
+    store, other = first.reading.button_states, second.reading.button_states
+    assert other.recall_for("wechat:o1") is None
+    store.keep_for("wechat:o1", {"choices": {"1": "r:1"}})
+    store.keep_for("wechat:o1", {"choices": {"1": "r:2", "next": "s:ab:5"}})
+    store.keep_for("wechat:o2", {"choices": {"1": "r:3"}})
+    assert other.recall_for("wechat:o1") == {"choices": {"1": "r:2", "next": "s:ab:5"}}
+    assert other.recall_for("wechat:o2") == {"choices": {"1": "r:3"}}
+    with first.sessions.begin() as session:
+        session.execute(update(ButtonState).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    assert other.recall_for("wechat:o1") is None

@@ -54,6 +54,41 @@ class ButtonStateStore:
             self.prune()
         return token
 
+    def keep_for(self, owner: str, payload: dict[str, Any]) -> None:
+        """Keep `payload` as `owner`'s current state, replacing the one before.
+
+        For channels without buttons (WeChat): the numbered choices a reader was last
+        offered are the reader's, not a button's, so the next message, answered by any
+        process, finds them by who sent it (`recall_for`)."""
+        token = _token("owner", {"owner": owner})
+        now = utcnow()
+        expires = now + self._ttl
+        with self._sessions() as session:
+            replaced = session.execute(
+                update(ButtonState)
+                .where(ButtonState.token == token)
+                .values(payload=payload, expires_at=expires)
+            )
+            if replaced.rowcount == 0:  # type: ignore[attr-defined]
+                session.add(
+                    ButtonState(token=token, payload=payload, created_at=now, expires_at=expires)
+                )
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another process kept this owner's first state a moment ago: replace it.
+                session.rollback()
+                session.execute(
+                    update(ButtonState)
+                    .where(ButtonState.token == token)
+                    .values(payload=payload, expires_at=expires)
+                )
+                session.commit()
+
+    def recall_for(self, owner: str) -> dict[str, Any] | None:
+        """`owner`'s current state (see `keep_for`), or None if none is live."""
+        return self.recall(_token("owner", {"owner": owner}))
+
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""
         with self._sessions() as session:

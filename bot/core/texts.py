@@ -59,6 +59,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这个按钮已失效，请重新发送命令。",
         "That button has expired; please send the command again.",
     ),
+    "keyword_hint": (
+        "也可以直接回复：最新、经典、帮助、订阅、退订，或任何搜索词。",
+        "You can also reply: latest, classic, help, subscribe, unsubscribe, or any search.",
+    ),
+    "stale_choice": (
+        "这个编号已失效，请重新发送关键词（如 最新、经典）或搜索词。",
+        "That number has expired; please send a keyword (latest, classic) or a search again.",
+    ),
     "button_needs_chat": (
         "这个按钮在这里无法使用，请在与机器人的私聊中操作。",
         "This button does not work here; please use it in a private chat with the bot.",
