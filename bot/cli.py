@@ -7,6 +7,7 @@ every command, and a test checks that none is missing there.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -559,6 +560,14 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                     f"{subscriber.language}) <- {len(plan.reviews)}: {titles}"
                 )
             total = sum(len(plan.reviews) for plan in plans)
+            for waiting in core.push.waiting():
+                review = waiting.review
+                why = (
+                    "a draft, not confirmed into the queue (`paperbot queue add` or Confirm)"
+                    if waiting.reason == "unconfirmed"
+                    else f"queued {_publish_when(core, review.publish_at)}, not due yet"
+                )
+                click.echo(f"not in this push: #{review.id} {review.title}: {why}")
             click.echo(f"dry run: {len(plans)} subscribers would get {total} reviews; nothing sent")
             return
         if not core.settings.telegram_bot_token:
@@ -582,22 +591,47 @@ def queue() -> None:
 
 @queue.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--at", "when", default=None, help="Publish time, e.g. 2026-12-07 09:00 (TIMEZONE).")
-def queue_add(file: Path, when: str | None) -> None:
+@click.option(
+    "--at",
+    "when",
+    default=None,
+    help="Publish not before this time, e.g. 2026-12-07 09:00 (TIMEZONE). "
+    "Without: with the next push that runs, scheduled or `paperbot push`.",
+)
+@click.option(
+    "--backdate",
+    "--yes",
+    "backdate",
+    is_flag=True,
+    help="Accept an --at time that has already passed (due at the next push).",
+)
+def queue_add(file: Path, when: str | None, backdate: bool) -> None:
     """Validate FILE (one review, column format or front matter) and queue it.
 
-    It is published at --at, or by default at the next push.
+    Without --at it goes out with the next push that runs (the scheduled one, or
+    `paperbot push` if that comes first); --at is a "not before" time. A time that has
+    passed is refused unless --backdate (or --yes) confirms it.
     """
     from bot.core.features.editors import publish_time
     from bot.core.reviews import ReviewStateError
-    from bot.core.sources import PublishTimeTooFarError, ReviewFormatError, read_source
+    from bot.core.sources import (
+        PublishTimeInPastError,
+        PublishTimeTooFarError,
+        ReviewFormatError,
+        read_source,
+    )
 
     with _core() as core:
         settings = core.settings
         try:
-            publish_at = publish_time(when or "", settings.push_cron, settings.zone)
+            publish_at = publish_time(when or "", settings.zone, allow_past=backdate)
         except PublishTimeTooFarError as exc:
             raise click.ClickException(f"--at {when!r}: {exc}") from None
+        except PublishTimeInPastError as exc:
+            raise click.ClickException(
+                f"--at {when!r}: {exc}; leave out --at to publish with the next push, "
+                "or add --backdate to keep this time on purpose"
+            ) from None
         except ValueError:
             raise click.ClickException(
                 f"cannot read --at {when!r}; write 2026-12-07 or 2026-12-07 09:00"
@@ -615,9 +649,9 @@ def queue_add(file: Path, when: str | None) -> None:
         except ReviewStateError as exc:
             raise click.ClickException(str(exc)) from None
         core.audit.record("cli", "cli", "queue add", allowed=True, target=str(review.id))
-        local = publish_at.astimezone(settings.zone)
         click.echo(
-            f"queued #{review.id} {review.slug}  {review.title}  for {local:%Y-%m-%d %H:%M %Z}"
+            f"queued #{review.id} {review.slug}  {review.title}  "
+            f"{_publish_when(core, review.publish_at)}"
         )
 
 
@@ -631,7 +665,7 @@ def queue_list() -> None:
             when = (
                 review.publish_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
                 if review.publish_at
-                else "-"
+                else "next push"
             )
             click.echo(
                 f"{review.id:>4}  {review.status:<7} {when:<22} {review.slug}  {review.title}"
@@ -709,6 +743,13 @@ def stats() -> None:
                 f"failed {run.failed} blocked {run.blocked} ({run.messages} messages, "
                 f"{run.seconds:.1f} s)"
             )
+
+
+def _publish_when(core: Core, moment: dt.datetime | None) -> str:
+    """A queued review's time as the shell says it: none is the next push."""
+    if moment is None:
+        return "with the next push (scheduled or `paperbot push`)"
+    return f"not before {moment.astimezone(core.settings.zone):%Y-%m-%d %H:%M %Z}"
 
 
 def _count(number: int, noun: str) -> str:

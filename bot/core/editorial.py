@@ -39,7 +39,7 @@ class Editorial:
         self.subscriptions = subscriptions
         self.requests = requests
 
-    def stage(self, parsed: ParsedReview, publish_at: dt.datetime) -> ReviewView:
+    def stage(self, parsed: ParsedReview, publish_at: dt.datetime | None) -> ReviewView:
         """A validated review stored as a draft, for the editor to confirm."""
         return self.reviews.stage(parsed, publish_at).review
 
@@ -47,7 +47,7 @@ class Editorial:
         """A draft into the queue (ReviewStateError if it is not a draft)."""
         return self.reviews.set_status(review_id, "queued", expected=("draft",))
 
-    def queue(self, parsed: ParsedReview, publish_at: dt.datetime) -> ReviewView:
+    def queue(self, parsed: ParsedReview, publish_at: dt.datetime | None) -> ReviewView:
         """Stage and confirm at once (the shell: the operator saw the file)."""
         return self.confirm(self.stage(parsed, publish_at).id)
 

@@ -365,11 +365,13 @@ class ReviewService:
 
     # the editors' queue
 
-    def stage(self, parsed: ParsedReview, publish_at: dt.datetime) -> ImportOutcome:
+    def stage(self, parsed: ParsedReview, publish_at: dt.datetime | None) -> ImportOutcome:
         """Store a review from an editor as a draft, to be confirmed into the queue.
 
-        Refuses to touch a review readers already have (`ReviewStateError`): a
-        published review changes through `paperbot import`, deliberately.
+        `publish_at` None means "with the next push" (any push publishes it), so it is
+        written even over an earlier draft's time. Refuses to touch a review readers
+        already have (`ReviewStateError`): a published review changes through
+        `paperbot import`, deliberately.
         """
         with self.sessions() as session:
             existing = _same_review(ReviewRepository(session), parsed)
@@ -377,6 +379,12 @@ class ReviewService:
                 raise ReviewStateError(f"#{existing.id} {existing.title!r} is already published")
         parsed.status, parsed.publish_at, parsed.published_at = "draft", publish_at, None
         [outcome] = self.import_parsed([parsed])
+        if outcome.review.publish_at != publish_at:  # an import keeps unstated fields
+            with self.sessions.begin() as session:
+                row = session.get(Review, outcome.review.id)
+                assert row is not None
+                row.publish_at = publish_at
+                outcome = ImportOutcome(outcome.action, ReviewView.of(row))
         return outcome
 
     def set_status(self, review_id: int, status: str, *, expected: tuple[str, ...]) -> ReviewView:

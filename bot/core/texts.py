@@ -161,6 +161,17 @@ TEXTS: dict[str, tuple[str, str]] = {
         "发布时间「{value}」太远了：最多可以排到 {days} 天之后。",
         "The publish time “{value}” is too far ahead: at most {days} days from now.",
     ),
+    "queue_time_past": (
+        "发布时间「{value}」已经过去了。不写时间即随下一次推送发布；"
+        "确实要补填过去的时间，请在服务器上用 paperbot queue add FILE --at … --backdate。",
+        "The publish time “{value}” has already passed. Give no time to publish with the "
+        "next push; to backdate on purpose use paperbot queue add FILE --at … --backdate.",
+    ),
+    "queue_next_push": (
+        "随下一次推送（定时推送 {when}，或更早运行的 paperbot push）",
+        "with the next push (the scheduled one at {when}, or an earlier paperbot push)",
+    ),
+    "queue_not_before": ("不早于 {when}", "not before {when}"),
     "queue_invalid": (
         "这篇解读有问题，未保存：\n{error}",
         "This review has a problem and was not saved:\n{error}",
@@ -172,7 +183,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "queue_refused": ("无法操作：{error}", "Cannot do that: {error}"),
     "queue_preview": (
-        "草稿 #{id} 已保存，计划发布时间：{when}。下面是读者将看到的样子：",
+        "草稿 #{id} 已保存，发布时间：{when}。下面是读者将看到的样子：",
         "Draft #{id} saved, to be published {when}. This is what readers will see:",
     ),
     "queue_confirm_question": ("确认加入发布队列？", "Put it in the queue?"),
@@ -181,8 +192,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "queue_cancelled": ("已取消，草稿已删除。", "Cancelled; the draft is gone."),
     "queue_nothing_to_cancel": ("没有可取消的草稿。", "There is no draft to cancel."),
     "queue_done": (
-        "#{id}「{title}」已加入队列，将于 {when} 发布并推送。",
-        "#{id} “{title}” is queued for {when}.",
+        "#{id}「{title}」已加入队列，发布并推送时间：{when}。",
+        "#{id} “{title}” is queued, to be published and pushed {when}.",
     ),
     "queued_empty": ("队列是空的。", "The queue is empty."),
     "queued_heading": ("待发布（{count} 篇）", "Waiting ({count})"),

@@ -25,6 +25,7 @@ from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from bot.core.sources import (
     MAX_PUBLISH_AHEAD,
     ParsedReview,
+    PublishTimeInPastError,
     PublishTimeTooFarError,
     ReviewFormatError,
     check_publish_time,
@@ -59,14 +60,23 @@ def parse_publish_time(value: str, zone: ZoneInfo) -> dt.datetime:
         raise ValueError(f"{value!r} is out of range") from None
 
 
-def publish_time(when: str, cron: str, zone: ZoneInfo) -> dt.datetime:
-    """An editor's publish time, or the next push when none is given (ValueError if bad).
+def publish_time(
+    when: str, zone: ZoneInfo, *, allow_past: bool = False, now: dt.datetime | None = None
+) -> dt.datetime | None:
+    """An editor's "not before" time, or None when none is given (ValueError if bad).
 
-    More than MAX_PUBLISH_AHEAD ahead is `PublishTimeTooFarError` (a ValueError).
+    None means "with the next push", whichever runs first: the scheduled one or a
+    manual `paperbot push` (see `PushService.publish_due`). More than MAX_PUBLISH_AHEAD
+    ahead is `PublishTimeTooFarError`; a time already past is `PublishTimeInPastError`
+    unless `allow_past` (the editor confirmed it), both ValueErrors.
     """
     if not when.strip():
-        return next_push_time(cron, zone)
-    return check_publish_time(parse_publish_time(when, zone))
+        return None
+    moment = check_publish_time(parse_publish_time(when, zone))
+    if not allow_past and moment < (now or utcnow()):
+        local = moment.astimezone(zone)
+        raise PublishTimeInPastError(f"{local:%Y-%m-%d %H:%M %Z} has already passed")
+    return moment
 
 
 class EditorsFeature:
@@ -118,10 +128,12 @@ class EditorsFeature:
         if not source.strip():
             return [_say(language, "queue_usage")]
         try:
-            publish_at = publish_time(when_text, self.push_cron, self.zone)
+            publish_at = publish_time(when_text, self.zone)
         except PublishTimeTooFarError:
             days = MAX_PUBLISH_AHEAD.days
             return [_say(language, "queue_time_too_far", value=when_text[:40], days=days)]
+        except PublishTimeInPastError:
+            return [_say(language, "queue_time_past", value=when_text[:40])]
         except ValueError:
             return [_say(language, "queue_bad_time", value=when_text[:40])]
         name = caller.attachment.filename if caller.attachment else "message"
@@ -144,12 +156,12 @@ class EditorsFeature:
             return [_say(language, "queue_refused", error=str(exc))]
 
     def _stage_and_preview(
-        self, review: ParsedReview, publish_at: dt.datetime, language: str
+        self, review: ParsedReview, publish_at: dt.datetime | None, language: str
     ) -> list[Reply]:
         return self._preview(self.editorial.stage(review, publish_at), language)
 
     def _preview(self, review: ReviewView, language: str) -> list[Reply]:
-        when = self._local(review.publish_at)
+        when = self._publish_when(review.publish_at, language)
         note = Reply(rich(paragraph(t(language, "queue_preview", id=review.id, when=when))))
         confirm = Reply(
             rich(paragraph(t(language, "queue_confirm_question"))),
@@ -174,7 +186,7 @@ class EditorsFeature:
             review = self.editorial.confirm(review_id)
         except ReviewStateError as exc:
             return [_say(language, "queue_refused", error=str(exc))]
-        when = self._local(review.publish_at)
+        when = self._publish_when(review.publish_at, language)
         return [_say(language, "queue_done", id=review.id, title=review.title, when=when)]
 
     # /queued, /unqueue, /publish
@@ -187,7 +199,7 @@ class EditorsFeature:
         blocks = [heading(bold(t(language, "queued_heading", count=len(waiting))))]
         for review in waiting:
             status = t(language, f"review_status_{review.status}")
-            when = self._local(review.publish_at)
+            when = self._publish_when(review.publish_at, language)
             blocks.append(numbered(review.id, bold(review.title), text(f" · {status} · {when}")))
         return [Reply(rich(*blocks))]
 
@@ -267,6 +279,12 @@ class EditorsFeature:
 
     def _next_push(self) -> dt.datetime:
         return next_push_time(self.push_cron, self.zone)
+
+    def _publish_when(self, moment: dt.datetime | None, language: str) -> str:
+        """A queued review's time as the editor reads it: no time is the next push."""
+        if moment is None:
+            return t(language, "queue_next_push", when=self._local(self._next_push()))
+        return t(language, "queue_not_before", when=self._local(moment))
 
     def _local(self, moment: dt.datetime | None) -> str:
         if moment is None:
