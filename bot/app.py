@@ -41,6 +41,7 @@ from bot.core.reviews import ReviewService
 from bot.core.search import SearchService, ensure_default_aliases
 from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
+from bot.core.tag_suggestions import TagSuggester
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import utcnow
@@ -154,7 +155,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         standing_subscribers=telegram_standing_subscribers(settings.telegram_channel_id),
     )
     push_requests = PushRequestService(sessions)
-    editorial = Editorial(reviews, subscriptions, push_requests)
+    editorial = Editorial(reviews, subscriptions, push_requests, TagSuggester(sessions))
     editors = EditorsFeature(
         reviews, subscriptions, push, editorial, settings.push_cron, settings.zone
     )

@@ -612,7 +612,7 @@ def queue_add(file: Path, when: str | None, backdate: bool) -> None:
     `paperbot push` if that comes first); --at is a "not before" time. A time that has
     passed is refused unless --backdate (or --yes) confirms it.
     """
-    from bot.core.features.editors import publish_time
+    from bot.core.features.editors import audience_lines, publish_time
     from bot.core.reviews import ReviewStateError
     from bot.core.sources import (
         PublishTimeInPastError,
@@ -645,14 +645,17 @@ def queue_add(file: Path, when: str | None, backdate: bool) -> None:
                 f"{file}: has {len(parsed)} reviews; queue one at a time (or use paperbot import)"
             )
         try:
-            review = core.editorial.queue(parsed[0], publish_at)
+            staged = core.editorial.queue(parsed[0], publish_at)
         except ReviewStateError as exc:
             raise click.ClickException(str(exc)) from None
+        review = staged.review
         core.audit.record("cli", "cli", "queue add", allowed=True, target=str(review.id))
         click.echo(
             f"queued #{review.id} {review.slug}  {review.title}  "
             f"{_publish_when(core, review.publish_at)}"
         )
+        for line in audience_lines(staged, "en"):
+            click.echo(line, err=staged.reach.missed > 0 and "reach" in line)
 
 
 @queue.command("list")

@@ -64,7 +64,7 @@ from bot.core.conversation import Reply
 from bot.core.outbox import MARK_SENT_ONE, Claimed, OutboxRepository
 from bot.core.ratelimit import SendLimits, SendRateLimiter
 from bot.core.reviews import ReviewService, ReviewView
-from bot.core.subscriptions import SubscriberView, SubscriptionService
+from bot.core.subscriptions import SubscriberView, SubscriptionService, wants
 from bot.core.views import push_digest, review_full
 from bot.db.models import PushRun, Review, Subscriber, utcnow
 from bot.db.retry import DbRetry, first_line, is_transient
@@ -238,11 +238,6 @@ class WaitingReview:
 def _due(now: dt.datetime) -> ColumnElement[bool]:
     """A queued review is due with the next push (no time) or once its time has come."""
     return Review.publish_at.is_(None) | (Review.publish_at <= now)
-
-
-def wants(subscriber_topics: Sequence[str], review_tags: Sequence[str]) -> bool:
-    """No chosen topics means every review; else a review with any chosen tag."""
-    return not subscriber_topics or bool(set(subscriber_topics) & set(review_tags))
 
 
 # --- recording what was sent ----------------------------------------------------------

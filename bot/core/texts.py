@@ -172,6 +172,26 @@ TEXTS: dict[str, tuple[str, str]] = {
         "with the next push (the scheduled one at {when}, or an earlier paperbot push)",
     ),
     "queue_not_before": ("不早于 {when}", "not before {when}"),
+    "queue_tags_suggested": (
+        "文中未写标签，建议标签：{tags}（确认即采用；要改请在文中加一行 **标签**: …）",
+        "No tags given; suggested tags: {tags} (kept if you confirm; to change them add a "
+        "line **Tags**: …)",
+    ),
+    "queue_tags_given": ("标签：{tags}", "Tags: {tags}"),
+    "queue_tags_none": (
+        "没有标签：将推送给所有订阅者（包括选了话题的读者）。",
+        "No tags: it goes to every subscriber, whatever their topics.",
+    ),
+    "queue_reach_all": (
+        "将送达 {readers} 位活跃订阅者（全部）。",
+        "It will reach {readers} active subscribers (all of them).",
+    ),
+    "queue_reach_some": (
+        "注意：将只送达 {readers} 位活跃订阅者（共 {active} 位）；"
+        "另外 {missed} 位选择的话题与这些标签不符，收不到。",
+        "Note: it will reach only {readers} of {active} active subscribers; {missed} chose "
+        "topics these tags do not match.",
+    ),
     "queue_invalid": (
         "这篇解读有问题，未保存：\n{error}",
         "This review has a problem and was not saved:\n{error}",

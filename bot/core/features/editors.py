@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
-from bot.core.editorial import Editorial
+from bot.core.editorial import Editorial, Staged
 from bot.core.numbers import parse_count
 from bot.core.push import PushService
 from bot.core.push_requests import Requester
-from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
+from bot.core.reviews import ReviewService, ReviewStateError
 from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
 from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from bot.core.sources import (
@@ -160,9 +160,12 @@ class EditorsFeature:
     ) -> list[Reply]:
         return self._preview(self.editorial.stage(review, publish_at), language)
 
-    def _preview(self, review: ReviewView, language: str) -> list[Reply]:
+    def _preview(self, staged: Staged, language: str) -> list[Reply]:
+        review = staged.review
         when = self._publish_when(review.publish_at, language)
-        note = Reply(rich(paragraph(t(language, "queue_preview", id=review.id, when=when))))
+        notes = [paragraph(t(language, "queue_preview", id=review.id, when=when))]
+        notes.extend(paragraph(line) for line in audience_lines(staged, language))
+        note = Reply(rich(*notes))
         confirm = Reply(
             rich(paragraph(t(language, "queue_confirm_question"))),
             (
@@ -290,6 +293,31 @@ class EditorsFeature:
         if moment is None:
             return "—"
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def audience_lines(staged: Staged, language: str) -> list[str]:
+    """What the editor must know about who gets the review: the tags (suggested ones
+    said so) and how many readers they reach. The CLI prints the same lines."""
+    tags = "、".join(staged.review.tags) if language == "zh" else ", ".join(staged.review.tags)
+    if staged.suggested_tags is not None:
+        key = "queue_tags_suggested" if staged.suggested_tags else "queue_tags_none"
+    else:
+        key = "queue_tags_given" if staged.review.tags else "queue_tags_none"
+    reach = staged.reach
+    lines = [t(language, key, tags=tags)]
+    if reach.missed:
+        lines.append(
+            t(
+                language,
+                "queue_reach_some",
+                readers=reach.readers,
+                active=reach.active,
+                missed=reach.missed,
+            )
+        )
+    else:
+        lines.append(t(language, "queue_reach_all", readers=reach.readers))
+    return lines
 
 
 def _say(language: str, key: str, **values: object) -> Reply:
