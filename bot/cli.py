@@ -24,7 +24,7 @@ from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import SUBSCRIBER_STATUSES
 from bot.db.retry import first_line, is_transient
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, env_files, load_settings
 
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather in Telegram "
@@ -90,7 +90,9 @@ async def _closing(core: Core, work: Awaitable[_T]) -> _T:
 def cli() -> None:
     """paperbot: the 论文解读 column's subscription bot.
 
-    Settings come from the environment and .env (see .env.example).
+    Settings come from the environment, then ./.env, then $PAPERBOT_HOME/.env (see
+    .env.example). The store is $PAPERBOT_HOME/paperbot.db wherever paperbot starts
+    (default ~/.local/share/paperbot); `paperbot status` shows which.
     """
 
 
@@ -120,7 +122,7 @@ def status(as_json: bool) -> None:
     settings = _settings()
     engine = make_engine(settings.effective_database_url)
     try:
-        report = health_report(
+        report: dict[str, Any] = health_report(
             engine,
             make_session_factory(engine),
             configured_channels(settings),
@@ -128,11 +130,20 @@ def status(as_json: bool) -> None:
         )
     finally:
         engine.dispose()
+    store = {
+        "data_dir": str(settings.effective_data_dir.resolve()),
+        "data_dir_from": "DATA_DIR" if settings.data_dir is not None else "PAPERBOT_HOME",
+        "database": _redacted_url(settings.effective_database_url),
+        "env_files": [str(path.resolve()) for path in env_files() if path.is_file()],
+    }
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**report, "store": store}, ensure_ascii=False, indent=2))
     else:
         for line in describe(report):
             click.echo(line)
+        click.echo(f"data directory: {store['data_dir']} ({store['data_dir_from']})")
+        click.echo(f"store: {store['database']}")
+        click.echo(f".env read: {', '.join(store['env_files']) or 'none'}")
     if report["status"] != "ok":
         sys.exit(1)
 
@@ -753,6 +764,13 @@ def _publish_when(core: Core, moment: dt.datetime | None) -> str:
     if moment is None:
         return "with the next push (scheduled or `paperbot push`)"
     return f"not before {moment.astimezone(core.settings.zone):%Y-%m-%d %H:%M %Z}"
+
+
+def _redacted_url(url: str) -> str:
+    """A database URL without its password, for `status`."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _count(number: int, noun: str) -> str:

@@ -470,8 +470,20 @@ class ReviewService:
         return written
 
     def seed_if_empty(self, content_dir: Path) -> list[FileReport]:
-        """Fill an empty store from `content/`; a store with reviews is left alone."""
-        if self.count() > 0 or not content_dir.is_dir():
+        """Fill an empty store from `content/`; a store with reviews is left alone.
+
+        An empty store with no reviews to seed from (an install without its packaged
+        `content/`, a wrong CONTENT_DIR) is said loudly: the bot would answer every
+        reader "nothing yet" without anyone knowing why.
+        """
+        if self.count() > 0:
+            return []
+        if not content_dir.is_dir() or not source_files([content_dir]):
+            log.error(
+                "NO REVIEWS TO SEED: %s has no reviews, the store stays empty; set "
+                "CONTENT_DIR to the column's content/ or run `paperbot import PATH`",
+                content_dir,
+            )
             return []
         reports = self.import_files([content_dir])
         for report in reports:
