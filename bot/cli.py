@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ import click
 from bot.app import Core, build_core, configure_logging
 from bot.core.numbers import MAX_NUMBER, parse_count
 from bot.core.push import PushSummary
+from bot.core.reviews import FieldChange
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import SUBSCRIBER_STATUSES
@@ -215,33 +216,106 @@ def db_current() -> None:
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def import_(paths: tuple[Path, ...]) -> None:
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Also write fields corrected in the store since this file's last import.",
+)
+@click.option("--no-lint", is_flag=True, help="Do not check the imported reviews with arXiv.")
+def import_(paths: tuple[Path, ...], dry_run: bool, overwrite: bool, no_lint: bool) -> None:
     """Import reviews from column documents or front-matter Markdown files.
 
     PATHS are files or directories (their *.md and *.txt files). The same review
     (by arXiv id, else slug) is updated, never duplicated. A file with an error is
     refused whole, with its file and line; the others are still imported.
+
+    An update prints its changes field by field. A field corrected in the store since
+    this file was last imported (or that this file never wrote) is kept, and the
+    change not applied is printed; --overwrite applies it. Afterwards the imported
+    reviews are checked against arXiv (as `paperbot lint`) when arXiv answers.
     """
     with _core() as core:
-        reports = core.reviews.import_files(list(paths))
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
-    failed = 0
-    for report in reports:
-        if report.error:
-            failed += 1
-            click.echo(f"error: {report.error}", err=True)
-            continue
-        for outcome in report.outcomes:
-            counts[outcome.action] += 1
-            review = outcome.review
-            click.echo(f"{outcome.action:<9} #{review.id} {review.slug}  {review.title}")
-    total = sum(counts.values())
-    summary = ", ".join(f"{count} {action}" for action, count in counts.items())
-    click.echo(f"{total} reviews: {summary}" + (f"; {failed} file(s) refused" if failed else ""))
+        reports = core.reviews.import_files(list(paths), dry_run=dry_run, overwrite=overwrite)
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        failed = kept = 0
+        imported = []
+        for report in reports:
+            if report.error:
+                failed += 1
+                click.echo(f"error: {report.error}", err=True)
+                continue
+            for outcome in report.outcomes:
+                counts[outcome.action] += 1
+                kept += len(outcome.kept)
+                imported.append(outcome.review)
+                review = outcome.review
+                click.echo(f"{outcome.action:<9} #{review.id} {review.slug}  {review.title}")
+                for line in _change_lines(outcome.changes):
+                    click.echo(line)
+        total = sum(counts.values())
+        summary = ", ".join(f"{count} {action}" for action, count in counts.items())
+        if kept:
+            summary += f"; {_count(kept, 'field')} kept as corrected in the store"
+        prefix = "dry run, nothing written: " if dry_run else ""
+        click.echo(
+            f"{prefix}{total} reviews: {summary}"
+            + (f"; {failed} file(s) refused" if failed else "")
+        )
+        if imported and not dry_run and not no_lint:
+            _lint_imported(core, imported)
     if failed or not reports:
         if not reports:
             click.echo("error: no files to import", err=True)
         sys.exit(1)
+
+
+def _shown_value(value: Any) -> str:
+    """A field's value in a diff line: short text whole, a long body by its size."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    text = "" if value is None else str(value)
+    if len(text) > 80:
+        return f"<{len(text)} characters: {text[:40]!r}…>"
+    return repr(text)
+
+
+def _change_lines(changes: Sequence[FieldChange]) -> list[str]:
+    lines = []
+    for change in changes:
+        diff = f"{_shown_value(change.stored)} -> {_shown_value(change.source)}"
+        if change.applied:
+            lines.append(f"    {change.field}: {diff}")
+        else:
+            lines.append(
+                f"    kept {change.field}: {diff} not applied (corrected in the store since "
+                "this file's last import; --overwrite applies it)"
+            )
+    return lines
+
+
+def _lint_imported(core: Core, imported: list[Any]) -> None:
+    """`lint` over what was just imported; arXiv not answering only skips it."""
+    from bot.core.arxiv.http import ArxivUnavailableError
+    from bot.core.arxiv.lint import LintSubject
+
+    subjects = [LintSubject.of_review(review) for review in imported if review.arxiv_id]
+    if not subjects:
+        return
+    try:
+        report = asyncio.run(_closing(core, core.lint.lint(subjects)))
+    except ArxivUnavailableError as exc:
+        click.echo(f"lint skipped: arXiv did not answer ({exc})", err=True)
+        return
+    for mismatch in report.mismatches:
+        click.echo(
+            f"lint: {mismatch.where}: {mismatch.field}: {mismatch.found!r} -> "
+            f"{mismatch.correction!r} ({mismatch.detail})"
+        )
+    verdict = _count(len(report.mismatches), "mismatch") if report.mismatches else "all match"
+    click.echo(f"lint: {verdict} with arXiv ({_count(report.checked, 'review')} checked)")
 
 
 @cli.command()

@@ -32,7 +32,7 @@ from bot.core.sources import (
     source_files,
     to_front_matter,
 )
-from bot.db.models import Review, utcnow
+from bot.db.models import Review, ReviewImport, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,44 @@ class Page:
         return self.offset + len(self.items) < self.total
 
 
+#: The fields an import protects: once corrected in the store, a source that still
+#: says otherwise does not put its value back unless told to (`--overwrite`).
+PROTECTED_FIELDS = (
+    "slug",
+    "title",
+    "arxiv_id",
+    "authors",
+    "paper_date",
+    "paper_date_precision",
+    "section",
+    "tags",
+    "summary",
+    "body",
+)
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field where the source and the store differ. `applied`: the import wrote the
+    source's value; else the store's value was kept (corrected since this source's
+    last import, or never written by it) and `--overwrite` would write it."""
+
+    field: str
+    stored: Any
+    source: Any
+    applied: bool
+
+
 @dataclass(frozen=True)
 class ImportOutcome:
     action: str  # "added" | "updated" | "unchanged"
     review: ReviewView
+    changes: tuple[FieldChange, ...] = ()
+
+    @property
+    def kept(self) -> tuple[FieldChange, ...]:
+        return tuple(change for change in self.changes if not change.applied)
 
 
 @dataclass(frozen=True)
@@ -283,17 +317,29 @@ class ReviewService:
 
     # importing
 
-    def import_files(self, paths: list[Path]) -> list[FileReport]:
+    def import_files(
+        self, paths: list[Path], *, dry_run: bool = False, overwrite: bool = False
+    ) -> list[FileReport]:
         """Import each file in its own transaction; a bad file imports nothing of itself.
 
         A refused file is reported (`file:line: reason`) and the next one is read:
-        one bad file in a directory never keeps the others out.
+        one bad file in a directory never keeps the others out. Each file is a source
+        whose last import is remembered per review (`ReviewImport`), so fields
+        corrected in the store since are kept unless `overwrite`. `dry_run` computes
+        the same outcomes and changes and writes nothing.
         """
         reports: list[FileReport] = []
         for path in source_files(paths):
             try:
                 parsed = read_source(path)
-                outcomes = tuple(self.import_parsed(parsed))
+                outcomes = tuple(
+                    self.import_parsed(
+                        parsed,
+                        source=str(path.resolve()),
+                        dry_run=dry_run,
+                        overwrite=overwrite,
+                    )
+                )
             except ReviewFormatError as exc:
                 reports.append(FileReport(str(path), error=str(exc)))
             except OSError as exc:
@@ -310,32 +356,75 @@ class ReviewService:
                 reports.append(FileReport(str(path), outcomes))
         return reports
 
-    def import_parsed(self, parsed: list[ParsedReview]) -> list[ImportOutcome]:
-        with self.sessions.begin() as session:
+    def import_parsed(
+        self,
+        parsed: list[ParsedReview],
+        *,
+        source: str | None = None,
+        dry_run: bool = False,
+        overwrite: bool = True,
+    ) -> list[ImportOutcome]:
+        """Add or update the parsed reviews in one transaction.
+
+        With a `source` (a file), what it writes is remembered per review and fields
+        corrected in the store since its last import are kept unless `overwrite`.
+        Without one (an editor's /queue of a draft) the source is the editor's own
+        latest word and is applied whole.
+        """
+        session = self.sessions()
+        try:
+            session.begin()
             repo = ReviewRepository(session)
             # One timestamp for the whole batch: reviews published together sort by
             # their order in the source, not by microseconds of import time.
             now = utcnow()
-            outcomes = [self._upsert(repo, review, now) for review in parsed]
+            outcomes = [
+                self._upsert(repo, review, now, source, overwrite or source is None)
+                for review in parsed
+            ]
             session.flush()
-            result = [ImportOutcome(action, ReviewView.of(row)) for action, row in outcomes]
-        self.forget_pages()
+            result = [
+                ImportOutcome(action, ReviewView.of(row), changes)
+                for action, row, changes in outcomes
+            ]
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        if not dry_run:
+            self.forget_pages()
         return result
 
     def _upsert(
-        self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime
-    ) -> tuple[str, Review]:
+        self,
+        repo: ReviewRepository,
+        parsed: ParsedReview,
+        now: dt.datetime,
+        source: str | None,
+        overwrite: bool,
+    ) -> tuple[str, Review, tuple[FieldChange, ...]]:
         existing = _same_review(repo, parsed)
         if existing is None:
             review = self._new_review(repo, parsed, now)
             repo.add(review)
             repo.session.flush()
-            return "added", review
-        changed = _apply(existing, parsed, repo, now)
+            if source is not None:
+                _remember(repo.session, review, source, _stated(review, parsed), now)
+            return "added", review, ()
+        record = _last_import(repo.session, existing.id, source) if source else None
+        changes, stated = _apply(existing, parsed, repo, now, record, overwrite)
+        if source is not None:
+            _remember(repo.session, existing, source, stated, now)
+        changed = any(change.applied for change in changes)
         if changed:
             existing.content_hash = content_hash(existing)
             existing.updated_at = now
-        return ("updated" if changed else "unchanged"), existing
+        return ("updated" if changed else "unchanged"), existing, tuple(changes)
 
     def _new_review(self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime) -> Review:
         slug = _unique_slug(repo, parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
@@ -532,8 +621,61 @@ def _unique_slug(repo: ReviewRepository, slug: str, except_id: int | None = None
     return candidate
 
 
-def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.datetime) -> bool:
-    """Copy what the source states onto the row; fields it does not state are kept."""
+def _as_json(value: Any) -> Any:
+    """A field's value as an import record stores it (dates as ISO text)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _last_import(session: Session, review_id: int, source: str) -> dict[str, Any] | None:
+    record = session.scalar(
+        select(ReviewImport).where(
+            ReviewImport.review_id == review_id, ReviewImport.source == source
+        )
+    )
+    return dict(record.fields) if record is not None else None
+
+
+def _remember(
+    session: Session, review: Review, source: str, stated: dict[str, Any], now: dt.datetime
+) -> None:
+    """Record what this source says of this review (its values, applied or kept)."""
+    record = session.scalar(
+        select(ReviewImport).where(
+            ReviewImport.review_id == review.id, ReviewImport.source == source
+        )
+    )
+    if record is None:
+        session.add(
+            ReviewImport(review_id=review.id, source=source, fields=stated, imported_at=now)
+        )
+    else:
+        record.fields, record.imported_at = {**record.fields, **stated}, now
+
+
+def _stated(review: Review, parsed: ParsedReview) -> dict[str, Any]:
+    """A new review's protected fields, as its source wrote them."""
+    return {name: _as_json(getattr(review, name)) for name in PROTECTED_FIELDS}
+
+
+def _apply(
+    row: Review,
+    parsed: ParsedReview,
+    repo: ReviewRepository,
+    now: dt.datetime,
+    record: dict[str, Any] | None = None,
+    overwrite: bool = True,
+) -> tuple[list[FieldChange], dict[str, Any]]:
+    """Copy what the source states onto the row; fields it does not state are kept.
+
+    A protected field whose stored value is not what this source last wrote
+    (`record`; None: it never wrote this review) was corrected in the store since:
+    it is kept unless `overwrite`. Returns the changes (applied or kept) and the
+    protected values the source states, for the next import's record.
+    """
     wanted: dict[str, Any] = {"title": parsed.title, "body": parsed.body}
     if parsed.slug and parsed.slug != row.slug:
         wanted["slug"] = _unique_slug(repo, parsed.slug, except_id=row.id)
@@ -559,12 +701,19 @@ def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.da
             wanted[name] = getattr(parsed, name)
     if wanted.get("status") == "published" and row.published_at is None:
         wanted.setdefault("published_at", now)
-    changed = False
+    stated = {name: _as_json(value) for name, value in wanted.items() if name in PROTECTED_FIELDS}
+    changes: list[FieldChange] = []
     for name, value in wanted.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return changed
+        current = getattr(row, name)
+        if current == value:
+            continue
+        corrected = (record or {}).get(name, _MISSING) != _as_json(current)
+        if name in PROTECTED_FIELDS and corrected and not overwrite:
+            changes.append(FieldChange(name, current, value, applied=False))
+            continue
+        setattr(row, name, value)
+        changes.append(FieldChange(name, current, value, applied=True))
+    return changes, stated
 
 
 def review_to_front_matter(review: ReviewView) -> str:

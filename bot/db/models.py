@@ -400,3 +400,38 @@ class ButtonState(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ReviewImport(Base):
+    """What the last import of one source wrote into one review, field by field.
+
+    An import compares the store with it: a field whose stored value differs from what
+    this source last wrote was corrected in the store since (by an editor, or by
+    another source), and the import keeps it unless told `--overwrite`. A source is a
+    file's resolved path.
+    """
+
+    __tablename__ = "review_imports"
+    __table_args__ = (
+        UniqueConstraint("review_id", "source", name="uq_review_imports_review_id_source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(1000))
+    #: The source's values, as `bot.core.import_records.field_values` writes them.
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatList(Base):
+    """The last list of reviews a chat was shown (/latest, /classic, a search, a page),
+    so `/review N` opens item N of what the reader saw (bot/core/chat_lists.py)."""
+
+    __tablename__ = "chat_lists"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Review ids by shown number: item N is `review_ids[N - 1]`.
+    review_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

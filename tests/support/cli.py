@@ -27,7 +27,16 @@ def run_cli(
         if not key.startswith(("TELEGRAM_", "DATABASE_", "ADMIN_", "PUSH_", "ARXIV_"))
     }
     environment.update(
-        {"DATA_DIR": str(tmp_path / "data"), "PAPERBOT_HOME": str(tmp_path / "home"), **env}
+        {
+            "DATA_DIR": str(tmp_path / "data"),
+            "PAPERBOT_HOME": str(tmp_path / "home"),
+            # Never the real arXiv: a port nothing listens on answers at once (refused),
+            # unless the test points paperbot at tests.support.fake_arxiv.
+            "ARXIV_API_URL": "http://127.0.0.1:9/api/query",
+            "ARXIV_FEED_URL": "http://127.0.0.1:9/rss/{category}",
+            "ARXIV_REQUEST_INTERVAL": "0",
+            **env,
+        }
     )
     return subprocess.run(
         [str(PAPERBOT), *args],
