@@ -23,6 +23,7 @@ from bot.core.arxiv.records import ArxivRecords
 from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
 from bot.core.button_state import ButtonStateStore
+from bot.core.chat_lists import ChatListStore
 from bot.core.conversation import Conversation, Registry
 from bot.core.editorial import Editorial
 from bot.core.features.arxiv import ArxivFeature
@@ -127,7 +128,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     subscriptions = SubscriptionService(sessions)
     registry = Registry()
     button_states = ButtonStateStore(sessions, settings.button_state_seconds)
-    reading = ReadingFeature(reviews, search, button_states)
+    reading = ReadingFeature(reviews, search, button_states, ChatListStore(sessions))
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)

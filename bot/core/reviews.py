@@ -293,6 +293,14 @@ class ReviewService:
                 return None
             return ReviewView.of(row)
 
+    def find_by_id(self, review_id: int, published_only: bool = True) -> ReviewView | None:
+        """A review by its database id (what buttons and chat lists carry)."""
+        with self.sessions() as session:
+            row = ReviewRepository(session).get(review_id)
+            if row is None or (published_only and row.status != "published"):
+                return None
+            return ReviewView.of(row)
+
     def tag_counts(self) -> list[tuple[str, int]]:
         """Tags of published reviews with how many reviews carry each, most used first."""
         counts: dict[str, int] = {}

@@ -37,8 +37,16 @@ TEXTS: dict[str, tuple[str, str]] = {
         "No review “{ref}”. Send /latest for the newest, or send keywords to search.",
     ),
     "review_usage": (
-        "请写上解读编号，例如：/review 1（编号见 /latest 列表）",
-        "Please give a review id, e.g. /review 1 (ids are shown by /latest)",
+        "请写上编号、slug 或 arXiv 编号。编号是你最近看到的列表（/latest、/classic 或搜索结果，"
+        "默认 /latest）中的序号，例如：/review 1",
+        "Please give a number, a slug or an arXiv id. The number is the one shown in the "
+        "last list you saw (/latest, /classic or a search; /latest by default), e.g. /review 1",
+    ),
+    "review_missing_number": (
+        "你最近看到的列表里没有第 {n} 篇。"
+        "发送 /latest 查看最新解读，再用 /review 加列表中的编号打开。",
+        "There is no item {n} in the last list you saw. Send /latest, then /review with a "
+        "number from that list.",
     ),
     "authors": ("作者", "Authors"),
     "date": ("发表时间", "Published"),
@@ -254,9 +262,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_latest": ("最新论文解读", "Latest reviews"),
     "cmd_classic": ("经典论文回顾", "Classic papers"),
     "cmd_search": ("按关键词搜索解读", "Search reviews by keyword"),
-    "cmd_review": ("按编号阅读一篇解读", "Read one review by id"),
+    "cmd_review": (
+        "阅读一篇解读：列表中的编号、slug 或 arXiv 编号",
+        "Read one review: its number in a list, its slug or arXiv id",
+    ),
     "arg_search": ("<关键词>", "<keywords>"),
-    "arg_review": ("<编号>", "<id>"),
+    "arg_review": ("<编号|slug|arXiv 编号>", "<number|slug|arXiv id>"),
     # --- arXiv watcher (editors) ---
     "cmd_candidates": ("arXiv 候选论文，按推荐程度排序", "arXiv candidates, best first"),
     "cmd_draft": ("按 arXiv 编号起草一篇解读", "Draft a review of an arXiv paper"),

@@ -432,6 +432,8 @@ class ChatList(Base):
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    #: Review ids by shown number: item N is `review_ids[N - 1]`.
-    review_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: Which list it was ("latest:5", "search:<token>"): pages of one list add up.
+    list_key: Mapped[str] = mapped_column(String(200), default="")
+    #: Review ids by the number shown: {"1": 17, "2": 4, ...}.
+    items: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

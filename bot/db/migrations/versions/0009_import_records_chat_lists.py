@@ -48,7 +48,8 @@ def upgrade() -> None:
         "chat_lists",
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("chat_id", sa.String(length=64), nullable=False),
-        sa.Column("review_ids", sa.JSON(), nullable=False),
+        sa.Column("list_key", sa.String(length=200), nullable=False),
+        sa.Column("items", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("channel", "chat_id", name=op.f("pk_chat_lists")),
     )
