@@ -107,6 +107,9 @@ async def test_given_tags_are_kept_and_a_past_time_is_refused_in_chat(push_core:
         EDITOR, "/queue 2026-01-05\n" + ALIGNMENT_REVIEW.format(tags="")
     )
     assert "已经过去了" in plain(refused) and push_core.reviews.in_queue() == []
+    past = "---\ntitle: Old Plan\npublish_at: 2026-01-05T09:00:00+08:00\n---\n正文。\n"
+    refused = await push_core.conversation.handle_text(EDITOR, "/queue\n" + past)
+    assert "已经过去了" in plain(refused) and push_core.reviews.in_queue() == []
 
     source = ALIGNMENT_REVIEW.format(tags="**标签**: 宪法AI")
     text = plain(await push_core.conversation.handle_text(EDITOR, "/queue\n" + source))

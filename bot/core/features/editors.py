@@ -147,6 +147,8 @@ class EditorsFeature:
             return [_say(language, "queue_one_only", count=len(parsed))]
         review = parsed[0]
         if review.publish_at is not None and not when_text:
+            if review.publish_at < utcnow():  # as for a typed time: a past one is refused
+                return [_say(language, "queue_time_past", value=self._local(review.publish_at))]
             publish_at = review.publish_at
         try:
             # Also off the loop: indexing the body for search and rendering the preview
