@@ -24,6 +24,7 @@ from bot.core.arxiv.records import ArxivRecords
 from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
 from bot.core.button_state import ButtonStateStore
+from bot.core.chat_lists import ChatListStore
 from bot.core.conversation import Conversation, Registry
 from bot.core.editorial import Editorial
 from bot.core.features.arxiv import ArxivFeature
@@ -43,6 +44,7 @@ from bot.core.reviews import ReviewService
 from bot.core.search import SearchService, ensure_default_aliases
 from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
+from bot.core.tag_suggestions import TagSuggester
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import utcnow
@@ -139,7 +141,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     subscriptions = SubscriptionService(sessions, uncounted_channels=(CONSOLE,))
     registry = Registry()
     button_states = ButtonStateStore(sessions, settings.button_state_seconds)
-    reading = ReadingFeature(reviews, search, button_states)
+    reading = ReadingFeature(reviews, search, button_states, ChatListStore(sessions))
     # Registration order is menu order: start first, the reading commands next.
     SubscriptionFeature(subscriptions, reviews, reading).register(registry)
     reading.register(registry)
@@ -168,7 +170,7 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
         standing_subscribers=telegram_standing_subscribers(settings.telegram_channel_id),
     )
     push_requests = PushRequestService(sessions)
-    editorial = Editorial(reviews, subscriptions, push_requests)
+    editorial = Editorial(reviews, subscriptions, push_requests, TagSuggester(sessions))
     editors = EditorsFeature(
         reviews, subscriptions, push, editorial, settings.push_cron, settings.zone
     )

@@ -7,9 +7,10 @@ every command, and a test checks that none is missing there.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,11 +20,12 @@ import click
 from bot.app import Core, build_core, configure_logging
 from bot.core.numbers import MAX_NUMBER, parse_count
 from bot.core.push import PushSummary
+from bot.core.reviews import FieldChange
 from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import SUBSCRIBER_STATUSES
 from bot.db.retry import first_line, is_transient
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, env_files, load_settings
 
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather in Telegram "
@@ -89,7 +91,9 @@ async def _closing(core: Core, work: Awaitable[_T]) -> _T:
 def cli() -> None:
     """paperbot: the 论文解读 column's subscription bot.
 
-    Settings come from the environment and .env (see .env.example).
+    Settings come from the environment, then ./.env, then $PAPERBOT_HOME/.env (see
+    .env.example). The store is $PAPERBOT_HOME/paperbot.db wherever paperbot starts
+    (default ~/.local/share/paperbot); `paperbot status` shows which.
     """
 
 
@@ -127,7 +131,7 @@ def status(as_json: bool) -> None:
         sys.exit(2)
     engine = make_engine(settings.effective_database_url)
     try:
-        report = health_report(
+        report: dict[str, Any] = health_report(
             engine,
             make_session_factory(engine),
             configured_channels(settings),
@@ -135,11 +139,20 @@ def status(as_json: bool) -> None:
         )
     finally:
         engine.dispose()
+    store = {
+        "data_dir": str(settings.effective_data_dir.resolve()),
+        "data_dir_from": "DATA_DIR" if settings.data_dir is not None else "PAPERBOT_HOME",
+        "database": _redacted_url(settings.effective_database_url),
+        "env_files": [str(path.resolve()) for path in env_files() if path.is_file()],
+    }
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**report, "store": store}, ensure_ascii=False, indent=2))
     else:
         for line in describe(report):
             click.echo(line)
+        click.echo(f"data directory: {store['data_dir']} ({store['data_dir_from']})")
+        click.echo(f"store: {store['database']}")
+        click.echo(f".env read: {', '.join(store['env_files']) or 'none'}")
     if report["status"] != "ok":
         sys.exit(1)
 
@@ -249,36 +262,106 @@ def db_current() -> None:
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def import_(paths: tuple[Path, ...]) -> None:
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Also write fields corrected in the store since this file's last import.",
+)
+@click.option("--no-lint", is_flag=True, help="Do not check the imported reviews with arXiv.")
+def import_(paths: tuple[Path, ...], dry_run: bool, overwrite: bool, no_lint: bool) -> None:
     """Import reviews from column documents or front-matter Markdown files.
 
     PATHS are files or directories (their *.md and *.txt files). The same review
     (by arXiv id, else slug) is updated, never duplicated. A file with an error is
     refused whole, with its file and line; the others are still imported.
+
+    An update prints its changes field by field. A field corrected in the store since
+    this file was last imported (or that this file never wrote) is kept, and the
+    change not applied is printed; --overwrite applies it. Afterwards the imported
+    reviews are checked against arXiv (as `paperbot lint`) when arXiv answers.
     """
     with _core() as core:
-        reports = core.reviews.import_files(list(paths))
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
-    failed = 0
-    for report in reports:
-        if report.error:
-            failed += 1
-            click.echo(f"error: {report.error}", err=True)
-            continue
-        for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        for outcome in report.outcomes:
-            counts[outcome.action] += 1
-            review = outcome.review
-            click.echo(f"{outcome.action:<9} #{review.id} {review.slug}  {review.title}")
-    total = sum(counts.values())
-    summary = ", ".join(f"{count} {action}" for action, count in counts.items())
-    refused = f"; {_count(failed, 'file')} refused" if failed else ""
-    click.echo(f"{_count(total, 'review')}: {summary}{refused}")
+        reports = core.reviews.import_files(list(paths), dry_run=dry_run, overwrite=overwrite)
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        failed = kept = 0
+        imported = []
+        for report in reports:
+            if report.error:
+                failed += 1
+                click.echo(f"error: {report.error}", err=True)
+                continue
+            for warning in report.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            for outcome in report.outcomes:
+                counts[outcome.action] += 1
+                kept += len(outcome.kept)
+                imported.append(outcome.review)
+                review = outcome.review
+                click.echo(f"{outcome.action:<9} #{review.id} {review.slug}  {review.title}")
+                for line in _change_lines(outcome.changes):
+                    click.echo(line)
+        total = sum(counts.values())
+        summary = ", ".join(f"{count} {action}" for action, count in counts.items())
+        if kept:
+            summary += f"; {_count(kept, 'field')} kept as corrected in the store"
+        prefix = "dry run, nothing written: " if dry_run else ""
+        refused = f"; {_count(failed, 'file')} refused" if failed else ""
+        click.echo(f"{prefix}{_count(total, 'review')}: {summary}{refused}")
+        if imported and not dry_run and not no_lint:
+            _lint_imported(core, imported)
     if failed or not reports:
         if not reports:
             click.echo("error: no files to import", err=True)
         sys.exit(1)
+
+
+def _shown_value(value: Any) -> str:
+    """A field's value in a diff line: short text whole, a long body by its size."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    text = "" if value is None else str(value)
+    if len(text) > 80:
+        return f"<{len(text)} characters: {text[:40]!r}…>"
+    return repr(text)
+
+
+def _change_lines(changes: Sequence[FieldChange]) -> list[str]:
+    lines = []
+    for change in changes:
+        diff = f"{_shown_value(change.stored)} -> {_shown_value(change.source)}"
+        if change.applied:
+            lines.append(f"    {change.field}: {diff}")
+        else:
+            lines.append(
+                f"    kept {change.field}: {diff} not applied (corrected in the store since "
+                "this file's last import; --overwrite applies it)"
+            )
+    return lines
+
+
+def _lint_imported(core: Core, imported: list[Any]) -> None:
+    """`lint` over what was just imported; arXiv not answering only skips it."""
+    from bot.core.arxiv.http import ArxivUnavailableError
+    from bot.core.arxiv.lint import LintSubject
+
+    subjects = [LintSubject.of_review(review) for review in imported if review.arxiv_id]
+    if not subjects:
+        return
+    try:
+        report = asyncio.run(_closing(core, core.lint.lint(subjects)))
+    except ArxivUnavailableError as exc:
+        click.echo(f"lint skipped: arXiv did not answer ({exc})", err=True)
+        return
+    for mismatch in report.mismatches:
+        click.echo(
+            f"lint: {mismatch.where}: {mismatch.field}: {mismatch.found!r} -> "
+            f"{mismatch.correction!r} ({mismatch.detail})"
+        )
+    verdict = _count(len(report.mismatches), "mismatch") if report.mismatches else "all match"
+    click.echo(f"lint: {verdict} with arXiv ({_count(report.checked, 'review')} checked)")
 
 
 @cli.command()
@@ -677,6 +760,14 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                     f"{subscriber.language}) <- {len(plan.reviews)}: {titles}"
                 )
             total = sum(len(plan.reviews) for plan in plans)
+            for waiting in core.push.waiting():
+                review = waiting.review
+                why = (
+                    "a draft, not confirmed into the queue (`paperbot queue add` or Confirm)"
+                    if waiting.reason == "unconfirmed"
+                    else f"queued {_publish_when(core, review.publish_at)}, not due yet"
+                )
+                click.echo(f"not in this push: #{review.id} {review.title}: {why}")
             click.echo(
                 f"dry run: {_count(len(plans), 'subscriber')} would get "
                 f"{_count(total, 'review')}; nothing sent"
@@ -703,22 +794,47 @@ def queue() -> None:
 
 @queue.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--at", "when", default=None, help="Publish time, e.g. 2026-12-07 09:00 (TIMEZONE).")
-def queue_add(file: Path, when: str | None) -> None:
+@click.option(
+    "--at",
+    "when",
+    default=None,
+    help="Publish not before this time, e.g. 2026-12-07 09:00 (TIMEZONE). "
+    "Without: with the next push that runs, scheduled or `paperbot push`.",
+)
+@click.option(
+    "--backdate",
+    "--yes",
+    "backdate",
+    is_flag=True,
+    help="Accept an --at time that has already passed (due at the next push).",
+)
+def queue_add(file: Path, when: str | None, backdate: bool) -> None:
     """Validate FILE (one review, column format or front matter) and queue it.
 
-    It is published at --at, or by default at the next push.
+    Without --at it goes out with the next push that runs (the scheduled one, or
+    `paperbot push` if that comes first); --at is a "not before" time. A time that has
+    passed is refused unless --backdate (or --yes) confirms it.
     """
-    from bot.core.features.editors import publish_time
+    from bot.core.features.editors import audience_lines, publish_time
     from bot.core.reviews import ReviewStateError
-    from bot.core.sources import PublishTimeTooFarError, ReviewFormatError, read_source
+    from bot.core.sources import (
+        PublishTimeInPastError,
+        PublishTimeTooFarError,
+        ReviewFormatError,
+        read_source,
+    )
 
     with _core() as core:
         settings = core.settings
         try:
-            publish_at = publish_time(when or "", settings.push_cron, settings.zone)
+            publish_at = publish_time(when or "", settings.zone, allow_past=backdate)
         except PublishTimeTooFarError as exc:
             raise click.ClickException(f"--at {when!r}: {exc}") from None
+        except PublishTimeInPastError as exc:
+            raise click.ClickException(
+                f"--at {when!r}: {exc}; leave out --at to publish with the next push, "
+                "or add --backdate to keep this time on purpose"
+            ) from None
         except ValueError:
             raise click.ClickException(
                 f"cannot read --at {when!r}; write 2026-12-07 or 2026-12-07 09:00"
@@ -734,14 +850,17 @@ def queue_add(file: Path, when: str | None) -> None:
         for warning in parsed[0].warnings:
             click.echo(f"warning: {warning}", err=True)
         try:
-            review = core.editorial.queue(parsed[0], publish_at)
+            staged = core.editorial.queue(parsed[0], publish_at)
         except ReviewStateError as exc:
             raise click.ClickException(str(exc)) from None
+        review = staged.review
         core.audit.record("cli", "cli", "queue add", allowed=True, target=str(review.id))
-        local = publish_at.astimezone(settings.zone)
         click.echo(
-            f"queued #{review.id} {review.slug}  {review.title}  for {local:%Y-%m-%d %H:%M %Z}"
+            f"queued #{review.id} {review.slug}  {review.title}  "
+            f"{_publish_when(core, review.publish_at)}"
         )
+        for line in audience_lines(staged, "en"):
+            click.echo(line, err=staged.reach.missed > 0 and "reach" in line)
 
 
 @queue.command("show")
@@ -781,7 +900,7 @@ def queue_list() -> None:
             when = (
                 review.publish_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
                 if review.publish_at
-                else "-"
+                else "next push"
             )
             click.echo(
                 f"{review.id:>4}  {review.status:<7} {when:<22} {review.slug}  {review.title}"
@@ -881,6 +1000,20 @@ def stats() -> None:
                 f"failed {run.failed} blocked {run.blocked} ({run.messages} messages, "
                 f"{run.seconds:.1f} s)"
             )
+
+
+def _publish_when(core: Core, moment: dt.datetime | None) -> str:
+    """A queued review's time as the shell says it: none is the next push."""
+    if moment is None:
+        return "with the next push (scheduled or `paperbot push`)"
+    return f"not before {moment.astimezone(core.settings.zone):%Y-%m-%d %H:%M %Z}"
+
+
+def _redacted_url(url: str) -> str:
+    """A database URL without its password, for `status`."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _count(number: int, noun: str) -> str:

@@ -7,7 +7,9 @@ Nothing in the project reads the environment anywhere else: the composition root
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,8 +21,57 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.channels.telegram.capabilities import TELEGRAM, is_telegram_id
 from bot.core.addresses import ChatAddress, parse_address
 
-#: The repository's own `content/` folder; the default seed for an empty database.
+#: The repository's own `content/` folder; the default seed for an empty database
+#: when paperbot runs from a checkout (or an editable install).
 REPO_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+#: Where a non-editable install (`pip install .`) puts the same reviews (pyproject's
+#: data-files): `<prefix>/share/paperbot/content`.
+INSTALLED_CONTENT_DIR = Path(sys.prefix) / "share" / "paperbot" / "content"
+
+
+def default_content_dir() -> Path:
+    """The reviews that seed an empty store: the checkout's `content/`, else the copy
+    installed with the package. When neither exists the checkout's path is returned,
+    and seeding says loudly that it found nothing there (bot/core/reviews.py)."""
+    for candidate in (REPO_CONTENT_DIR, INSTALLED_CONTENT_DIR):
+        if candidate.is_dir():
+            return candidate
+    return REPO_CONTENT_DIR
+
+
+def default_home() -> Path:
+    """PAPERBOT_HOME when it is not set: the platform's per-user data directory,
+    `$XDG_DATA_HOME/paperbot`, else `~/.local/share/paperbot` (on Windows
+    `%LOCALAPPDATA%\\paperbot`). The same wherever `paperbot` is started."""
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "paperbot"
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "paperbot"
+
+
+def home_dir() -> Path:
+    """PAPERBOT_HOME as the environment, or else the current directory's `.env`, sets
+    it; else `default_home()`. Needed before the settings are read: it says where the
+    second `.env` is."""
+    value = os.environ.get("PAPERBOT_HOME") or _dotenv_value(Path(".env"), "PAPERBOT_HOME")
+    return Path(value).expanduser() if value else default_home()
+
+
+def env_files() -> tuple[Path, ...]:
+    """The `.env` files read, in the order of the lookup: the current directory's,
+    then PAPERBOT_HOME's. A variable set in both takes the current directory's value;
+    the environment wins over both."""
+    return (Path(".env"), home_dir() / ".env")
+
+
+def _dotenv_value(path: Path, name: str) -> str | None:
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return None
+    return dotenv_values(path).get(name) or None
+
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 #: arXiv asks robots for a descriptive User-Agent with a way to reach the operator.
@@ -113,9 +164,12 @@ class Settings(BaseSettings):
     #: The process's HTTP server (health, metrics, webhooks).
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
-    data_dir: Path = Path("data")
+    #: The data directory: the default SQLite file and a second `.env` live here.
+    paperbot_home: Path = Field(default_factory=default_home)
+    #: An override of the SQLite file's folder (relative: to the current directory).
+    data_dir: Path | None = None
     database_url: str = ""
-    content_dir: Path = REPO_CONTENT_DIR
+    content_dir: Path = Field(default_factory=default_content_dir)
     #: Editors: `telegram:4242`, `wechat:<openid>`; a bare number is a Telegram user id.
     admin_ids: Annotated[list[ChatAddress], NoDecode] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
@@ -365,16 +419,43 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @field_validator("paperbot_home", mode="before")
+    @classmethod
+    def _empty_home_is_default(cls, value: Any) -> Any:
+        return default_home() if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("paperbot_home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_data_dir_is_home(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def effective_data_dir(self) -> Path:
+        """DATA_DIR if set (as before), else PAPERBOT_HOME."""
+        return self.data_dir if self.data_dir is not None else self.paperbot_home
+
     @property
     def effective_database_url(self) -> str:
-        """DATABASE_URL, or the embedded default: a SQLite file in DATA_DIR."""
+        """DATABASE_URL, or the embedded default: paperbot.db in the data directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'paperbot.db').as_posix()}"
+        return f"sqlite:///{(self.effective_data_dir / 'paperbot.db').as_posix()}"
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning validation errors into one clear line per variable."""
+    """Read the settings, turning validation errors into one clear line per variable.
+
+    The `.env` files are those of `env_files()` unless `_env_file` is given (tests
+    pass None: the environment only).
+    """
+    if "_env_file" not in overrides:
+        # pydantic-settings lets a later file win; the lookup order says the first.
+        overrides["_env_file"] = tuple(reversed(env_files()))
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -25,6 +25,13 @@ from tests.support.stores import make_settings, postgres_url, require_postgres
 pytest_plugins = ["tests.support.fake_arxiv"]
 
 
+@pytest.fixture(autouse=True)
+def _paperbot_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real data directory (~/.local/share/paperbot): the
+    settings and every `paperbot` process a test starts see a temporary PAPERBOT_HOME."""
+    monkeypatch.setenv("PAPERBOT_HOME", str(tmp_path / "paperbot-home"))
+
+
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema, dropped after the test."""

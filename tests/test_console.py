@@ -63,7 +63,7 @@ def test_reading_a_review_in_full_by_id_slug_and_arxiv_id(seeded_core: Core) -> 
     review = seeded_core.reviews.find("2312.00752")
     assert review is not None
     for reference in (
-        str(review.id),
+        "1",  # item 1 of /latest (tests/test_review_numbers.py)
         review.slug,
         "2312.00752v2",
         "https://arxiv.org/abs/2312.00752",
@@ -90,8 +90,8 @@ def test_search_by_chinese_english_and_arxiv_id(seeded_core: Core) -> None:
         ("/search", "请在 /search 后面写上关键词"),
         ("/search    ", "请在 /search 后面写上关键词"),
         ("/frobnicate", "没有 /frobnicate 这个命令"),
-        ("/review", "请写上解读编号"),
-        ("/review 99999", "找不到解读「99999」"),
+        ("/review", "请写上编号、slug 或 arXiv 编号"),
+        ("/review 99999", "你最近看到的列表里没有第 99999 篇"),
         ("量子纠缠咖啡机", "没有找到与「量子纠缠咖啡机」相关的解读"),
         (":7", "上一条回复没有按钮"),
     ],

@@ -44,8 +44,10 @@ def test_another_column_issue_adds_to_the_first(core: Core, seed_file: Path) -> 
 def test_an_edited_review_is_updated_not_duplicated(
     core: Core, seed_file: Path, tmp_path: Path
 ) -> None:
-    actions(core, seed_file)
     edited = tmp_path / "issue.txt"
+    edited.write_bytes(seed_file.read_bytes())
+    actions(core, edited)
+    # The editor fixes the file and imports it again: the same source, so it applies.
     edited.write_text(
         seed_file.read_text(encoding="utf-8").replace("Collin Burns等", "Chunting Zhou等"),
         encoding="utf-8",
@@ -182,7 +184,9 @@ def test_an_explicit_slug_names_the_review_it_updates(core: Core, tmp_path: Path
     one = write_review(tmp_path / "one.md", TWIN_TITLES[0], "正文。")
     actions(core, one)
     [stored] = core.reviews.all()
-    renamed = tmp_path / "renamed.md"
+    # The same file, edited: its slug names the review (a new file would need
+    # --overwrite, see tests/test_import_corrections.py).
+    renamed = one
     renamed.write_text(
         f"---\ntitle: A Better Title\nslug: {stored.slug}\n---\n\n正文。\n", encoding="utf-8"
     )

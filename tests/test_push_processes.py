@@ -68,7 +68,7 @@ def test_cli_queue_add_then_push_delivers_once(database_url: str, tmp_path: Path
         prepare(database_url, tmp_path, range(100, 110), blocked=range(200, 203))
         env = environment(database_url, server)
         added = run_cli(
-            ["queue", "add", str(DATA_DIR / "front_matter_review.md"), "--at", "2020-01-01"],
+            ["queue", "add", str(DATA_DIR / "front_matter_review.md")],
             tmp_path,
             **env,
         )
@@ -124,7 +124,7 @@ def test_killed_push_resumes_without_misses_and_bounded_duplicates(
         )
         assert (
             run_cli(
-                ["queue", "add", str(DATA_DIR / "front_matter_review.md"), "--at", "2020-01-01"],
+                ["queue", "add", str(DATA_DIR / "front_matter_review.md")],
                 tmp_path,
                 **env,
             ).returncode
@@ -162,7 +162,7 @@ def test_two_workers_share_one_push_on_postgresql(postgres_schema_url: str, tmp_
         )
         assert (
             run_cli(
-                ["queue", "add", str(DATA_DIR / "front_matter_review.md"), "--at", "2020-01-01"],
+                ["queue", "add", str(DATA_DIR / "front_matter_review.md")],
                 tmp_path,
                 **env,
             ).returncode

@@ -258,7 +258,7 @@ def test_push_against_an_unreachable_api_is_one_clear_line(
         prepare(database_url, tmp_path, range(1700, 1703))
         env = environment(database_url, server)
         queued = run_cli(
-            ["queue", "add", str(DATA_DIR / "front_matter_review.md"), "--at", "2020-01-01"],
+            ["queue", "add", str(DATA_DIR / "front_matter_review.md")],
             tmp_path,
             **env,
         )
@@ -289,7 +289,7 @@ def test_push_at_its_deadline_exits_non_zero_and_the_next_one_resumes(
             database_url, server, PUSH_DEADLINE_SECONDS="2", PUSH_PROGRESS_SECONDS="0.5"
         )
         queued = run_cli(
-            ["queue", "add", str(DATA_DIR / "front_matter_review.md"), "--at", "2020-01-01"],
+            ["queue", "add", str(DATA_DIR / "front_matter_review.md")],
             tmp_path,
             **env,
         )

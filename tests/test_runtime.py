@@ -101,7 +101,10 @@ def test_run_without_a_token_keeps_serving_and_stops_cleanly(tmp_path: Path) -> 
         timeout=60,
     )
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout) == health
+    reported = json.loads(status.stdout)
+    store = reported.pop("store")  # where the shell found the store (#12.5)
+    assert reported == health
+    assert store["data_dir"] == str((tmp_path / "data").resolve())
     text = subprocess.run(
         [str(PAPERBOT), "status"], cwd=tmp_path, env=env, capture_output=True, text=True
     )

@@ -16,14 +16,17 @@ def settings_from(monkeypatch: pytest.MonkeyPatch, **env: str) -> object:
     return load_settings(_env_file=None)
 
 
-def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    monkeypatch.setenv("PAPERBOT_HOME", str(tmp_path / "home"))
     settings = load_settings(_env_file=None)
     assert settings.telegram_api_base_url == DEFAULT_API_BASE_URL
     assert settings.timezone == "Asia/Shanghai"
     assert settings.push_cron == "0 9 * * mon"
     assert settings.arxiv_categories == ["cs.CL", "cs.LG", "cs.AI"]
-    assert settings.effective_database_url == "sqlite:///data/paperbot.db"
+    home = (tmp_path / "home").as_posix()
+    assert settings.effective_database_url == f"sqlite:///{home}/paperbot.db"
     assert settings.content_dir == REPO_DIR / "content"
 
 

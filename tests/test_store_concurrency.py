@@ -159,7 +159,7 @@ def test_bot_push_and_import_on_one_sqlite_file(tmp_path: Path) -> None:
             "PUSH_CONCURRENCY": "4",
         }
         queued = spawn(
-            ["queue", "add", str(DATA_DIR / "front_matter_review.md"), "--at", "2020-01-01"],
+            ["queue", "add", str(DATA_DIR / "front_matter_review.md")],
             tmp_path,
             env,
         )

@@ -239,7 +239,7 @@ async def test_a_20000_character_review_arrives_complete_and_in_order(
     )
     [report] = bot.core.reviews.import_files([source])
     review = report.outcomes[0].review
-    await bot.send(READER, f"/review {review.id}")
+    await bot.send(READER, f"/review {review.slug}")
     await bot.reply_to(1001, "第799句", timeout=20)
     parts = [m.text for m in bot.server.sent_messages(1001)]
     assert len(parts) >= 6

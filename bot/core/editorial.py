@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from bot.core.push_requests import PushRequestService, PushRequestView, Requester
 from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
 from bot.core.sources import ParsedReview
-from bot.core.subscriptions import SubscriptionService
+from bot.core.subscriptions import Reach, SubscriptionService
+from bot.core.tag_suggestions import TagSuggester
 
 #: The trigger push runs started by a publish carry (shown in /stats).
 PUBLISH_TRIGGER = "publish"
@@ -29,28 +30,56 @@ class Published:
     subscribers: int
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A review staged (or queued) by an editor, with what the editor must be told."""
+
+    review: ReviewView
+    #: The tags suggested because the source stated none (now the review's tags), or
+    #: None when the source gave its own.
+    suggested_tags: tuple[str, ...] | None
+    #: Readers the review will reach with its tags, of the active subscribers.
+    reach: Reach
+
+
 class Editorial:
     def __init__(
         self,
         reviews: ReviewService,
         subscriptions: SubscriptionService,
         requests: PushRequestService,
+        tags: TagSuggester,
     ) -> None:
         self.reviews = reviews
         self.subscriptions = subscriptions
         self.requests = requests
+        self.tags = tags
 
-    def stage(self, parsed: ParsedReview, publish_at: dt.datetime) -> ReviewView:
-        """A validated review stored as a draft, for the editor to confirm."""
-        return self.reviews.stage(parsed, publish_at).review
+    def stage(self, parsed: ParsedReview, publish_at: dt.datetime | None) -> Staged:
+        """A validated review stored as a draft, for the editor to confirm.
+
+        A source without tags gets suggested ones (stored on the draft, so confirming
+        keeps them); the editor is told how many readers the tags reach.
+        """
+        suggested: tuple[str, ...] | None = None
+        if parsed.tags is None:
+            suggested = tuple(self.tags.suggest(parsed.title, parsed.summary or "", parsed.body))
+            parsed.tags = list(suggested)
+        review = self.reviews.stage(parsed, publish_at).review
+        return Staged(review, suggested, self.subscriptions.reach(review.tags))
 
     def confirm(self, review_id: int) -> ReviewView:
         """A draft into the queue (ReviewStateError if it is not a draft)."""
         return self.reviews.set_status(review_id, "queued", expected=("draft",))
 
-    def queue(self, parsed: ParsedReview, publish_at: dt.datetime) -> ReviewView:
+    def queue(self, parsed: ParsedReview, publish_at: dt.datetime | None) -> Staged:
         """Stage and confirm at once (the shell: the operator saw the file)."""
-        return self.confirm(self.stage(parsed, publish_at).id)
+        staged = self.stage(parsed, publish_at)
+        return Staged(self.confirm(staged.review.id), staged.suggested_tags, staged.reach)
+
+    def reach(self, tags: tuple[str, ...]) -> Reach:
+        """How many active readers a review with these tags reaches (see `wants`)."""
+        return self.subscriptions.reach(tags)
 
     def unqueue(self, review_id: int) -> ReviewView:
         """A queued review back to draft (ReviewStateError if it is not queued)."""

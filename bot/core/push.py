@@ -68,14 +68,14 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol, cast
 
-from sqlalchemy import Engine, Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Engine, Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.conversation import Reply
 from bot.core.outbox import MARK_SENT_ONE, Claimed, OutboxRepository
 from bot.core.ratelimit import SendLimits, SendRateLimiter
 from bot.core.reviews import ReviewService, ReviewView
-from bot.core.subscriptions import SubscriberView, SubscriptionService
+from bot.core.subscriptions import SubscriberView, SubscriptionService, wants
 from bot.core.views import push_digest, review_full
 from bot.db.models import PushRun, Review, Subscriber, utcnow
 from bot.db.retry import DbRetry, first_line, is_transient
@@ -291,9 +291,18 @@ class PlannedPush:
     reviews: tuple[ReviewView, ...]
 
 
-def wants(subscriber_topics: Sequence[str], review_tags: Sequence[str]) -> bool:
-    """No chosen topics means every review; else a review with any chosen tag."""
-    return not subscriber_topics or bool(set(subscriber_topics) & set(review_tags))
+@dataclass(frozen=True)
+class WaitingReview:
+    """A review a push now would not publish, and why: "unconfirmed" (a draft, never
+    confirmed into the queue) or "not_before" (its publish time has not come)."""
+
+    review: ReviewView
+    reason: str
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    """A queued review is due with the next push (no time) or once its time has come."""
+    return Review.publish_at.is_(None) | (Review.publish_at <= now)
 
 
 # --- recording what was sent ----------------------------------------------------------
@@ -527,13 +536,12 @@ class PushService:
     # step 1: publish what is due
 
     def publish_due(self) -> list[ReviewView]:
-        """Queued reviews whose publish time has come become published, now."""
+        """Queued reviews that are due become published, now: those queued for the next
+        push (no publish time) and those whose "not before" time has come."""
         now = self.clock()
         with self.sessions.begin() as session:
             rows = session.scalars(
-                select(Review)
-                .where(Review.status == "queued", Review.publish_at <= now)
-                .with_for_update()
+                select(Review).where(Review.status == "queued", _due(now)).with_for_update()
             ).all()
             for row in rows:
                 row.status, row.published_at, row.updated_at = "published", now, now
@@ -631,8 +639,7 @@ class PushService:
         with self.sessions() as session:
             rows = session.scalars(
                 select(Review).where(
-                    (Review.status == "published")
-                    | ((Review.status == "queued") & (Review.publish_at <= now))
+                    (Review.status == "published") | ((Review.status == "queued") & _due(now))
                 )
             ).all()
             # A review this push would publish (or announce) counts as announced now.
@@ -667,6 +674,21 @@ class PushService:
             if due[:room]:
                 plans.append(PlannedPush(subscriber, tuple(due[:room])))
         return plans
+
+    def waiting(self) -> list[WaitingReview]:
+        """Drafts and queued reviews this push would not publish, with why (--dry-run)."""
+        now = self.clock()
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Review)
+                .where(
+                    (Review.status == "draft")
+                    | ((Review.status == "queued") & (Review.publish_at > now))
+                )
+                .order_by(Review.publish_at.asc().nulls_last(), Review.id)
+            ).all()
+            reasons = {"draft": "unconfirmed", "queued": "not_before"}
+            return [WaitingReview(ReviewView.of(row), reasons[row.status]) for row in rows]
 
     # step 3: send
 

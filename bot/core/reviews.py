@@ -33,7 +33,7 @@ from bot.core.sources import (
     source_files,
     to_front_matter,
 )
-from bot.db.models import Review, utcnow
+from bot.db.models import Review, ReviewImport, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,44 @@ class Page:
         return self.offset + len(self.items) < self.total
 
 
+#: The fields an import protects: once corrected in the store, a source that still
+#: says otherwise does not put its value back unless told to (`--overwrite`).
+PROTECTED_FIELDS = (
+    "slug",
+    "title",
+    "arxiv_id",
+    "authors",
+    "paper_date",
+    "paper_date_precision",
+    "section",
+    "tags",
+    "summary",
+    "body",
+)
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field where the source and the store differ. `applied`: the import wrote the
+    source's value; else the store's value was kept (corrected since this source's
+    last import, or never written by it) and `--overwrite` would write it."""
+
+    field: str
+    stored: Any
+    source: Any
+    applied: bool
+
+
 @dataclass(frozen=True)
 class ImportOutcome:
     action: str  # "added" | "updated" | "unchanged"
     review: ReviewView
+    changes: tuple[FieldChange, ...] = ()
+
+    @property
+    def kept(self) -> tuple[FieldChange, ...]:
+        return tuple(change for change in self.changes if not change.applied)
 
 
 @dataclass(frozen=True)
@@ -375,6 +409,14 @@ class ReviewService:
                 return None
             return ReviewView.of(row)
 
+    def find_by_id(self, review_id: int, published_only: bool = True) -> ReviewView | None:
+        """A review by its database id (what buttons and chat lists carry)."""
+        with self.sessions() as session:
+            row = ReviewRepository(session).get(review_id)
+            if row is None or (published_only and row.status != "published"):
+                return None
+            return ReviewView.of(row)
+
     def tag_counts(self) -> list[tuple[str, int]]:
         """Tags of published reviews with how many reviews carry each, most used first."""
         counts: dict[str, int] = {}
@@ -399,17 +441,29 @@ class ReviewService:
 
     # importing
 
-    def import_files(self, paths: list[Path]) -> list[FileReport]:
+    def import_files(
+        self, paths: list[Path], *, dry_run: bool = False, overwrite: bool = False
+    ) -> list[FileReport]:
         """Import each file in its own transaction; a bad file imports nothing of itself.
 
         A refused file is reported (`file:line: reason`) and the next one is read:
-        one bad file in a directory never keeps the others out.
+        one bad file in a directory never keeps the others out. Each file is a source
+        whose last import is remembered per review (`ReviewImport`), so fields
+        corrected in the store since are kept unless `overwrite`. `dry_run` computes
+        the same outcomes and changes and writes nothing.
         """
         reports: list[FileReport] = []
         for path in source_files(paths):
             try:
                 parsed = read_source(path)
-                outcomes = tuple(self.import_parsed(parsed))
+                outcomes = tuple(
+                    self.import_parsed(
+                        parsed,
+                        source=str(path.resolve()),
+                        dry_run=dry_run,
+                        overwrite=overwrite,
+                    )
+                )
             except ReviewFormatError as exc:
                 reports.append(FileReport(str(path), error=str(exc)))
             except OSError as exc:
@@ -427,32 +481,75 @@ class ReviewService:
                 reports.append(FileReport(str(path), outcomes, warnings=warnings))
         return reports
 
-    def import_parsed(self, parsed: list[ParsedReview]) -> list[ImportOutcome]:
-        with self.sessions.begin() as session:
+    def import_parsed(
+        self,
+        parsed: list[ParsedReview],
+        *,
+        source: str | None = None,
+        dry_run: bool = False,
+        overwrite: bool = True,
+    ) -> list[ImportOutcome]:
+        """Add or update the parsed reviews in one transaction.
+
+        With a `source` (a file), what it writes is remembered per review and fields
+        corrected in the store since its last import are kept unless `overwrite`.
+        Without one (an editor's /queue of a draft) the source is the editor's own
+        latest word and is applied whole.
+        """
+        session = self.sessions()
+        try:
+            session.begin()
             repo = ReviewRepository(session)
             # One timestamp for the whole batch: reviews published together sort by
             # their order in the source, not by microseconds of import time.
             now = utcnow()
-            outcomes = [self._upsert(repo, review, now) for review in parsed]
+            outcomes = [
+                self._upsert(repo, review, now, source, overwrite or source is None)
+                for review in parsed
+            ]
             session.flush()
-            result = [ImportOutcome(action, ReviewView.of(row)) for action, row in outcomes]
-        self.forget_pages()
+            result = [
+                ImportOutcome(action, ReviewView.of(row), changes)
+                for action, row, changes in outcomes
+            ]
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        if not dry_run:
+            self.forget_pages()
         return result
 
     def _upsert(
-        self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime
-    ) -> tuple[str, Review]:
+        self,
+        repo: ReviewRepository,
+        parsed: ParsedReview,
+        now: dt.datetime,
+        source: str | None,
+        overwrite: bool,
+    ) -> tuple[str, Review, tuple[FieldChange, ...]]:
         existing = _same_review(repo, parsed)
         if existing is None:
             review = self._new_review(repo, parsed, now)
             repo.add(review)
             repo.session.flush()
-            return "added", review
-        changed = _apply(existing, parsed, repo, now)
+            if source is not None:
+                _remember(repo.session, review, source, _stated(review, parsed), now)
+            return "added", review, ()
+        record = _last_import(repo.session, existing.id, source) if source else None
+        changes, stated = _apply(existing, parsed, repo, now, record, overwrite)
+        if source is not None:
+            _remember(repo.session, existing, source, stated, now)
+        changed = any(change.applied for change in changes)
         if changed:
             existing.content_hash = content_hash(existing)
             existing.updated_at = now
-        return ("updated" if changed else "unchanged"), existing
+        return ("updated" if changed else "unchanged"), existing, tuple(changes)
 
     def _new_review(self, repo: ReviewRepository, parsed: ParsedReview, now: dt.datetime) -> Review:
         slug = _unique_slug(repo, parsed.slug or make_slug(parsed.title, parsed.arxiv_id))
@@ -483,11 +580,13 @@ class ReviewService:
 
     # the editors' queue
 
-    def stage(self, parsed: ParsedReview, publish_at: dt.datetime) -> ImportOutcome:
+    def stage(self, parsed: ParsedReview, publish_at: dt.datetime | None) -> ImportOutcome:
         """Store a review from an editor as a draft, to be confirmed into the queue.
 
-        Refuses to touch a review readers already have (`ReviewStateError`): a
-        published review changes through `paperbot import`, deliberately.
+        `publish_at` None means "with the next push" (any push publishes it), so it is
+        written even over an earlier draft's time. Refuses to touch a review readers
+        already have (`ReviewStateError`): a published review changes through
+        `paperbot import`, deliberately.
         """
         with self.sessions() as session:
             existing = _same_review(ReviewRepository(session), parsed)
@@ -500,6 +599,12 @@ class ReviewService:
                 )
         parsed.status, parsed.publish_at, parsed.published_at = "draft", publish_at, None
         [outcome] = self.import_parsed([parsed])
+        if outcome.review.publish_at != publish_at:  # an import keeps unstated fields
+            with self.sessions.begin() as session:
+                row = session.get(Review, outcome.review.id)
+                assert row is not None
+                row.publish_at = publish_at
+                outcome = ImportOutcome(outcome.action, ReviewView.of(row))
         return outcome
 
     def set_status(self, review_id: int, status: str, *, expected: tuple[str, ...]) -> ReviewView:
@@ -595,8 +700,20 @@ class ReviewService:
         return written
 
     def seed_if_empty(self, content_dir: Path) -> list[FileReport]:
-        """Fill an empty store from `content/`; a store with reviews is left alone."""
-        if self.count() > 0 or not content_dir.is_dir():
+        """Fill an empty store from `content/`; a store with reviews is left alone.
+
+        An empty store with no reviews to seed from (an install without its packaged
+        `content/`, a wrong CONTENT_DIR) is said loudly: the bot would answer every
+        reader "nothing yet" without anyone knowing why.
+        """
+        if self.count() > 0:
+            return []
+        if not content_dir.is_dir() or not source_files([content_dir]):
+            log.error(
+                "NO REVIEWS TO SEED: %s has no reviews, the store stays empty; set "
+                "CONTENT_DIR to the column's content/ or run `paperbot import PATH`",
+                content_dir,
+            )
             return []
         reports = self.import_files([content_dir])
         for report in reports:
@@ -645,8 +762,61 @@ def _unique_slug(repo: ReviewRepository, slug: str, except_id: int | None = None
     return candidate
 
 
-def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.datetime) -> bool:
-    """Copy what the source states onto the row; fields it does not state are kept."""
+def _as_json(value: Any) -> Any:
+    """A field's value as an import record stores it (dates as ISO text)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _last_import(session: Session, review_id: int, source: str) -> dict[str, Any] | None:
+    record = session.scalar(
+        select(ReviewImport).where(
+            ReviewImport.review_id == review_id, ReviewImport.source == source
+        )
+    )
+    return dict(record.fields) if record is not None else None
+
+
+def _remember(
+    session: Session, review: Review, source: str, stated: dict[str, Any], now: dt.datetime
+) -> None:
+    """Record what this source says of this review (its values, applied or kept)."""
+    record = session.scalar(
+        select(ReviewImport).where(
+            ReviewImport.review_id == review.id, ReviewImport.source == source
+        )
+    )
+    if record is None:
+        session.add(
+            ReviewImport(review_id=review.id, source=source, fields=stated, imported_at=now)
+        )
+    else:
+        record.fields, record.imported_at = {**record.fields, **stated}, now
+
+
+def _stated(review: Review, parsed: ParsedReview) -> dict[str, Any]:
+    """A new review's protected fields, as its source wrote them."""
+    return {name: _as_json(getattr(review, name)) for name in PROTECTED_FIELDS}
+
+
+def _apply(
+    row: Review,
+    parsed: ParsedReview,
+    repo: ReviewRepository,
+    now: dt.datetime,
+    record: dict[str, Any] | None = None,
+    overwrite: bool = True,
+) -> tuple[list[FieldChange], dict[str, Any]]:
+    """Copy what the source states onto the row; fields it does not state are kept.
+
+    A protected field whose stored value is not what this source last wrote
+    (`record`; None: it never wrote this review) was corrected in the store since:
+    it is kept unless `overwrite`. Returns the changes (applied or kept) and the
+    protected values the source states, for the next import's record.
+    """
     wanted: dict[str, Any] = {"title": parsed.title, "body": parsed.body}
     if parsed.slug and parsed.slug != row.slug:
         wanted["slug"] = _unique_slug(repo, parsed.slug, except_id=row.id)
@@ -674,12 +844,19 @@ def _apply(row: Review, parsed: ParsedReview, repo: ReviewRepository, now: dt.da
             wanted[name] = getattr(parsed, name)
     if wanted.get("status") == "published" and row.published_at is None:
         wanted.setdefault("published_at", now)
-    changed = False
+    stated = {name: _as_json(value) for name, value in wanted.items() if name in PROTECTED_FIELDS}
+    changes: list[FieldChange] = []
     for name, value in wanted.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return changed
+        current = getattr(row, name)
+        if current == value:
+            continue
+        corrected = (record or {}).get(name, _MISSING) != _as_json(current)
+        if name in PROTECTED_FIELDS and corrected and not overwrite:
+            changes.append(FieldChange(name, current, value, applied=False))
+            continue
+        setattr(row, name, value)
+        changes.append(FieldChange(name, current, value, applied=True))
+    return changes, stated
 
 
 def review_to_front_matter(review: ReviewView) -> str:

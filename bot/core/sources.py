@@ -377,6 +377,11 @@ class PublishTimeTooFarError(ValueError):
     """A publish time later than MAX_PUBLISH_AHEAD from now."""
 
 
+class PublishTimeInPastError(ValueError):
+    """An editor's publish time that has already passed: a typo as often as a wish to
+    publish at once, so it is refused unless the editor confirms it (`--backdate`)."""
+
+
 def check_publish_time(moment: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
     """Refuse a publish time more than MAX_PUBLISH_AHEAD ahead (a typo, not a plan)."""
     latest = (now or dt.datetime.now(dt.UTC)) + MAX_PUBLISH_AHEAD

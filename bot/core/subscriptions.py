@@ -87,6 +87,31 @@ class SubscriberRepository:
         return self.session.scalars(query.order_by(Subscriber.id)).all()
 
 
+def wants(subscriber_topics: Sequence[str], review_tags: Sequence[str]) -> bool:
+    """Whether a push sends this review to this reader.
+
+    No chosen topics means every review. A review without tags goes to every reader
+    too, whatever their topics: it says nothing that could exclude it, and a reader
+    who chose topics must not silently miss whatever the editors forgot to tag.
+    Otherwise a review with any chosen tag.
+    """
+    if not subscriber_topics or not review_tags:
+        return True
+    return bool(set(subscriber_topics) & set(review_tags))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How many active subscribers a review with these tags would reach, of how many."""
+
+    readers: int
+    active: int
+
+    @property
+    def missed(self) -> int:
+        return self.active - self.readers
+
+
 @dataclass(frozen=True)
 class SubscribeOutcome:
     subscriber: SubscriberView
@@ -239,6 +264,14 @@ class SubscriptionService:
     def counts_by_status(self) -> dict[str, int]:
         with self.sessions() as session:
             return SubscriberRepository(session).counts_by_status(self.uncounted_channels)
+
+    def reach(self, tags: Sequence[str]) -> Reach:
+        """The active subscribers (every channel) whose topics a review with `tags`
+        matches, by the push's own rule (`wants`): the editor's warning before queuing."""
+        with self.sessions() as session:
+            topics = session.scalars(select(Subscriber.topics).where(Subscriber.status == "active"))
+            chosen = [list(row or ()) for row in topics]
+        return Reach(sum(1 for row in chosen if wants(row, tags)), len(chosen))
 
 
 def _new_subscriber(

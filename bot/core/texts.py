@@ -41,8 +41,16 @@ TEXTS: dict[str, tuple[str, str]] = {
         "No review “{ref}”. Send /latest for the newest, or send keywords to search.",
     ),
     "review_usage": (
-        "请写上解读编号，例如：/review 1（编号见 /latest 列表）",
-        "Please give a review id, e.g. /review 1 (ids are shown by /latest)",
+        "请写上编号、slug 或 arXiv 编号。编号是你最近看到的列表（/latest、/classic 或搜索结果，"
+        "默认 /latest）中的序号，例如：/review 1",
+        "Please give a number, a slug or an arXiv id. The number is the one shown in the "
+        "last list you saw (/latest, /classic or a search; /latest by default), e.g. /review 1",
+    ),
+    "review_missing_number": (
+        "你最近看到的列表里没有第 {n} 篇。"
+        "发送 /latest 查看最新解读，再用 /review 加列表中的编号打开。",
+        "There is no item {n} in the last list you saw. Send /latest, then /review with a "
+        "number from that list.",
     ),
     "authors": ("作者", "Authors"),
     "date": ("发表时间", "Published"),
@@ -222,6 +230,37 @@ TEXTS: dict[str, tuple[str, str]] = {
         "发布时间「{value}」太远了：最多可以排到 {days} 天之后。",
         "The publish time “{value}” is too far ahead: at most {days} days from now.",
     ),
+    "queue_time_past": (
+        "发布时间「{value}」已经过去了。不写时间即随下一次推送发布；"
+        "确实要补填过去的时间，请在服务器上用 paperbot queue add FILE --at … --backdate。",
+        "The publish time “{value}” has already passed. Give no time to publish with the "
+        "next push; to backdate on purpose use paperbot queue add FILE --at … --backdate.",
+    ),
+    "queue_next_push": (
+        "随下一次推送（定时推送 {when}，或更早运行的 paperbot push）",
+        "with the next push (the scheduled one at {when}, or an earlier paperbot push)",
+    ),
+    "queue_not_before": ("不早于 {when}", "not before {when}"),
+    "queue_tags_suggested": (
+        "文中未写标签，建议标签：{tags}（确认即采用；要改请在文中加一行 **标签**: …）",
+        "No tags given; suggested tags: {tags} (kept if you confirm; to change them add a "
+        "line **Tags**: …)",
+    ),
+    "queue_tags_given": ("标签：{tags}", "Tags: {tags}"),
+    "queue_tags_none": (
+        "没有标签：将推送给所有订阅者（包括选了话题的读者）。",
+        "No tags: it goes to every subscriber, whatever their topics.",
+    ),
+    "queue_reach_all": (
+        "将送达 {readers} 位活跃订阅者（全部）。",
+        "It will reach {readers} active subscribers (all of them).",
+    ),
+    "queue_reach_some": (
+        "注意：将只送达 {readers} 位活跃订阅者（共 {active} 位）；"
+        "另外 {missed} 位选择的话题与这些标签不符，收不到。",
+        "Note: it will reach only {readers} of {active} active subscribers; {missed} chose "
+        "topics these tags do not match.",
+    ),
     "queue_invalid": (
         "这篇解读有问题，未保存：\n{error}",
         "This review has a problem and was not saved:\n{error}",
@@ -248,7 +287,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "state_queued": ("排队中", "queued"),
     "state_published": ("已发布", "published"),
     "queue_preview": (
-        "草稿 #{id} 已保存，计划发布时间：{when}。下面是读者将看到的样子：",
+        "草稿 #{id} 已保存，发布时间：{when}。下面是读者将看到的样子：",
         "Draft #{id} saved, to be published {when}. This is what readers will see:",
     ),
     "queue_confirm_question": ("确认加入发布队列？", "Put it in the queue?"),
@@ -257,8 +296,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "queue_cancelled": ("已取消，草稿已删除。", "Cancelled; the draft is gone."),
     "queue_nothing_to_cancel": ("没有可取消的草稿。", "There is no draft to cancel."),
     "queue_done": (
-        "#{id}「{title}」已加入队列，将于 {when} 发布并推送。",
-        "#{id} “{title}” is queued for {when}.",
+        "#{id}「{title}」已加入队列，发布并推送时间：{when}。",
+        "#{id} “{title}” is queued, to be published and pushed {when}.",
     ),
     "queued_empty": ("队列是空的。", "The queue is empty."),
     "queued_heading": ("待发布（{count} 篇）", "Waiting ({count} {count|review|reviews})"),
@@ -334,9 +373,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_latest": ("最新论文解读", "Latest reviews"),
     "cmd_classic": ("经典论文回顾", "Classic papers"),
     "cmd_search": ("按关键词搜索解读", "Search reviews by keyword"),
-    "cmd_review": ("按编号阅读一篇解读", "Read one review by id"),
+    "cmd_review": (
+        "阅读一篇解读：列表中的编号、slug 或 arXiv 编号",
+        "Read one review: its number in a list, its slug or arXiv id",
+    ),
     "arg_search": ("<关键词>", "<keywords>"),
-    "arg_review": ("<编号>", "<id>"),
+    "arg_review": ("<编号|slug|arXiv 编号>", "<number|slug|arXiv id>"),
     # --- arXiv watcher (editors) ---
     "cmd_candidates": ("arXiv 候选论文，按推荐程度排序", "arXiv candidates, best first"),
     "cmd_draft": ("按 arXiv 编号起草一篇解读", "Draft a review of an arXiv paper"),

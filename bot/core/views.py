@@ -85,9 +85,14 @@ def review_card(review: ReviewView, language: str, public_url: str = "") -> Repl
     return Reply(rich(*blocks), (tuple(buttons),))
 
 
-def review_full(review: ReviewView, language: str) -> Reply:
-    """The whole review; channels split it into as many messages as they need."""
-    header = [heading(bold(review.title)), *meta_blocks(review, language)]
+def review_full(review: ReviewView, language: str, number: int | None = None) -> Reply:
+    """The whole review; channels split it into as many messages as they need.
+
+    `number`: the number the reader's list shows it under (what `/review N` takes),
+    put before the title so the number seen is the number that works.
+    """
+    title = f"{number}. {review.title}" if number is not None else review.title
+    header = [heading(bold(title)), *meta_blocks(review, language)]
     if tags := tag_line(review):
         header.append(tags)
     body = markdown_to_rich(review.body)

@@ -432,3 +432,40 @@ class SeenInbound(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ReviewImport(Base):
+    """What the last import of one source wrote into one review, field by field.
+
+    An import compares the store with it: a field whose stored value differs from what
+    this source last wrote was corrected in the store since (by an editor, or by
+    another source), and the import keeps it unless told `--overwrite`. A source is a
+    file's resolved path.
+    """
+
+    __tablename__ = "review_imports"
+    __table_args__ = (
+        UniqueConstraint("review_id", "source", name="uq_review_imports_review_id_source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(1000))
+    #: The source's values, as `bot.core.import_records.field_values` writes them.
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatList(Base):
+    """The last list of reviews a chat was shown (/latest, /classic, a search, a page),
+    so `/review N` opens item N of what the reader saw (bot/core/chat_lists.py)."""
+
+    __tablename__ = "chat_lists"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Which list it was ("latest:5", "search:<token>"): pages of one list add up.
+    list_key: Mapped[str] = mapped_column(String(200), default="")
+    #: Review ids by the number shown: {"1": 17, "2": 4, ...}.
+    items: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

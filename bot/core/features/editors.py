@@ -16,16 +16,17 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
 from bot.core.cron_words import cron_in_words
-from bot.core.editorial import Editorial
+from bot.core.editorial import Editorial, Staged
 from bot.core.numbers import parse_count
 from bot.core.push import PushService
 from bot.core.push_requests import Requester
-from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
+from bot.core.reviews import ReviewService, ReviewStateError
 from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
 from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from bot.core.sources import (
     MAX_PUBLISH_AHEAD,
     ParsedReview,
+    PublishTimeInPastError,
     PublishTimeTooFarError,
     ReviewFormatError,
     check_publish_time,
@@ -61,14 +62,23 @@ def parse_publish_time(value: str, zone: ZoneInfo) -> dt.datetime:
         raise ValueError(f"{value!r} is out of range") from None
 
 
-def publish_time(when: str, cron: str, zone: ZoneInfo) -> dt.datetime:
-    """An editor's publish time, or the next push when none is given (ValueError if bad).
+def publish_time(
+    when: str, zone: ZoneInfo, *, allow_past: bool = False, now: dt.datetime | None = None
+) -> dt.datetime | None:
+    """An editor's "not before" time, or None when none is given (ValueError if bad).
 
-    More than MAX_PUBLISH_AHEAD ahead is `PublishTimeTooFarError` (a ValueError).
+    None means "with the next push", whichever runs first: the scheduled one or a
+    manual `paperbot push` (see `PushService.publish_due`). More than MAX_PUBLISH_AHEAD
+    ahead is `PublishTimeTooFarError`; a time already past is `PublishTimeInPastError`
+    unless `allow_past` (the editor confirmed it), both ValueErrors.
     """
     if not when.strip():
-        return next_push_time(cron, zone)
-    return check_publish_time(parse_publish_time(when, zone))
+        return None
+    moment = check_publish_time(parse_publish_time(when, zone))
+    if not allow_past and moment < (now or utcnow()):
+        local = moment.astimezone(zone)
+        raise PublishTimeInPastError(f"{local:%Y-%m-%d %H:%M %Z} has already passed")
+    return moment
 
 
 class EditorsFeature:
@@ -122,10 +132,12 @@ class EditorsFeature:
         if not source.strip():
             return [_say(language, "queue_usage")]
         try:
-            publish_at = publish_time(when_text, self.push_cron, self.zone)
+            publish_at = publish_time(when_text, self.zone)
         except PublishTimeTooFarError:
             days = MAX_PUBLISH_AHEAD.days
             return [_say(language, "queue_time_too_far", value=when_text[:40], days=days)]
+        except PublishTimeInPastError:
+            return [_say(language, "queue_time_past", value=when_text[:40])]
         except ValueError:
             return [_say(language, "queue_bad_time", value=when_text[:40])]
         name = caller.attachment.filename if caller.attachment else "message"
@@ -139,6 +151,8 @@ class EditorsFeature:
             return [_say(language, "queue_one_only", count=len(parsed))]
         review = parsed[0]
         if review.publish_at is not None and not when_text:
+            if review.publish_at < utcnow():  # as for a typed time: a past one is refused
+                return [_say(language, "queue_time_past", value=self._local(review.publish_at))]
             publish_at = review.publish_at
         try:
             # Also off the loop: indexing the body for search and rendering the preview
@@ -148,7 +162,7 @@ class EditorsFeature:
             return [_refused(language, exc)]
 
     def _stage_and_preview(
-        self, review: ParsedReview, publish_at: dt.datetime, language: str
+        self, review: ParsedReview, publish_at: dt.datetime | None, language: str
     ) -> list[Reply]:
         preview = self._preview(self.editorial.stage(review, publish_at), language)
         other = other_paper_link(review.paper_url) if review.paper_url else None
@@ -157,9 +171,12 @@ class EditorsFeature:
             preview.insert(0, _say(language, "queue_warning_not_arxiv", url=url, site=site))
         return preview
 
-    def _preview(self, review: ReviewView, language: str) -> list[Reply]:
-        when = self._local(review.publish_at)
-        note = Reply(rich(paragraph(t(language, "queue_preview", id=review.id, when=when))))
+    def _preview(self, staged: Staged, language: str) -> list[Reply]:
+        review = staged.review
+        when = self._publish_when(review.publish_at, language)
+        notes = [paragraph(t(language, "queue_preview", id=review.id, when=when))]
+        notes.extend(paragraph(line) for line in audience_lines(staged, language))
+        note = Reply(rich(*notes))
         confirm = Reply(
             rich(paragraph(t(language, "queue_confirm_question"))),
             (
@@ -183,7 +200,7 @@ class EditorsFeature:
             review = self.editorial.confirm(review_id)
         except ReviewStateError as exc:
             return [_refused(language, exc)]
-        when = self._local(review.publish_at)
+        when = self._publish_when(review.publish_at, language)
         return [_say(language, "queue_done", id=review.id, title=review.title, when=when)]
 
     # /queued, /unqueue, /publish
@@ -196,7 +213,7 @@ class EditorsFeature:
         blocks = [heading(bold(t(language, "queued_heading", count=len(waiting))))]
         for review in waiting:
             status = t(language, f"review_status_{review.status}")
-            when = self._local(review.publish_at)
+            when = self._publish_when(review.publish_at, language)
             blocks.append(numbered(review.id, bold(review.title), text(f" · {status} · {when}")))
         return [Reply(rich(*blocks))]
 
@@ -310,6 +327,12 @@ class EditorsFeature:
     def _next_push(self) -> dt.datetime:
         return next_push_time(self.push_cron, self.zone)
 
+    def _publish_when(self, moment: dt.datetime | None, language: str) -> str:
+        """A queued review's time as the editor reads it: no time is the next push."""
+        if moment is None:
+            return t(language, "queue_next_push", when=self._local(self._next_push()))
+        return t(language, "queue_not_before", when=self._local(moment))
+
     def _local(self, moment: dt.datetime | None) -> str:
         if moment is None:
             return "—"
@@ -332,6 +355,31 @@ def state_error_text(language: str, exc: ReviewStateError) -> str:
 
 def _refused(language: str, exc: ReviewStateError) -> Reply:
     return Reply(rich(paragraph(state_error_text(language, exc))))
+
+
+def audience_lines(staged: Staged, language: str) -> list[str]:
+    """What the editor must know about who gets the review: the tags (suggested ones
+    said so) and how many readers they reach. The CLI prints the same lines."""
+    tags = "、".join(staged.review.tags) if language == "zh" else ", ".join(staged.review.tags)
+    if staged.suggested_tags is not None:
+        key = "queue_tags_suggested" if staged.suggested_tags else "queue_tags_none"
+    else:
+        key = "queue_tags_given" if staged.review.tags else "queue_tags_none"
+    reach = staged.reach
+    lines = [t(language, key, tags=tags)]
+    if reach.missed:
+        lines.append(
+            t(
+                language,
+                "queue_reach_some",
+                readers=reach.readers,
+                active=reach.active,
+                missed=reach.missed,
+            )
+        )
+    else:
+        lines.append(t(language, "queue_reach_all", readers=reach.readers))
+    return lines
 
 
 def _say(language: str, key: str, **values: object) -> Reply:

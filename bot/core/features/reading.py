@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from bot.core.button_state import ButtonStateStore
+from bot.core.chat_lists import ChatListStore
 from bot.core.conversation import Caller, Command, Registry, Reply
 from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewService, ReviewView
@@ -26,9 +28,15 @@ def last_page_offset(total: int, size: int) -> int:
 
 class ReadingFeature:
     def __init__(
-        self, reviews: ReviewService, search: SearchService, button_states: ButtonStateStore
+        self,
+        reviews: ReviewService,
+        search: SearchService,
+        button_states: ButtonStateStore,
+        chat_lists: ChatListStore,
     ) -> None:
         self.reviews = reviews
+        #: The numbers each chat was shown, so `/review N` opens what the reader saw.
+        self.chat_lists = chat_lists
         self.search_service = search
         # Paging a search needs its query back, and a query does not fit in a button's
         # data; it is kept in the store under a short token, so any process (or this
@@ -78,12 +86,33 @@ class ReadingFeature:
         reference = args.strip()
         if not reference:
             return [Reply(rich(paragraph(t(caller.language, "review_usage"))))]
+        number = parse_count(reference)
+        if number is not None:
+            return self._review_by_number(caller, number)
         found = self.reviews.find(reference)
         if found is None:
             return [
                 Reply(rich(paragraph(t(caller.language, "review_missing", ref=reference[:80]))))
             ]
-        return [review_full(found, caller.language)]
+        shown = self.chat_lists.number_of(caller.channel, caller.chat_id, found.id)
+        return [review_full(found, caller.language, shown)]
+
+    def _review_by_number(self, caller: Caller, number: int) -> list[Reply]:
+        """Item `number` of the chat's last list, else of /latest (see chat_lists)."""
+        found: ReviewView | None = None
+        review_id = self.chat_lists.recall(caller.channel, caller.chat_id, number)
+        if review_id is not None:
+            found = self.reviews.find_by_id(review_id)
+        elif number >= 1:
+            page = self.reviews.page("latest", 1, number - 1)
+            found = page.items[0] if page.items else None
+            if found is not None:
+                self.chat_lists.remember(
+                    caller.channel, caller.chat_id, "latest", number, [found.id]
+                )
+        if found is None:
+            return [Reply(rich(paragraph(t(caller.language, "review_missing_number", n=number))))]
+        return [review_full(found, caller.language, number)]
 
     def search(self, caller: Caller, args: str) -> list[Reply]:
         if not args.strip():
@@ -127,8 +156,16 @@ class ReadingFeature:
             section=t(language, SECTION_TITLES[section]),
             total=page.total,
         )
+        self._shown(caller, section, offset, page.items)
         return review_list(
             title, page.items, offset, page.total, language, f"p:{section}:{size}", size
+        )
+
+    def _shown(
+        self, caller: Caller, list_key: str, offset: int, items: tuple[ReviewView, ...]
+    ) -> None:
+        self.chat_lists.remember(
+            caller.channel, caller.chat_id, list_key, offset + 1, [review.id for review in items]
         )
 
     def _search_page(self, caller: Caller, query: str, offset: int) -> Reply:
@@ -145,6 +182,9 @@ class ReadingFeature:
         if page.total == 0:
             return Reply(rich(paragraph(t(caller.language, "nothing_found", query=shown))))
         token = self._remember(query)
+        self._shown(
+            caller, "search:" + hashlib.sha256(query.encode()).hexdigest()[:32], offset, page.items
+        )
         title = t(caller.language, "search_results", query=shown, total=page.total)
         return review_list(
             title, page.items, offset, page.total, caller.language, f"s:{token}", PAGE_SIZE
@@ -164,7 +204,10 @@ class ReadingFeature:
         if len(arguments) != 1 or parse_count(arguments[0]) is None:
             return None
         found = self.reviews.find(arguments[0])
-        return [review_full(found, caller.language)] if found else None
+        if found is None:
+            return None
+        shown = self.chat_lists.number_of(caller.channel, caller.chat_id, found.id)
+        return [review_full(found, caller.language, shown)]
 
     def _page_action(self, caller: Caller, arguments: list[str]) -> list[Reply] | None:
         if len(arguments) != 3 or arguments[0] not in SECTION_TITLES:

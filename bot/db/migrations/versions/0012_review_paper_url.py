@@ -1,7 +1,7 @@
 """reviews.paper_url: the link of a paper that is not on arXiv (OpenReview, ACL Anthology)
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02
 
 One nullable column; existing rows keep NULL (their link is their arXiv id). The
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
