@@ -122,8 +122,20 @@ def status(as_json: bool) -> None:
     from bot.health import configured_channels, describe, health_report, single_process_role
 
     settings = _settings()
+    store = {
+        "data_dir": str(settings.effective_data_dir.resolve()),
+        "data_dir_from": "DATA_DIR" if settings.data_dir is not None else "PAPERBOT_HOME",
+        "database": _redacted_url(settings.effective_database_url),
+        "env_files": [str(path.resolve()) for path in env_files() if path.is_file()],
+    }
     missing = _missing_sqlite_file(settings.effective_database_url)
     if missing is not None:
+        # Where the store would be is what an operator needs most here: say it, create
+        # nothing (opening the file would create an empty one).
+        if as_json:
+            click.echo(
+                json.dumps({"status": "no store", "store": store}, ensure_ascii=False, indent=2)
+            )
         click.echo(
             f"no store yet at {missing}: `paperbot run` or `paperbot db upgrade` creates it",
             err=True,
@@ -139,12 +151,6 @@ def status(as_json: bool) -> None:
         )
     finally:
         engine.dispose()
-    store = {
-        "data_dir": str(settings.effective_data_dir.resolve()),
-        "data_dir_from": "DATA_DIR" if settings.data_dir is not None else "PAPERBOT_HOME",
-        "database": _redacted_url(settings.effective_database_url),
-        "env_files": [str(path.resolve()) for path in env_files() if path.is_file()],
-    }
     if as_json:
         click.echo(json.dumps({**report, "store": store}, ensure_ascii=False, indent=2))
     else:

@@ -280,7 +280,7 @@ def test_admin_ids_name_a_channel_or_mean_telegram(tmp_path: Path, sqlite_url: s
 def test_admin_ids_refuse_what_is_not_an_address(
     tmp_path: Path, sqlite_url: str, value: str
 ) -> None:
-    with pytest.raises(SettingsError, match=r"Invalid ADMIN_IDS: .*not a chat address"):
+    with pytest.raises(SettingsError, match=r"Invalid ADMIN_IDS: .*is not (an|a Telegram) id"):
         make_settings(sqlite_url, tmp_path, admin_ids=f"4242,{value}")
 
 

@@ -231,14 +231,16 @@ def subscription_row(database_url: str, channel: str) -> tuple[Any, ...] | None:
     return tuple(rows[0]) if rows else None
 
 
-def review_titles_and_lima(database_url: str) -> tuple[list[str], int]:
+def review_titles_and_lima(database_url: str) -> tuple[list[str], str]:
+    """Every title, and LIMA's slug (`/review N` is item N of the chat's last list; a
+    slug names one review on every channel)."""
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            reviews = connection.execute(select(Review.id, Review.title)).all()
+            reviews = connection.execute(select(Review.slug, Review.title)).all()
     finally:
         engine.dispose()
-    (lima,) = [review_id for review_id, title in reviews if title.startswith("LIMA")]
+    (lima,) = [slug for slug, title in reviews if title.startswith("LIMA")]
     return [title for _, title in reviews], lima
 
 

@@ -81,11 +81,11 @@ def test_unreachable_telegram_is_retried_with_backoff_until_it_answers(tmp_path:
         process = _start_logged(tmp_path, env, log)
         try:
             health = _wait(lambda: _health(port), 60, "/healthz answering")
-            assert health["channels"] == {"telegram": "failing"}
+            assert health["channels"] == {"telegram": "failing", "web": "serving"}
             _wait(lambda: "(attempt 5)" in log.read_text(), 60, "five attempts")
             proxy.restore()
             _wait(
-                lambda: (_health(port) or {}).get("channels") == {"telegram": "polling"},
+                lambda: (_health(port) or {}).get("channels", {}).get("telegram") == "polling",
                 60,
                 "telegram polling once it answers",
             )
@@ -125,12 +125,12 @@ def test_a_rejected_token_is_one_line_and_not_retried(tmp_path: Path) -> None:
         process = _start_logged(tmp_path, env, log)
         try:
             health = _wait(lambda: _health(port), 60, "/healthz answering")
-            assert health["channels"] == {"telegram": "failing"}
+            assert health["channels"] == {"telegram": "failing", "web": "serving"}
             _wait(lambda: "TELEGRAM_BOT_TOKEN" in log.read_text(), 30, "the token line")
             time.sleep(1.5)  # many retry delays: none may come
             assert process.poll() is None  # no crash, no crash loop
             assert len(fake.calls_to("getMe")) == 1
-            assert (_health(port) or {}).get("channels") == {"telegram": "failing"}
+            assert (_health(port) or {}).get("channels", {}).get("telegram") == "failing"
         finally:
             output = _stop(process, log)
     assert process.returncode == 0, output

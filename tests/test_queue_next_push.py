@@ -88,7 +88,7 @@ def test_a_past_time_is_refused_unless_backdated(sqlite_url: str, tmp_path: Path
         assert refused.returncode != 0
         assert "has already passed" in refused.stderr and "--backdate" in refused.stderr
         listed = run_cli(["queue", "list"], tmp_path, **env)
-        assert "0 waiting" in listed.stdout
+        assert "0 reviews waiting" in listed.stdout
 
         backdated = run_cli(
             ["queue", "add", review, "--at", "2026-01-05 09:00", "--backdate"], tmp_path, **env

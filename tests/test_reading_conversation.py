@@ -96,7 +96,7 @@ def test_a_20000_character_review_is_answered_whole_and_in_order(
     [report] = seeded_core.reviews.import_files([source])
     review = report.outcomes[0].review
     assert review is not None
-    delivered = text_of(say(seeded_core, READER, f"/review {review.id}"))
+    delivered = text_of(say(seeded_core, READER, f"/review {review.slug}"))
     positions = [delivered.index(f"第{n}句") for n in range(800)]
     assert positions == sorted(positions)
     assert "".join(delivered.split()).count("必须完整、有序地送达读者。") == 800

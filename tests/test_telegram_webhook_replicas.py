@@ -112,7 +112,10 @@ def replicas(schema_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 processes.append(start(tmp_path, env))
                 bases.append(f"http://127.0.0.1:{port}")
             for base, process in zip(bases, processes, strict=True):
-                assert wait_for_health(base, process)["channels"] == {"telegram": "webhook"}
+                assert wait_for_health(base, process)["channels"] == {
+                    "telegram": "webhook",
+                    "web": "serving",
+                }
             yield Replicas(
                 fake, schema_url, (f"{bases[0]}/telegram/webhook", f"{bases[1]}/telegram/webhook")
             )
