@@ -8,18 +8,15 @@ with PAPERBOT_REQUIRE_POSTGRES=1 (set by .ci/run) they fail instead.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from bot.app import Core, build_core
 from bot.settings import Settings
 from tests.support.paths import SEED_FILE
-from tests.support.stores import make_settings, postgres_url, require_postgres
+from tests.support.stores import fresh_postgres_schema, make_settings
 
 #: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core).
 pytest_plugins = ["tests.support.fake_arxiv"]
@@ -35,16 +32,8 @@ def _paperbot_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema, dropped after the test."""
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url())
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_url() else "?"
-    yield f"{postgres_url()}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

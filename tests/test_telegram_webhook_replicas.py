@@ -6,10 +6,8 @@ unchanged; a "next page" button drawn by one process works when the tap reaches 
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -24,7 +22,7 @@ from tests.support.fake_telegram import (
 )
 from tests.support.network import free_port
 from tests.support.paging_store import PAGING_MATCHES, PAGING_QUERY, prepare_paging_store
-from tests.support.stores import postgres_url, require_postgres
+from tests.support.stores import fresh_postgres_schema
 from tests.test_runtime import environment, start, stop, wait_for_health
 
 TOKEN = "123:REPLICAS"
@@ -75,16 +73,8 @@ def subscriber_status(database_url: str, chat_id: int) -> str | None:
 @pytest.fixture(scope="module")
 def schema_url() -> Iterator[str]:
     """One fresh PostgreSQL schema for the module's two processes, dropped afterwards."""
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url())
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_url() else "?"
-    yield f"{postgres_url()}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

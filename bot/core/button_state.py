@@ -34,21 +34,7 @@ class ButtonStateStore:
         """A token for `payload`; the same payload gets the same token (its expiry is
         extended), so drawing one search's pages again adds no rows."""
         token = _token(kind, payload)
-        now = utcnow()
-        expires = now + self._ttl
-        with self._sessions() as session:
-            extended = session.execute(
-                update(ButtonState).where(ButtonState.token == token).values(expires_at=expires)
-            )
-            if extended.rowcount == 0:  # type: ignore[attr-defined]
-                session.add(
-                    ButtonState(token=token, payload=payload, created_at=now, expires_at=expires)
-                )
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another process stored the same token a moment ago: it is there now.
-                session.rollback()
+        self._store(token, payload)
         self._remembered += 1
         if self._remembered % PRUNE_EVERY == 0:
             self.prune()
@@ -60,34 +46,36 @@ class ButtonStateStore:
         For channels without buttons (WeChat): the numbered choices a reader was last
         offered are the reader's, not a button's, so the next message, answered by any
         process, finds them by who sent it (`recall_for`)."""
-        token = _token("owner", {"owner": owner})
-        now = utcnow()
-        expires = now + self._ttl
-        with self._sessions() as session:
-            replaced = session.execute(
-                update(ButtonState)
-                .where(ButtonState.token == token)
-                .values(payload=payload, expires_at=expires)
-            )
-            if replaced.rowcount == 0:  # type: ignore[attr-defined]
-                session.add(
-                    ButtonState(token=token, payload=payload, created_at=now, expires_at=expires)
-                )
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another process kept this owner's first state a moment ago: replace it.
-                session.rollback()
-                session.execute(
-                    update(ButtonState)
-                    .where(ButtonState.token == token)
-                    .values(payload=payload, expires_at=expires)
-                )
-                session.commit()
+        self._store(_token("owner", {"owner": owner}), payload)
 
     def recall_for(self, owner: str) -> dict[str, Any] | None:
         """`owner`'s current state (see `keep_for`), or None if none is live."""
         return self.recall(_token("owner", {"owner": owner}))
+
+    def _store(self, token: str, payload: dict[str, Any]) -> None:
+        """Insert or refresh the row behind `token` with `payload` and a new expiry. A
+        token derived from its payload gets the same payload again; an owner's token
+        gets the owner's new state."""
+        expires = utcnow() + self._ttl
+        refresh = (
+            update(ButtonState)
+            .where(ButtonState.token == token)
+            .values(payload=payload, expires_at=expires)
+        )
+        with self._sessions() as session:
+            if session.execute(refresh).rowcount == 0:  # type: ignore[attr-defined]
+                session.add(
+                    ButtonState(
+                        token=token, payload=payload, created_at=utcnow(), expires_at=expires
+                    )
+                )
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another process stored this token a moment ago: refresh its row.
+                session.rollback()
+                session.execute(refresh)
+                session.commit()
 
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -53,3 +57,21 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """A URL whose search_path is a new, empty schema, dropped afterwards (each test, or
+    a module's processes, get a store of their own on the one server)."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url())
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url() else "?"
+    try:
+        yield f"{postgres_url()}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
