@@ -234,12 +234,26 @@ def _read_until(master: int, wanted: bytes, seen: bytearray, timeout: float = 60
     return bytes(seen[start:])
 
 
+def _process_state(pid: int) -> str:
+    """What the kernel says the process is doing (state and wait channel), for a hang."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError as exc:
+        return f"no /proc entry ({exc})"
+    state = next((line for line in status.splitlines() if line.startswith("State:")), "")
+    return f"{state.strip()}, waiting in {wchan or '?'}"
+
+
 def test_a_terminal_session_has_history_and_ctrl_c_ends_it_at_once(tmp_path: Path) -> None:
     process, master = _terminal_session(tmp_path)
     seen = bytearray()
     try:
         # Start-up migrates and seeds a fresh store: slow on a loaded machine.
-        _read_until(master, b"> ", seen, timeout=180)
+        try:
+            _read_until(master, b"> ", seen, timeout=180)
+        except AssertionError as exc:  # once seen in CI with no output at all: say where it was
+            raise AssertionError(f"{exc}; {_process_state(process.pid)}") from None
         os.write(master, b"/about\r")
         _read_until(master, "篇解读".encode(), seen)
         _read_until(master, b"> ", seen)
