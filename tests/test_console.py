@@ -216,22 +216,32 @@ def _terminal_session(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, master
 
 
-def _read_until(master: int, wanted: bytes, seen: bytearray, timeout: float = 60) -> bytes:
-    """Read the terminal until `wanted` appears after what was `seen` (or time out)."""
-    start = len(seen)
-    deadline = time.monotonic() + timeout
-    while wanted not in seen[start:]:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"no {wanted!r} in {bytes(seen[start:])[-400:]!r}"
-        ready, _, _ = select.select([master], [], [], remaining)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the process closed the terminal
-                chunk = b""
-            assert chunk, f"terminal closed before {wanted!r}: {bytes(seen[start:])!r}"
-            seen.extend(chunk)
-    return bytes(seen[start:])
+class _Terminal:
+    """What the console printed, and how far the test has read it: each wait looks from
+    the end of the last thing found, not from the last chunk read, because one chunk
+    may hold a reply and the prompt after it."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.seen = bytearray()
+        self.read_to = 0
+
+    def until(self, wanted: bytes, timeout: float = 60) -> bytes:
+        """Read until `wanted` appears after what was read before; what came up to it."""
+        deadline = time.monotonic() + timeout
+        while (found := self.seen.find(wanted, self.read_to)) < 0:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {wanted!r} in {bytes(self.seen[self.read_to :])[-400:]!r}"
+            ready, _, _ = select.select([self.master], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # the process closed the terminal
+                    chunk = b""
+                assert chunk, f"terminal closed before {wanted!r}: {bytes(self.seen)[-400:]!r}"
+                self.seen.extend(chunk)
+        start, self.read_to = self.read_to, found + len(wanted)
+        return bytes(self.seen[start : self.read_to])
 
 
 def _process_state(pid: int) -> str:
@@ -247,21 +257,21 @@ def _process_state(pid: int) -> str:
 
 def test_a_terminal_session_has_history_and_ctrl_c_ends_it_at_once(tmp_path: Path) -> None:
     process, master = _terminal_session(tmp_path)
-    seen = bytearray()
+    terminal = _Terminal(master)
     try:
         # Start-up migrates and seeds a fresh store: slow on a loaded machine.
         try:
-            _read_until(master, b"> ", seen, timeout=180)
-        except AssertionError as exc:  # once seen in CI with no output at all: say where it was
+            terminal.until(b"> ", timeout=180)
+        except AssertionError as exc:  # a start-up that hangs: say what the process was doing
             raise AssertionError(f"{exc}; {_process_state(process.pid)}") from None
         os.write(master, b"/about\r")
-        _read_until(master, "篇解读".encode(), seen)
-        _read_until(master, b"> ", seen)
+        terminal.until("篇解读".encode())
+        terminal.until(b"> ")
         # Up-arrow recalls the last line (readline's history), Enter sends it again.
         os.write(master, b"\x1b[A\r")
-        again = _read_until(master, "篇解读".encode(), seen)
+        again = terminal.until("篇解读".encode())
         assert b"/about" in again
-        _read_until(master, b"> ", seen)
+        terminal.until(b"> ")
         # Ctrl-C while the console waits for a line: it ends now, not after the next one.
         os.write(master, b"\x03")
         status = process.wait(timeout=30)
@@ -271,4 +281,4 @@ def test_a_terminal_session_has_history_and_ctrl_c_ends_it_at_once(tmp_path: Pat
             process.wait()
         os.close(master)
     assert status == 130
-    assert b"Traceback" not in bytes(seen)
+    assert b"Traceback" not in bytes(terminal.seen)

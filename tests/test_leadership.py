@@ -97,7 +97,9 @@ async def test_exactly_one_of_two_leads_and_the_other_takes_over_a_crash(
         # A crash: the leader's task ends without releasing its lease or stepping down.
         tasks[leader].cancel()
         expires = lease_row(sessions[leader]).expires_at
-        await wait_until(lambda: electors[follower].is_leader)
+        # The lease must run out first; then the follower's next campaign (every third of
+        # the lease, late on a loaded CI machine) takes it: generous, it bounds a hang.
+        await wait_until(lambda: electors[follower].is_leader, timeout=30 + 10 * LEASE)
         taken_at = utcnow()
         assert taken_at >= expires  # not before the crashed leader's lease ran out
         assert records[follower].elected == [first_epoch + 1]
