@@ -152,7 +152,11 @@ def test_three_runs_one_leader_and_a_killed_leader_s_push_completes(
                 roles = _roles([ports[n] for n in survivors])
                 return survivors[roles.index("leader")] if "leader" in roles else None
 
-            successor = _poll(new_leader, LEASE * 5, "a survivor reporting leader")
+            # The lease runs out after LEASE; a survivor's next campaign takes it. On a
+            # loaded CI machine a survivor's /healthz can take seconds to answer (its loop
+            # also starts the unfinished push), so the wait is generous; the takeover's
+            # order is checked by the epoch below, not by this bound.
+            successor = _poll(new_leader, LEASE * 20, "a survivor reporting leader")
             assert "elected leader (epoch 2" in logs[successor].read_text(errors="replace")
             assert _roles([ports[n] for n in survivors]).count("leader") == 1
 
