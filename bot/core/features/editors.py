@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -20,7 +21,7 @@ from bot.core.editorial import Editorial, Staged
 from bot.core.numbers import parse_count
 from bot.core.push import PushService
 from bot.core.push_requests import Requester
-from bot.core.reviews import ReviewService, ReviewStateError
+from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
 from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
 from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from bot.core.sources import (
@@ -218,26 +219,32 @@ class EditorsFeature:
         return [Reply(rich(*blocks))]
 
     def unqueue(self, caller: Caller, args: str) -> list[Reply]:
-        language = caller.language
-        review_id = parse_count(args)
-        if review_id is None:
-            return [_say(language, "id_usage", command="/unqueue")]
-        try:
-            review = self.editorial.unqueue(review_id)
-        except ReviewStateError as exc:
-            return [_refused(language, exc)]
-        return [_say(language, "unqueued", id=review.id, title=review.title)]
+        return self._status_change(caller, args, "/unqueue", self.editorial.unqueue, "unqueued")
 
     def unpublish(self, caller: Caller, args: str) -> list[Reply]:
+        return self._status_change(
+            caller, args, "/unpublish", self.editorial.unpublish, "unpublished"
+        )
+
+    def _status_change(
+        self,
+        caller: Caller,
+        args: str,
+        command: str,
+        change: Callable[[int], ReviewView],
+        done_key: str,
+    ) -> list[Reply]:
+        """`/unqueue ID` and `/unpublish ID`: one review id, one status change, its
+        refusal in the editor's language."""
         language = caller.language
         review_id = parse_count(args)
         if review_id is None:
-            return [_say(language, "id_usage", command="/unpublish")]
+            return [_say(language, "id_usage", command=command)]
         try:
-            review = self.editorial.unpublish(review_id)
+            review = change(review_id)
         except ReviewStateError as exc:
             return [_refused(language, exc)]
-        return [_say(language, "unpublished", id=review.id, title=review.title)]
+        return [_say(language, done_key, id=review.id, title=review.title)]
 
     def show(self, caller: Caller, args: str) -> list[Reply]:
         """Any review (a draft, a queued one) exactly as readers will see it."""
