@@ -469,3 +469,35 @@ class ChatList(Base):
     #: Review ids by the number shown: {"1": 17, "2": 4, ...}.
     items: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+BROADCAST_STATUSES = ("planned", "draft_created", "sent", "finished", "failed")
+
+
+class Broadcast(Base):
+    """One broadcast push (a channel's single message to all its followers, e.g.
+    WeChat's mass send) of one set of reviews, walked planned -> draft_created
+    (draft_id) -> sent (message_id) -> finished (counts), or failed (error). Each step
+    is committed before the next call, so a restart resumes the row instead of
+    sending again; `push_key` is the idempotency key handed to the channel."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        UniqueConstraint("channel", "push_key", name="uq_broadcasts_channel_push_key"),
+        CheckConstraint(_one_of("status", BROADCAST_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    push_key: Mapped[str] = mapped_column(String(64))
+    review_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    draft_id: Mapped[str | None] = mapped_column(String(128))
+    message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    total_count: Mapped[int | None] = mapped_column(Integer)
+    filter_count: Mapped[int | None] = mapped_column(Integer)
+    sent_count: Mapped[int | None] = mapped_column(Integer)
+    error_count: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
