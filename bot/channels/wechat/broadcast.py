@@ -1,0 +1,131 @@
+"""The WeChat channel's side of a broadcast push (`bot.core.broadcasts`): the week's
+reviews as one draft (`draft/add`, one article each), a preview to each editor, then one
+`message/mass/sendall` to all followers (or a tag) with the core's push key as
+`clientmsgid`, so WeChat itself refuses a second send of the same push (45065 answers
+the first job's msg_id, taken as success).
+
+The cover (`thumb_media_id`) is uploaded once as permanent material and its media id
+remembered in the store (`SharedCredentials`), re-uploaded when WeChat calls it invalid
+(40007). WeChat's refusals become `BroadcastError`s with what the operator must do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.channels.wechat.api import (
+    CHANNEL,
+    WeChatApi,
+    WeChatApiError,
+    WeChatIpWhitelistError,
+    WeChatPermissionError,
+    WeChatQuotaError,
+)
+from bot.core.broadcasts import BroadcastError
+from bot.core.shared_credentials import SharedCredentials
+from bot.db.models import utcnow
+
+log = logging.getLogger(__name__)
+
+COVER_NAME = "mass_cover_media_id"
+#: Permanent material does not expire; the row is only a cache of its id.
+COVER_KEEP = dt.timedelta(days=3650)
+INVALID_MEDIA = 40007
+MAX_DIGEST_CHARS = 120
+
+
+def explain(exc: WeChatApiError) -> str:
+    """What the editors and the operator are told about a refused broadcast."""
+    if isinstance(exc, WeChatQuotaError):
+        return f"WeChat quota reached (45009) at {exc.method}: the broadcast stops until tomorrow"
+    if isinstance(exc, WeChatPermissionError):
+        return (
+            "WeChat refused mass sending (48001): the account is not verified or may not "
+            "mass-send; set WECHAT_PUSH=off or verify the account"
+        )
+    if isinstance(exc, WeChatIpWhitelistError):
+        where = exc.address or "this server's address"
+        return f"WeChat refused the call (40164): add {where} to the account's IP whitelist"
+    return f"WeChat {exc.method} failed: {exc.errcode} {exc.errmsg}"
+
+
+class WeChatBroadcaster:
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        api: WeChatApi,
+        credentials: SharedCredentials,
+        cover: Callable[[], bytes],
+        *,
+        editors: Sequence[str] = (),
+        tag_id: int | None = None,
+        public_url: str = "",
+    ) -> None:
+        self._api = api
+        self._credentials = credentials
+        self._cover = cover
+        self._editors = list(editors)
+        self._tag_id = tag_id
+        self._public_url = public_url.rstrip("/")
+
+    async def _cover_id(self, *, fresh: bool = False) -> str:
+        if not fresh:
+            cached = await asyncio.to_thread(self._credentials.get, CHANNEL, COVER_NAME)
+            if cached is not None:
+                return cached.value
+        media_id = await self._api.upload_image(self._cover(), "cover.jpg")
+        await asyncio.to_thread(
+            self._credentials.put, CHANNEL, COVER_NAME, media_id, utcnow() + COVER_KEEP
+        )
+        log.info("WeChat: broadcast cover uploaded as %s", media_id)
+        return media_id
+
+    def article(self, review: Any, thumb: str) -> dict[str, Any]:
+        paragraphs = [p.strip() for p in str(review.body or "").split("\n\n") if p.strip()]
+        content = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs) or "<p></p>"
+        article: dict[str, Any] = {
+            "title": str(review.title)[:64],
+            "author": "paperbot",
+            "digest": str(review.summary or "")[:MAX_DIGEST_CHARS],
+            "content": content,
+            "thumb_media_id": thumb,
+            "need_open_comment": 0,
+        }
+        if self._public_url:
+            article["content_source_url"] = f"{self._public_url}/r/{review.slug}"
+        return article
+
+    async def create_draft(self, push_key: str, reviews: Sequence[Any], language: str) -> str:
+        try:
+            thumb = await self._cover_id()
+            try:
+                return await self._api.add_draft([self.article(r, thumb) for r in reviews[:8]])
+            except WeChatApiError as exc:
+                if exc.errcode != INVALID_MEDIA:
+                    raise
+            thumb = await self._cover_id(fresh=True)
+            return await self._api.add_draft([self.article(r, thumb) for r in reviews[:8]])
+        except WeChatApiError as exc:
+            raise BroadcastError(explain(exc)) from exc
+
+    async def preview(self, draft_id: str) -> None:
+        for openid in self._editors:
+            try:
+                await self._api.mass_preview(openid, draft_id)
+            except WeChatApiError as exc:
+                log.warning("WeChat preview to %s not sent: %s", openid, exc)
+
+    async def send(self, draft_id: str, push_key: str) -> str:
+        try:
+            sent = await self._api.mass_send_all(draft_id, push_key, self._tag_id)
+        except WeChatApiError as exc:
+            raise BroadcastError(explain(exc)) from exc
+        if sent.already_sent:
+            log.info("WeChat: clientmsgid %s was already sent as %d", push_key, sent.msg_id)
+        return str(sent.msg_id)
