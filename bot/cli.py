@@ -779,7 +779,9 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                 f"{_count(total, 'review')}; nothing sent"
             )
             return
-        if not core.settings.telegram_bot_token:
+        settings = core.settings
+        wechat_mass = settings.wechat_enabled and settings.wechat_push == "mass"
+        if not settings.telegram_bot_token and not wechat_mass:
             raise click.ClickException(NO_TOKEN)
         if included:
             try:
@@ -787,10 +789,29 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                     click.echo(f"included #{review.id} {review.slug}")
             except ReviewStateError as exc:
                 raise click.ClickException(str(exc)) from None
-        summary = asyncio.run(_push_once(core, trigger="cli", retry_failed=retry_failed))
-        click.echo(summary.describe())
-        if summary.timed_out:
+        summary = None
+        if settings.telegram_bot_token:
+            summary = asyncio.run(_push_once(core, trigger="cli", retry_failed=retry_failed))
+            click.echo(summary.describe())
+        else:
+            for review in core.push.publish_due():
+                click.echo(f"published #{review.id} {review.slug}")
+        if wechat_mass:
+            _wechat_mass_push(core)
+        elif settings.wechat_enabled:
+            click.echo("WeChat: WECHAT_PUSH=off, nothing pushed there")
+        if summary is not None and summary.timed_out:
             raise _stopped_at_deadline(core, summary)
+
+
+def _wechat_mass_push(core: Core) -> None:
+    """WECHAT_PUSH=mass: the week's reviews as one mass message (sent at most once)."""
+    from bot.channels.wechat.broadcast import run_mass_push
+
+    result = asyncio.run(run_mass_push(core))
+    click.echo(result.describe())
+    if result.status == "failed":
+        raise click.ClickException(f"WeChat mass push failed: {result.error}")
 
 
 @cli.group()

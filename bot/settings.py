@@ -263,6 +263,14 @@ class Settings(BaseSettings):
     #: WeChat waits 5 s for a reply; one not ready after this long is answered `success`
     #: and sent as a customer-service message when it is.
     wechat_reply_seconds: float = Field(default=4.0, ge=0, le=4.5)
+    #: The weekly push on WeChat: `mass` sends the week's reviews as one mass message
+    #: (draft/add + sendall) from `paperbot push`; `off` pushes nothing there.
+    wechat_push: Literal["off", "mass"] = "off"
+    #: Mass-send to the followers of this tag id only; 0: to every follower.
+    wechat_push_tag: int = Field(default=0, ge=0)
+    #: The cover image (JPEG, under 10 MB) of the mass message's articles, uploaded once
+    #: and remembered; empty: the image bundled with paperbot.
+    wechat_push_cover: Path | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -429,7 +437,7 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("data_dir", mode="before")
+    @field_validator("data_dir", "wechat_push_cover", mode="before")
     @classmethod
     def _empty_data_dir_is_home(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

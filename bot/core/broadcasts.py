@@ -12,6 +12,7 @@ those announced and not carried by an earlier broadcast that was sent on that ch
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Broadcast, utcnow
+from bot.db.models import Broadcast, Review, utcnow
 
 log = logging.getLogger(__name__)
 
 SENT_STATES = ("sent", "finished")
+#: A broadcast carries the reviews announced in this window that no sent broadcast
+#: carried: a weekly push, with a day of slack for a late or resumed run.
+ANNOUNCED_WINDOW = dt.timedelta(days=8)
 
 
 class BroadcastError(Exception):
@@ -73,7 +77,21 @@ class BroadcastService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def open_or_plan(self, channel: str, announced_ids: Sequence[int]) -> Broadcast | None:
+    def announced_ids(self, now: dt.datetime | None = None) -> list[int]:
+        """Published reviews announced within ANNOUNCED_WINDOW, oldest first."""
+        since = (now or utcnow()) - ANNOUNCED_WINDOW
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(Review.id)
+                    .where(Review.status == "published", Review.announced_at >= since)
+                    .order_by(Review.announced_at, Review.id)
+                )
+            )
+
+    def open_or_plan(
+        self, channel: str, announced_ids: Sequence[int], max_items: int | None = None
+    ) -> Broadcast | None:
         """The unfinished broadcast of this channel, else a new one with the reviews no
         sent broadcast carried; None when there is nothing to send."""
         with self._sessions() as session:
@@ -84,6 +102,9 @@ class BroadcastService:
                     return row
             carried = {rid for row in rows if row.status in SENT_STATES for rid in row.review_ids}
             new = sorted(rid for rid in announced_ids if rid not in carried)
+            # What one message cannot hold waits for the next broadcast (not marked
+            # as carried).
+            new = new[:max_items] if max_items else new
             if not new:
                 return None
             row = Broadcast(
@@ -115,7 +136,9 @@ class BroadcastService:
     ) -> BroadcastResult:
         """One broadcast of `announced` reviews (objects with `.id`) not yet carried."""
         channel = broadcaster.channel
-        row = self.open_or_plan(channel, [review.id for review in announced])
+        row = self.open_or_plan(
+            channel, [review.id for review in announced], getattr(broadcaster, "max_items", None)
+        )
         if row is None:
             return BroadcastResult(channel, None, "nothing")
         reviews = [review for review in announced if review.id in set(row.review_ids)]

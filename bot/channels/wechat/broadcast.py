@@ -16,7 +16,10 @@ import datetime as dt
 import html
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from bot.channels.wechat.api import (
     CHANNEL,
@@ -26,9 +29,12 @@ from bot.channels.wechat.api import (
     WeChatPermissionError,
     WeChatQuotaError,
 )
-from bot.core.broadcasts import BroadcastError
+from bot.core.broadcasts import BroadcastError, BroadcastResult, BroadcastService
 from bot.core.shared_credentials import SharedCredentials
 from bot.db.models import utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Core
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,13 @@ def explain(exc: WeChatApiError) -> str:
     return f"WeChat {exc.method} failed: {exc.errcode} {exc.errmsg}"
 
 
+#: Articles in one WeChat mass message (draft/add takes at most 8).
+MAX_ARTICLES = 8
+
+
 class WeChatBroadcaster:
     channel = CHANNEL
+    max_items = MAX_ARTICLES
 
     def __init__(
         self,
@@ -101,16 +112,19 @@ class WeChatBroadcaster:
             article["content_source_url"] = f"{self._public_url}/r/{review.slug}"
         return article
 
+    def _articles(self, reviews: Sequence[Any], thumb: str) -> list[dict[str, Any]]:
+        return [self.article(review, thumb) for review in reviews[:MAX_ARTICLES]]
+
     async def create_draft(self, push_key: str, reviews: Sequence[Any], language: str) -> str:
         try:
             thumb = await self._cover_id()
             try:
-                return await self._api.add_draft([self.article(r, thumb) for r in reviews[:8]])
+                return await self._api.add_draft(self._articles(reviews, thumb))
             except WeChatApiError as exc:
                 if exc.errcode != INVALID_MEDIA:
                     raise
             thumb = await self._cover_id(fresh=True)
-            return await self._api.add_draft([self.article(r, thumb) for r in reviews[:8]])
+            return await self._api.add_draft(self._articles(reviews, thumb))
         except WeChatApiError as exc:
             raise BroadcastError(explain(exc)) from exc
 
@@ -129,3 +143,41 @@ class WeChatBroadcaster:
         if sent.already_sent:
             log.info("WeChat: clientmsgid %s was already sent as %d", push_key, sent.msg_id)
         return str(sent.msg_id)
+
+
+def bundled_cover() -> bytes:
+    """The cover shipped with paperbot (900×383 JPEG), for WECHAT_PUSH_COVER unset."""
+    return (Path(__file__).with_name("cover.jpg")).read_bytes()
+
+
+def broadcaster_for(core: Core, http: httpx.AsyncClient) -> WeChatBroadcaster:
+    """The WeChat broadcaster from the settings (the composition root's HTTP client)."""
+    settings = core.settings
+    credentials = SharedCredentials(core.sessions)
+    api = WeChatApi(
+        http,
+        base_url=settings.wechat_api_base_url,
+        app_id=settings.wechat_app_id,
+        app_secret=settings.wechat_app_secret,
+        credentials=credentials,
+    )
+    cover_path = settings.wechat_push_cover
+    cover = cover_path.read_bytes if cover_path is not None else bundled_cover
+    editors = [a.address for a in settings.admin_ids if a.channel == CHANNEL]
+    return WeChatBroadcaster(
+        api,
+        credentials,
+        cover,
+        editors=editors,
+        tag_id=settings.wechat_push_tag or None,
+        public_url=settings.public_url,
+    )
+
+
+async def run_mass_push(core: Core) -> BroadcastResult:
+    """`paperbot push`'s WeChat part with WECHAT_PUSH=mass: one mass message holding
+    the reviews announced this week that no earlier one carried; safe to run again."""
+    service = BroadcastService(core.sessions)
+    announced = core.reviews.published_by_ids(service.announced_ids())
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await service.run(broadcaster_for(core, http), announced)

@@ -24,6 +24,7 @@ from bot.channels.wechat.render import (
     normalise_choice,
     render_replies,
 )
+from bot.core.broadcasts import BroadcastService
 from bot.core.conversation import Caller, Reply
 from bot.core.reviews import ReviewView
 from bot.core.richtext import paragraph, rich
@@ -106,7 +107,34 @@ class WeChatReaders:
             return await self.open_review(openid, callback.event_key[len(REVIEW_SCENE) :])
         if event == "click" and callback.event_key:
             return await self.on_text(openid, callback.event_key)
+        if event == "masssendjobfinish":
+            await asyncio.to_thread(self.on_mass_send_finished, callback)
+            return []
         return []
+
+    def on_mass_send_finished(self, callback: Callback) -> None:
+        """WeChat's report of a mass send's end: its counts go on the broadcast's row
+        (`paperbot push` and the log show them)."""
+        extra = callback.extra
+
+        def count(name: str) -> int:
+            value = extra.get(name, "")
+            return int(value) if value.isdigit() else 0
+
+        counts = {
+            "total": count("TotalCount"),
+            "filter": count("FilterCount"),
+            "sent": count("SentCount"),
+            "error": count("ErrorCount"),
+        }
+        known = BroadcastService(self.core.sessions).finished(self.channel, callback.msg_id, counts)
+        log.info(
+            "WeChat mass send %s finished (%s): %s%s",
+            callback.msg_id,
+            extra.get("Status", "?"),
+            ", ".join(f"{name} {value}" for name, value in counts.items()),
+            "" if known else " (not a broadcast of this store)",
+        )
 
     async def on_subscribe(self, openid: str, event_key: str = "") -> list[Outgoing]:
         """A new follower is an active subscriber, welcomed; a `qrscene_r_<slug>` scene
