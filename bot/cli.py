@@ -1053,3 +1053,12 @@ def _count(number: int, noun: str) -> str:
 
 def main() -> None:
     cli()
+
+
+def _register_wechat() -> None:
+    from bot.channels.wechat.cli_commands import make_group
+
+    cli.add_command(make_group(_core), "wechat")
+
+
+_register_wechat()

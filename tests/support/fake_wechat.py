@@ -2,7 +2,7 @@
 
 It rejects what WeChat rejects, the way WeChat does (HTTP 200 with an `errcode`): a
 missing or stale access_token (40001), an unknown media_id (40007), a menu over WeChat's
-limits (40016–40018), an unknown follower (40003), text over the size limit (45002), a
+limits (40016–40020, 40023), an unknown follower (40003), text over the size limit (45002), a
 repeated `clientmsgid` (45065, with the existing job's msg_id). It can be told to fail
 like WeChat fails: `-1` (busy), a quota (45009), no permission (48001, an unverified
 account), an IP not whitelisted (40164), a 5xx from the gateway, or a hang.
@@ -28,6 +28,8 @@ MAX_MENU_BUTTONS = 3
 MAX_SUB_BUTTONS = 5
 MAX_BUTTON_NAME_BYTES = 16
 MAX_SUB_BUTTON_NAME_BYTES = 60
+MAX_KEY_BYTES = 128
+MAX_URL_BYTES = 1024
 
 
 @dataclass
@@ -68,8 +70,18 @@ def _error(errcode: int, errmsg: str) -> JSONDict:
 class FakeWeChatServer:
     """Run with `with FakeWeChatServer(app_id, secret) as server:`; `server.base_url`."""
 
-    def __init__(self, app_id: str = "wx2c2769f8efd9abc2", app_secret: str = "secret") -> None:
+    def __init__(
+        self,
+        app_id: str = "wx2c2769f8efd9abc2",
+        app_secret: str = "secret",
+        *,
+        permissions: set[str] | None = None,
+    ) -> None:
+        """`permissions`: of "menu", "custom" (customer-service), "mass"; the missing
+        ones answer 48001 (default: all, a verified account)."""
         self.state = FakeWeChatState(app_id=app_id, app_secret=app_secret)
+        if permissions is not None:
+            self.state.permissions = set(permissions)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -184,23 +196,47 @@ class FakeWeChatServer:
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= MAX_MENU_BUTTONS:
             return _error(40016, "invalid button size")
         for button in buttons:
-            if len(str(button.get("name", "")).encode()) > MAX_BUTTON_NAME_BYTES or not button.get(
-                "name"
-            ):
+            name = str(button.get("name", ""))
+            if not name or len(name.encode()) > MAX_BUTTON_NAME_BYTES:
                 return _error(40018, "invalid button name size")
             subs = button.get("sub_button")
             if subs is not None:
-                if len(subs) > MAX_SUB_BUTTONS:
-                    return _error(40017, "invalid sub button size")
+                if not isinstance(subs, list) or not 1 <= len(subs) <= MAX_SUB_BUTTONS:
+                    return _error(40023, "invalid sub button size")
                 for sub in subs:
-                    if len(str(sub.get("name", "")).encode()) > MAX_SUB_BUTTON_NAME_BYTES:
+                    sub_name = str(sub.get("name", ""))
+                    if not sub_name or len(sub_name.encode()) > MAX_SUB_BUTTON_NAME_BYTES:
                         return _error(40018, "invalid button name size")
-                    if sub.get("type") not in ("click", "view"):
-                        return _error(40019, "invalid button type")
-            elif button.get("type") not in ("click", "view"):
-                return _error(40019, "invalid button type")
+                    error = _leaf_error(sub)
+                    if error is not None:
+                        return error
+            else:
+                error = _leaf_error(button)
+                if error is not None:
+                    return error
         self.state.menu = buttons
         return {"errcode": 0, "errmsg": "ok"}
+
+    def _selfmenu_info(self, _body: JSONDict) -> JSONDict:
+        if "menu" not in self.state.permissions:
+            return _error(48001, "api unauthorized")
+        return {
+            "is_menu_open": int(self.state.menu is not None),
+            "selfmenu_info": {"button": self.state.menu or []},
+        }
+
+    def _api_domain_ip(self, _body: JSONDict) -> JSONDict:
+        return {"dns": [{"ip": "101.89.47.18", "real_operator": "CHINA_NET"}], "ping": []}
+
+    def _kf_list(self, _body: JSONDict) -> JSONDict:
+        if "custom" not in self.state.permissions:
+            return _error(48001, "api unauthorized")
+        return {"kf_list": []}
+
+    def _mass_speed(self, _body: JSONDict) -> JSONDict:
+        if "mass" not in self.state.permissions:
+            return _error(48001, "api unauthorized")
+        return {"speed": 0, "realspeed": 15}
 
     def _callback_ip(self, _body: JSONDict) -> JSONDict:
         return {"ip_list": ["101.226.62.77", "101.226.62.78"]}
@@ -321,6 +357,22 @@ class FakeWeChatServer:
         return Handler
 
 
+def _leaf_error(item: JSONDict) -> JSONDict | None:
+    """WeChat's errcode for a button with an action, or None when it is valid."""
+    kind = item.get("type")
+    if kind == "click":
+        key = str(item.get("key", ""))
+        if not key or len(key.encode()) > MAX_KEY_BYTES:
+            return _error(40019, "invalid button key size")
+    elif kind == "view":
+        url = str(item.get("url", ""))
+        if not url or len(url.encode()) > MAX_URL_BYTES:
+            return _error(40020, "invalid button url size")
+    else:
+        return _error(40017, "invalid button type")
+    return None
+
+
 def _multipart_file(content_type: str, body: bytes) -> bytes:
     """The first part's payload of a multipart/form-data body (enough for `media`)."""
     marker = "boundary="
@@ -338,6 +390,10 @@ _METHODS = {
     "message/custom/send": FakeWeChatServer._custom_send,
     "menu/create": FakeWeChatServer._menu_create,
     "getcallbackip": FakeWeChatServer._callback_ip,
+    "get_current_selfmenu_info": FakeWeChatServer._selfmenu_info,
+    "get_api_domain_ip": FakeWeChatServer._api_domain_ip,
+    "customservice/getkflist": FakeWeChatServer._kf_list,
+    "message/mass/speed/get": FakeWeChatServer._mass_speed,
     "draft/add": FakeWeChatServer._draft_add,
     "message/mass/preview": FakeWeChatServer._mass_preview,
     "message/mass/sendall": FakeWeChatServer._mass_sendall,
