@@ -77,7 +77,8 @@ def _health(port: int) -> dict[str, Any] | None:
         response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
     except httpx.TransportError:
         return None
-    return response.json() if response.status_code == 200 else None
+    # A degraded process (503: e.g. a channel retrying its start) still says its role.
+    return response.json() if response.status_code in (200, 503) else None
 
 
 def _roles(ports: list[int]) -> list[str | None]:
