@@ -246,9 +246,6 @@ def serve(runtime: Runtime) -> None:
         host=settings.http_host,
         port=settings.http_port,
         lifespan="on",
-        # uvloop and httptools when installed (dependencies), asyncio and h11 otherwise.
-        loop="auto",
-        http="auto",
         log_config=None,  # our logging, configured once (bot.app.configure_logging)
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
