@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Core
 from bot.background import Background
 from bot.channels.plugin import Channel, ChannelStartError
-from bot.core.notify import CompositeNotifier, Notifier
+from bot.core.notify import Notifier
 from bot.core.push import ChannelPush
 from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
@@ -74,14 +74,8 @@ class Runtime:
         return channel_pushes(self.channels)
 
     def notifier(self) -> Notifier | None:
-        """Editor alerts go through every channel that can send them, each editor's
-        through the channel of their address (ADMIN_IDS `telegram:…`, `wechat:…`)."""
-        notifiers = [c.notifier for c in self.channels if c.notifier is not None]
-        if not notifiers:
-            return None
-        if len(notifiers) == 1:
-            return notifiers[0]
-        return CompositeNotifier(notifiers)
+        """Editor alerts go through the first channel that can send them."""
+        return next((c.notifier for c in self.channels if c.notifier is not None), None)
 
     def channel_states(self) -> dict[str, str]:
         return {channel.name: channel.state for channel in self.channels}
