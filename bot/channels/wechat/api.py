@@ -23,12 +23,15 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from bot.core.shared_credentials import SharedCredentials
 from bot.db.models import utcnow
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 _LOG = logging.getLogger(__name__)
 
@@ -93,6 +96,22 @@ class ApiRetry:
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def refusal_message(exc: WeChatApiError) -> str:
+    """What the operator must fix when WeChat refuses a call: the setting that is wrong,
+    or the address to whitelist (`paperbot wechat`, the mass push and the log say it
+    the same way)."""
+    if exc.errcode in (40001, 40125):
+        return f"invalid WECHAT_APP_SECRET ({exc.errcode}): reset or copy it from the admin console"
+    if exc.errcode == 40013:
+        return f"invalid WECHAT_APP_ID ({exc.errcode}): it starts with wx, see the admin console"
+    if isinstance(exc, WeChatIpWhitelistError):
+        return (
+            f"this server's IP {exc.address or '(unknown)'} is not on the account's IP whitelist"
+            " (40164; admin console: 设置与开发 > 基本配置 > IP白名单)"
+        )
+    return f"WeChat {exc.method} failed: {exc.errcode} {exc.errmsg}"
+
+
 class WeChatApi:
     def __init__(
         self,
@@ -113,6 +132,20 @@ class WeChatApi:
         self._retry = retry or ApiRetry()
         self._sleep = sleep
         self._refresh_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, http: httpx.AsyncClient, credentials: SharedCredentials
+    ) -> WeChatApi:
+        """The account's API as the settings name it (the channel, the mass push and
+        `paperbot wechat` all reach WeChat through this one)."""
+        return cls(
+            http,
+            base_url=settings.wechat_api_base_url,
+            app_id=settings.wechat_app_id,
+            app_secret=settings.wechat_app_secret,
+            credentials=credentials,
+        )
 
     @property
     def _token_name(self) -> str:

@@ -25,9 +25,9 @@ from bot.channels.wechat.api import (
     CHANNEL,
     WeChatApi,
     WeChatApiError,
-    WeChatIpWhitelistError,
     WeChatPermissionError,
     WeChatQuotaError,
+    refusal_message,
 )
 from bot.core.broadcasts import BroadcastError, BroadcastResult, BroadcastService
 from bot.core.shared_credentials import SharedCredentials
@@ -46,7 +46,8 @@ MAX_DIGEST_CHARS = 120
 
 
 def explain(exc: WeChatApiError) -> str:
-    """What the editors and the operator are told about a refused broadcast."""
+    """What the editors and the operator are told about a refused broadcast: the mass
+    send's own refusals here, the rest as for any other call (`refusal_message`)."""
     if isinstance(exc, WeChatQuotaError):
         return f"WeChat quota reached (45009) at {exc.method}: the broadcast stops until tomorrow"
     if isinstance(exc, WeChatPermissionError):
@@ -54,10 +55,7 @@ def explain(exc: WeChatApiError) -> str:
             "WeChat refused mass sending (48001): the account is not verified or may not "
             "mass-send; set WECHAT_PUSH=off or verify the account"
         )
-    if isinstance(exc, WeChatIpWhitelistError):
-        where = exc.address or "this server's address"
-        return f"WeChat refused the call (40164): add {where} to the account's IP whitelist"
-    return f"WeChat {exc.method} failed: {exc.errcode} {exc.errmsg}"
+    return refusal_message(exc)
 
 
 #: Articles in one WeChat mass message (draft/add takes at most 8).
@@ -154,13 +152,7 @@ def broadcaster_for(core: Core, http: httpx.AsyncClient) -> WeChatBroadcaster:
     """The WeChat broadcaster from the settings (the composition root's HTTP client)."""
     settings = core.settings
     credentials = SharedCredentials(core.sessions)
-    api = WeChatApi(
-        http,
-        base_url=settings.wechat_api_base_url,
-        app_id=settings.wechat_app_id,
-        app_secret=settings.wechat_app_secret,
-        credentials=credentials,
-    )
+    api = WeChatApi.from_settings(settings, http, credentials)
     cover_path = settings.wechat_push_cover
     cover = cover_path.read_bytes if cover_path is not None else bundled_cover
     editors = [a.address for a in settings.admin_ids if a.channel == CHANNEL]

@@ -125,13 +125,7 @@ class WeChatChannel:
             if settings.wechat_encoding_aes_key
             else None
         )
-        self.api = WeChatApi(
-            http,
-            base_url=settings.wechat_api_base_url,
-            app_id=settings.wechat_app_id,
-            app_secret=settings.wechat_app_secret,
-            credentials=SharedCredentials(core.sessions),
-        )
+        self.api = WeChatApi.from_settings(settings, http, SharedCredentials(core.sessions))
         self._notifier = WeChatNotifier(self.readers, self.api)
         self._dedupe = InboundDedupe(core.sessions)
         self._state: ChannelState = "off"

@@ -12,12 +12,11 @@ import click
 import httpx
 
 from bot.app import Core
-from bot.channels.wechat.api import WeChatApi, WeChatApiError
+from bot.channels.wechat.api import WeChatApi, WeChatApiError, refusal_message
 from bot.channels.wechat.ops import (
     MenuError,
     build_menu,
     check_account,
-    credential_message,
 )
 from bot.core.shared_credentials import SharedCredentials
 
@@ -33,14 +32,9 @@ def _with_api(core: Core, work: Callable[[WeChatApi], Awaitable[_T]]) -> _T:
 
     async def run() -> _T:
         async with httpx.AsyncClient(timeout=10.0) as http:
-            api = WeChatApi(
-                http,
-                base_url=settings.wechat_api_base_url,
-                app_id=settings.wechat_app_id,
-                app_secret=settings.wechat_app_secret,
-                credentials=SharedCredentials(core.sessions),
+            return await work(
+                WeChatApi.from_settings(settings, http, SharedCredentials(core.sessions))
             )
-            return await work(api)
 
     return asyncio.run(run())
 
@@ -74,7 +68,7 @@ def make_group(core_factory: Callable[[], object]) -> click.Group:
                     raise click.ClickException(
                         "menu/create: not available (48001, unverified account?)"
                     ) from None
-                raise click.ClickException(credential_message(exc)) from None
+                raise click.ClickException(refusal_message(exc)) from None
             click.echo(f"menu set: {len(buttons)} buttons")
 
     @wechat.command("check")

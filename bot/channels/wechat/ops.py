@@ -21,6 +21,7 @@ from bot.channels.wechat.api import (
     WeChatApiError,
     WeChatIpWhitelistError,
     WeChatPermissionError,
+    refusal_message,
 )
 from bot.channels.wechat.readers import KEYWORDS
 
@@ -148,26 +149,12 @@ class CheckReport:
         return [name for name, state in self.permissions.items() if state != "ok"]
 
 
-def credential_message(exc: WeChatApiError) -> str:
-    """What to fix for a failed token request or call."""
-    if exc.errcode in (40001, 40125):
-        return f"invalid WECHAT_APP_SECRET ({exc.errcode}): reset or copy it from the admin console"
-    if exc.errcode == 40013:
-        return f"invalid WECHAT_APP_ID ({exc.errcode}): it starts with wx, see the admin console"
-    if isinstance(exc, WeChatIpWhitelistError):
-        return (
-            f"this server's IP {exc.address or '(unknown)'} is not on the account's IP whitelist"
-            " (admin console: 设置与开发 > 基本配置 > IP白名单)"
-        )
-    return f"WeChat answered {exc.errcode} {exc.errmsg}"
-
-
 async def check_account(api: WeChatApi, *, probes: dict[str, Any] | None = None) -> CheckReport:
     """Token first (nothing works without it), then the permission probes."""
     try:
         await api.access_token()
     except WeChatApiError as exc:
-        report = CheckReport(ok=False, token="failed", message=credential_message(exc))
+        report = CheckReport(ok=False, token="failed", message=refusal_message(exc))
         if isinstance(exc, WeChatIpWhitelistError):
             report.whitelist_ip = exc.address
         return report
@@ -181,7 +168,7 @@ async def check_account(api: WeChatApi, *, probes: dict[str, Any] | None = None)
             report.permissions[feature] = "refused: IP not whitelisted"
             report.whitelist_ip = exc.address
             report.ok = False
-            report.message = credential_message(exc)
+            report.message = refusal_message(exc)
         except WeChatApiError as exc:
             report.permissions[feature] = f"error {exc.errcode} {exc.errmsg}"
         else:
