@@ -8,9 +8,10 @@ with PAPERBOT_REQUIRE_POSTGRES=1 (set by .ci/run) they fail instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.app import Core, build_core
@@ -27,6 +28,13 @@ def _paperbot_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the real data directory (~/.local/share/paperbot): the
     settings and every `paperbot` process a test starts see a temporary PAPERBOT_HOME."""
     monkeypatch.setenv("PAPERBOT_HOME", str(tmp_path / "paperbot-home"))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A real HTTP client, as the bot's, for tests that call a fake API directly."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@ through the store, errors as WeChat sends them, mass-send dedupe by clientmsgid.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from bot.app import Core
 from bot.channels.wechat.api import (
-    ApiRetry,
     WeChatApi,
     WeChatApiError,
     WeChatIpWhitelistError,
@@ -30,28 +29,10 @@ def wechat() -> Iterator[FakeWeChatServer]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 def make_api(
     core: Core, wechat: FakeWeChatServer, http: httpx.AsyncClient, secret: str = "s3cret"
 ) -> WeChatApi:
-    return WeChatApi(
-        http,
-        base_url=wechat.base_url,
-        app_id="wxapp",
-        app_secret=secret,
-        credentials=SharedCredentials(core.sessions),
-        retry=ApiRetry(attempts=3, first_delay=0.01),
-        sleep=_no_sleep,
-    )
+    return wechat.client(http, SharedCredentials(core.sessions), secret=secret)
 
 
 async def test_one_token_serves_every_client_of_the_store(

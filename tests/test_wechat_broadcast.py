@@ -5,7 +5,7 @@ stored draft and sends once; 45009 fails the broadcast with its reason; -1 is re
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from bot.app import Core
-from bot.channels.wechat.api import ApiRetry, WeChatApi
 from bot.channels.wechat.broadcast import WeChatBroadcaster
 from bot.core.broadcasts import BroadcastService
 from bot.core.shared_credentials import SharedCredentials
@@ -47,16 +46,6 @@ def wechat() -> Iterator[FakeWeChatServer]:
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 def _broadcaster(
     core: Core,
     wechat: FakeWeChatServer,
@@ -64,15 +53,7 @@ def _broadcaster(
     cls: type[Any] = WeChatBroadcaster,
 ) -> Any:
     credentials = SharedCredentials(core.sessions)
-    api = WeChatApi(
-        http,
-        base_url=wechat.base_url,
-        app_id="wxapp",
-        app_secret="s3cret",
-        credentials=credentials,
-        retry=ApiRetry(attempts=3, first_delay=0.01),
-        sleep=_no_sleep,
-    )
+    api = wechat.client(http, credentials)
     return cls(
         api, credentials, lambda: b"\xff\xd8cover", editors=[EDITOR], public_url="https://x.org"
     )

@@ -3,13 +3,11 @@ before sending and by the fake) and `wechat check` (token and permission probes)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from bot.app import Core
-from bot.channels.wechat.api import ApiRetry, WeChatApi, WeChatApiError
+from bot.channels.wechat.api import WeChatApi, WeChatApiError
 from bot.channels.wechat.ops import (
     MenuError,
     build_menu,
@@ -23,28 +21,10 @@ from bot.core.shared_credentials import SharedCredentials
 from tests.support.fake_wechat import FakeWeChatServer
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 def make_api(
     core: Core, wechat: FakeWeChatServer, http: httpx.AsyncClient, secret: str = "s3cret"
 ) -> WeChatApi:
-    return WeChatApi(
-        http,
-        base_url=wechat.base_url,
-        app_id="wxapp",
-        app_secret=secret,
-        credentials=SharedCredentials(core.sessions),
-        retry=ApiRetry(attempts=2, first_delay=0.01),
-        sleep=_no_sleep,
-    )
+    return wechat.client(http, SharedCredentials(core.sessions), secret=secret, attempts=2)
 
 
 def test_menu_keys_are_words_the_channel_answers() -> None:

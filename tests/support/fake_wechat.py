@@ -20,6 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
+from bot.channels.wechat.api import ApiRetry, WeChatApi
+from bot.core.shared_credentials import SharedCredentials
+
 JSONDict = dict[str, Any]
 
 #: WeChat's customer-service text limit, in UTF-8 bytes.
@@ -67,6 +72,10 @@ def _error(errcode: int, errmsg: str) -> JSONDict:
     return {"errcode": errcode, "errmsg": f"{errmsg} rid: {secrets.token_hex(4)}"}
 
 
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
 class FakeWeChatServer:
     """Run with `with FakeWeChatServer(app_id, secret) as server:`; `server.base_url`."""
 
@@ -101,6 +110,26 @@ class FakeWeChatServer:
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def client(
+        self,
+        http: httpx.AsyncClient,
+        credentials: SharedCredentials,
+        *,
+        secret: str | None = None,
+        attempts: int = 3,
+    ) -> WeChatApi:
+        """The bot's API client pointed at this fake, as this account (or with a wrong
+        `secret`); retries come at once, so a test waits for nothing."""
+        return WeChatApi(
+            http,
+            base_url=self.base_url,
+            app_id=self.state.app_id,
+            app_secret=self.state.app_secret if secret is None else secret,
+            credentials=credentials,
+            retry=ApiRetry(attempts=attempts, first_delay=0.01),
+            sleep=_no_sleep,
+        )
 
     # test controls -----------------------------------------------------------------
 
