@@ -49,6 +49,7 @@ from bot.db import migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import utcnow
 from bot.db.retry import DbRetry
+from bot.log_format import install_formatter
 from bot.log_redaction import install_excepthook, install_redactor
 from bot.settings import Settings
 from scheduler.arxiv_poll import poll_arxiv
@@ -99,6 +100,9 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # LOG_FORMAT: text (with the channel/chat/update ids appended) or one JSON object a
+    # line (bot/log_format.py).
+    install_formatter(settings.log_format)
     # The bot token is in every Bot API URL (PTB logs them at DEBUG): redact it everywhere.
     # WeChat's AppSecret and EncodingAESKey are secrets of the same kind.
     install_excepthook(

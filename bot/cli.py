@@ -177,6 +177,48 @@ def _missing_sqlite_file(url: str) -> Path | None:
 
 
 @cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a consistent copy of the store to PATH, also while the bot runs.
+
+    SQLite: the online backup API (one moment's state, checked). PostgreSQL: pg_dump's
+    custom format (needs pg_dump on PATH; the error says how otherwise). PATH must not
+    exist. `paperbot restore PATH` reads it back into an empty store.
+    """
+    from bot.db.backup import BackupError
+    from bot.db.backup import backup as make_backup
+
+    settings = _settings()
+    if _missing_sqlite_file(settings.effective_database_url) is not None:
+        raise click.ClickException(
+            f"no store at {settings.effective_database_url}: nothing to back up"
+        )
+    try:
+        click.echo(make_backup(settings.effective_database_url, path))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def restore(path: Path) -> None:
+    """Restore the backup at PATH (from `paperbot backup`) into the store.
+
+    Into an empty store only: a new SQLite file or PostgreSQL database, or one only
+    `paperbot db upgrade` has written. A store with data is refused and left as it is.
+    Stop the bot first; start it afterwards (it migrates an older backup's schema).
+    """
+    from bot.db.backup import BackupError
+    from bot.db.backup import restore as restore_backup
+
+    settings = _settings()
+    try:
+        click.echo(restore_backup(path, settings.effective_database_url))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", help="Reply language.")
 @click.option("--admin", is_flag=True, help="Act as an editor (you have shell access already).")
 @click.option(

@@ -242,6 +242,10 @@ def serve(runtime: Runtime) -> None:
         lifespan="on",
         log_config=None,  # our logging, configured once (bot.app.configure_logging)
         access_log=False,
+        # The reader's address from the proxy's X-Forwarded-For (deploy/nginx), only
+        # when the connection comes from FORWARDED_ALLOW_IPS.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
     server = uvicorn.Server(config)

@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     #: The process's HTTP server (health, metrics, webhooks).
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    #: The proxies whose X-Forwarded-For / X-Forwarded-Proto the HTTP server believes
+    #: (uvicorn's forwarded_allow_ips): comma-separated addresses or networks, `*` for
+    #: any. Default: a proxy on this machine (deploy/nginx/paperbot.conf).
+    forwarded_allow_ips: str = "127.0.0.1"
     #: The data directory: the default SQLite file and a second `.env` live here.
     paperbot_home: Path = Field(default_factory=default_home)
     #: An override of the SQLite file's folder (relative: to the current directory).
@@ -233,6 +237,9 @@ class Settings(BaseSettings):
     arxiv_deadline_seconds: float = Field(default=300.0, gt=0)
     http_user_agent: str = DEFAULT_USER_AGENT
     log_level: str = "INFO"
+    #: `text` (a line of prose, with the channel/chat/update ids appended) or `json`:
+    #: one JSON object a line for a log pipeline (bot/log_format.py).
+    log_format: Literal["text", "json"] = "text"
     #: The web archive (bot/channels/web): the column's pages and feeds on the HTTP server.
     web_enabled: bool = True
     #: Where readers reach the web archive (`https://papers.example.org`): canonical URLs,

@@ -156,6 +156,10 @@ class TelegramChannel:
         expected = self.core.settings.telegram_webhook_secret.encode()
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
+            # The sender's address (the reader's, behind a proxy in FORWARDED_ALLOW_IPS):
+            # who is posting to the webhook without Telegram's secret.
+            client = request.client.host if request.client is not None else "unknown"
+            log.warning("refused a webhook update from %s: wrong or missing secret", client)
             return JSONResponse({"ok": False, "error": "wrong secret"}, status_code=403)
         if not application.running:
             return JSONResponse({"ok": False, "error": "not running"}, status_code=503)
