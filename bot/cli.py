@@ -149,18 +149,62 @@ def status(as_json: bool) -> None:
             configured_channels(settings),
             single_process_role(),
         )
+        replicas = _replicas(engine)
     finally:
         engine.dispose()
+    beat_every = settings.leader_lease_seconds / 3
     if as_json:
-        click.echo(json.dumps({**report, "store": store}, ensure_ascii=False, indent=2))
+        report_json = {**report, "store": store, "replicas": _replicas_json(replicas, beat_every)}
+        click.echo(json.dumps(report_json, ensure_ascii=False, indent=2))
     else:
+        from bot.db.models import utcnow
+        from bot.replicas import describe_replicas
+
         for line in describe(report):
+            click.echo(line)
+        for line in describe_replicas(replicas, utcnow(), beat_every):
             click.echo(line)
         click.echo(f"data directory: {store['data_dir']} ({store['data_dir_from']})")
         click.echo(f"store: {store['database']}")
         click.echo(f".env read: {', '.join(store['env_files']) or 'none'}")
     if report["status"] != "ok":
         sys.exit(1)
+
+
+def _replicas(engine: Any) -> list[Any]:
+    """Every replica's heartbeat row; none when the store is older than 0015 or away
+    (the health report above already says so)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db.engine import make_session_factory as sessions_for
+    from bot.replicas import ReplicaRegistry
+
+    try:
+        return ReplicaRegistry(sessions_for(engine)).all()
+    except SQLAlchemyError:
+        return []
+
+
+def _replicas_json(replicas: list[Any], beat_every: float) -> list[dict[str, Any]]:
+    from bot.db.models import utcnow
+    from bot.replicas import MISSED_BEATS
+
+    now = utcnow()
+    return [
+        {
+            "holder": r.holder,
+            "host": r.host,
+            "pid": r.pid,
+            "role": r.role,
+            "version": r.version,
+            "address": r.address,
+            "started_at": r.started_at.isoformat(),
+            "last_heartbeat": r.heartbeat_at.isoformat(),
+            "seconds_since_heartbeat": round(r.age(now), 1),
+            "alive": r.age(now) <= beat_every * MISSED_BEATS,
+        }
+        for r in replicas
+    ]
 
 
 def _missing_sqlite_file(url: str) -> Path | None:

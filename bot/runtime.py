@@ -35,10 +35,12 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Core
 from bot.background import Background
 from bot.channels.plugin import Channel, ChannelStartError
+from bot.core.leadership import process_identity
 from bot.core.notify import Notifier
 from bot.core.push import ChannelPush
 from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
+from bot.replicas import Heartbeat, ReplicaRegistry
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +109,12 @@ class Runtime:
             self.notifier,
             [name for name in pushing if self._may_push(name)],
         )
+        heartbeat = self._heartbeat()
+        heartbeat.start()
         try:
             yield
         finally:
+            await heartbeat.stop()
             # The leader's duties first: a push still running stops while its channel's
             # sender is still open (its claims go back), and the lease is freed at once.
             log.info("stopping: jobs, then channels, then the store")
@@ -124,6 +129,20 @@ class Runtime:
                     log.exception("channel %s did not stop cleanly", channel.name)
             await self.core.aclose()
             log.info("stopped")
+
+    def _heartbeat(self) -> Heartbeat:
+        """This process's row in `replicas` (bot/replicas.py), under the holder id its
+        leader lease uses, for `paperbot status` on any replica."""
+        settings = self.core.settings
+        elector = self.background.elector
+        holder = elector.holder if elector is not None else process_identity()
+        return Heartbeat(
+            ReplicaRegistry(self.core.sessions),
+            holder=lambda: holder,
+            role=self.role,
+            address=f"{settings.http_host}:{settings.http_port}",
+            every=settings.leader_lease_seconds / 3,
+        )
 
     def _may_push(self, name: str) -> bool:
         """A started channel pushes if it has a sender; a failing one once retried."""

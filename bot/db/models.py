@@ -372,6 +372,26 @@ class LeaderLease(Base):
     renewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class Replica(Base):
+    """One running `paperbot run` process: its heartbeat, so `paperbot status` on any
+    replica lists every one (the lease names only the leader). Written by
+    bot/replicas.py every third of LEADER_LEASE_SECONDS; a clean stop deletes its row,
+    a killed process's row stays with an old heartbeat (shown as gone, pruned later)."""
+
+    __tablename__ = "replicas"
+
+    #: The process identity its leader lease would name (host:pid:suffix).
+    holder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    #: Where its HTTP server listens (HTTP_HOST:HTTP_PORT).
+    address: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 PUSH_REQUEST_STATUSES = ("pending", "running", "done", "failed")
 
 
