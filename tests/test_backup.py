@@ -102,7 +102,7 @@ def test_backup_during_a_push_restores_what_was_committed(
             assert "backup written" in made.stdout
             assert push.poll() is None, "the push ended before the backup did"
         finally:
-            stdout, stderr = push.communicate(timeout=120)
+            _stdout, stderr = push.communicate(timeout=120)
         assert push.returncode == 0, stderr
     final = {row[0]: row for row in rows(database_url, DELIVERIES)}
     assert {row[3] for row in final.values()} == {"sent"}
