@@ -57,7 +57,9 @@ def test_json_lines_with_ids_and_nothing_secret(tmp_path: Path) -> None:
             reader = make_user(8123, "日志读者", language_code="zh-hans")
             text_update, status = fake.post_to_webhook(target, message_update(reader, READER_TEXT))
             assert status == 200
-            _, status = fake.post_to_webhook(target, message_update(reader, f"/search {SEARCH_TEXT}"))
+            _, status = fake.post_to_webhook(
+                target, message_update(reader, f"/search {SEARCH_TEXT}")
+            )
             assert status == 200
             shown = fake.last_message_to(8123)
             forged, status = fake.post_to_webhook(
