@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: A row whose heartbeat is older than this is a process long gone: deleted.
 PRUNE_AFTER = dt.timedelta(days=1)
+#: How long after start-up the first heartbeat is written.
+FIRST_BEAT_SECONDS = 1.0
 #: Heartbeats missed before `paperbot status` calls a replica gone.
 MISSED_BEATS = 3
 
@@ -134,6 +136,9 @@ class Heartbeat:
         self._task = asyncio.create_task(self._run(), name="replica-heartbeat")
 
     async def _run(self) -> None:
+        # The first beat waits a moment: at start-up the leader election's first take
+        # of the lease goes first (on SQLite both want the one write lock).
+        await asyncio.sleep(min(self.every, FIRST_BEAT_SECONDS))
         while True:
             try:
                 await asyncio.to_thread(

@@ -73,7 +73,7 @@ def restore_target(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored' / 'paperbot.db'}"
         return
-    schema = make_url(database_url).query["options"]
+    schema = str(make_url(database_url).query["options"])
     with fresh_database() as url:
         yield f"{url}?options={quote(schema)}"
 

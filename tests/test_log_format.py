@@ -48,7 +48,7 @@ def test_json_lines_with_ids_and_nothing_secret(tmp_path: Path) -> None:
         )
         with stderr_path.open("w") as sink:
             process = subprocess.Popen(
-                [str(PAPERBOT), "run"], cwd=tmp_path, env=env, stdout=sink, stderr=sink
+                [str(PAPERBOT), "run"], cwd=tmp_path, env=env, stdout=sink, stderr=sink, text=True
             )
         try:
             base = f"http://127.0.0.1:{port}"

@@ -103,6 +103,7 @@ def test_run_without_a_token_keeps_serving_and_stops_cleanly(tmp_path: Path) -> 
     assert status.returncode == 0, status.stderr
     reported = json.loads(status.stdout)
     store = reported.pop("store")  # where the shell found the store (#12.5)
+    assert reported.pop("replicas") == []  # the process stopped: its heartbeat row went
     assert reported == health
     assert store["data_dir"] == str((tmp_path / "data").resolve())
     text = subprocess.run(
