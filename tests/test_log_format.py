@@ -95,3 +95,44 @@ def test_json_lines_with_ids_and_nothing_secret(tmp_path: Path) -> None:
     assert refusal and refusal[0]["update_id"] == forged["update_id"], refusal
     assert refusal[0]["chat_id"] == 8123 and refusal[0]["channel"] == "telegram"
     assert any("refused a webhook update from 127.0.0.1" in r["message"] for r in loud)
+
+
+def test_context_reaches_the_tasks_a_handler_starts_and_ends_with_it() -> None:
+    """What the WeChat channel relies on: its late replies run in a task started while a
+    callback is handled; their lines carry the callback's ids, later lines do not."""
+    import asyncio
+    import io
+    import logging
+
+    from bot.log_format import ContextFilter, JsonFormatter, TextFormatter, log_context
+
+    stream, text_stream = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("tests.log_format.context")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for target, formatter in ((stream, JsonFormatter()), (text_stream, TextFormatter())):
+        handler = logging.StreamHandler(target)
+        handler.setFormatter(formatter)
+        handler.addFilter(ContextFilter())
+        logger.addHandler(handler)
+
+    async def handle() -> None:
+        with log_context(channel="wechat", chat_id="o_follower", update_id="msg:42"):
+            await asyncio.create_task(asyncio.to_thread(logger.info, "late reply sent"))
+            logger.info("answered\nsuccess")  # a newline stays inside one JSON line
+        logger.info("idle")
+
+    try:
+        asyncio.run(handle())
+    finally:
+        logger.handlers.clear()
+    late, answered, idle = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (late["channel"], late["chat_id"], late["update_id"]) == (
+        "wechat",
+        "o_follower",
+        "msg:42",
+    )
+    assert answered["message"] == "answered\nsuccess" and answered["chat_id"] == "o_follower"
+    assert "chat_id" not in idle and "channel" not in idle
+    first = text_stream.getvalue().splitlines()[0]
+    assert first.endswith("late reply sent [channel=wechat chat_id=o_follower update_id=msg:42]")

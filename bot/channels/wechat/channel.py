@@ -65,6 +65,7 @@ from bot.core.ratelimit import SendLimits
 from bot.core.search.segment import warm_up
 from bot.core.shared_credentials import SharedCredentials
 from bot.core.texts import t
+from bot.log_format import log_context
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -233,7 +234,11 @@ class WeChatChannel:
         except (CallbackFormatError, WeChatCryptoError) as exc:
             log.info("refused a WeChat callback that is not one: %s", exc)
             return Response(status_code=400)
-        return await self._handle(callback)
+        # Every line logged while it is handled (tasks it starts included) says whose.
+        with log_context(
+            channel=CHANNEL, chat_id=callback.from_user, update_id=callback.dedupe_key
+        ):
+            return await self._handle(callback)
 
     async def _handle(self, callback: Callback) -> Response:
         """Claim the callback, answer within the deadline or say `success` and send later."""
