@@ -116,9 +116,12 @@ def test_backup_during_a_push_restores_what_was_committed(
         assert rows(target, SUBSCRIBERS) == rows(database_url, SUBSCRIBERS)
         backed_up = rows(target, DELIVERIES)
 
-    print(f"sent before the backup {sent_before}, after {sent_after}, of {len(final)}")
     assert len(backed_up) == len(final) == len(CHATS)
     sent = [row for row in backed_up if row[3] == "sent"]
+    print(
+        f"sent when the backup started {sent_before}, in the backup {len(sent)}, "
+        f"when it ended {sent_after}, in all {len(final)}"
+    )
     # One moment between the two counts: all the push had committed then, no more.
     assert sent_before <= len(sent) <= sent_after < len(final)
     for row in backed_up:
