@@ -1,10 +1,15 @@
-"""One conversation script, three channels: the console, Telegram polling and Telegram
-webhook must reach the same channel-neutral outcomes (the same review titles in the replies of
-each step, the same subscription row in the store after each step).
+"""One conversation script, four channels: the console, Telegram polling, Telegram webhook
+and WeChat must reach the same channel-neutral outcomes (the same review titles in the replies
+of each step, the same subscription row in the store after each step).
 
 Each channel gets a store built the same way (the seed plus a search with two pages), so review
 ids agree. Telegram runs as a real `paperbot run` process against the fake Bot API; in webhook
-mode the fake delivers the updates to the process's /telegram/webhook as Telegram does.
+mode the fake delivers the updates to the process's /telegram/webhook as Telegram does. WeChat
+runs as a real `paperbot run` in safe mode: the fake WeChat client posts each step as a signed,
+encrypted callback to /wechat and decrypts the passive reply; a reply that missed WeChat's
+deadline is read from the customer-service messages the fake WeChat API received. Only what
+the capability changes is translated: a tap on a button is the numbered choice's word the
+reply offered ("回复 下一页 翻页"), and a news card is read as its title and description.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,15 +38,22 @@ from tests.support.fake_telegram import (
     message_update,
     private_chat,
 )
+from tests.support.fake_wechat import FakeWeChatServer
 from tests.support.network import free_port
 from tests.support.paging_store import PAGING_QUERY, prepare_paging_store
 from tests.support.stores import make_settings
+from tests.support.wechat_client import Answer, WeChatClient
 from tests.test_runtime import environment, start, stop, wait_for_health
 
 TOKEN = "123:CONTRACT"
 PUBLIC_URL = "https://bot.example.org/telegram/webhook"
 SECRET = "contract_Secret-7"
 READER_ID = 3001
+WECHAT_APP_ID = "wx2c2769f8efd9abc2"
+WECHAT_TOKEN = "contractToken7"
+WECHAT_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+WECHAT_SECRET = "contract-app-secret"
+WECHAT_READER = "oContractReader_0123456789ab"
 NEXT_PAGE = "下一页 »"
 #: A step of the script: text to send, or a tap on the button with this label.
 TAP = "tap:"
@@ -202,6 +215,62 @@ class TelegramDriver:
         return self._deliver(callback_update(self.reader, data, message))
 
 
+# ------------------------------------------------------------------------------- WeChat
+#: A button, on WeChat, is a choice the reader types: the label's word, and the words of the
+#: hint that offers it (render.choice_hint).
+WECHAT_CHOICES = {NEXT_PAGE: ("下一页", "回复 下一页")}
+
+
+class WeChatDriver:
+    """A follower of the account: each step is one callback, answered by one WeChat
+    message (a passive reply is one message; the script's steps have one reply each): the
+    passive reply, or, when the process answered `success` (the deadline passed), the
+    customer-service message that follows it."""
+
+    channel = "wechat"
+
+    def __init__(self, client: WeChatClient, api: FakeWeChatServer, database_url: str) -> None:
+        self.client = client
+        self.api = api
+        self.database_url = database_url
+        self._late_read = 0
+        self._last_text = ""
+
+    def _late_message(self, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = [m for m in self.api.state.customer_messages if m["touser"] == WECHAT_READER]
+            if len(messages) > self._late_read:
+                self._late_read += 1
+                return str(messages[self._late_read - 1]["text"]["content"])
+            assert time.monotonic() < deadline, "no reply, passive or customer-service"
+            time.sleep(0.05)
+
+    @staticmethod
+    def _text(answer: Answer) -> str:
+        if answer.msg_type == "news":
+            return "\n".join(
+                f"{article.get('Title', '')}\n{article.get('Description', '')}"
+                for article in answer.articles
+            )
+        assert answer.msg_type == "text", answer.xml
+        return answer.content
+
+    def send(self, text: str) -> list[str]:
+        answer = self.client.send(WECHAT_READER, text)
+        assert answer.status == 200, (answer.status, answer.body)
+        reply = self._text(answer) if answer.is_reply else self._late_message()
+        if reply and "回复" in reply:
+            self._last_text = reply
+        return [reply] if reply else []
+
+    def tap(self, label: str) -> list[str]:
+        assert label in WECHAT_CHOICES, f"no WeChat choice for the button {label!r}"
+        word, hint = WECHAT_CHOICES[label]
+        assert hint in self._last_text, f"the last list did not offer {hint!r}: {self._last_text}"
+        return self.send(word)
+
+
 @dataclass
 class Outcome:
     """What a step leaves that no channel may change: titles shown, facts stated, and the
@@ -276,7 +345,7 @@ def run_script(driver: Driver) -> list[Outcome]:
 def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A data directory per channel, each holding a store built the same way."""
     directories = {}
-    for name in ("console", "polling", "webhook"):
+    for name in ("console", "polling", "webhook", "wechat"):
         directory = tmp_path_factory.mktemp(name)
         prepare_paging_store(sqlite_url(directory), directory)
         directories[name] = directory
@@ -333,6 +402,35 @@ def telegram_outcomes(directory: Path, webhook: bool) -> list[Outcome]:
     return outcomes
 
 
+def wechat_outcomes(directory: Path) -> list[Outcome]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with FakeWeChatServer(WECHAT_APP_ID, WECHAT_SECRET) as api:
+        # A follower: the customer-service messages of late replies reach them.
+        api.state.followers.add(WECHAT_READER)
+        env = environment(
+            directory,
+            HTTP_PORT=str(port),
+            WECHAT_APP_ID=WECHAT_APP_ID,
+            WECHAT_APP_SECRET=WECHAT_SECRET,
+            WECHAT_TOKEN=WECHAT_TOKEN,
+            WECHAT_ENCODING_AES_KEY=WECHAT_AES_KEY,
+            WECHAT_API_BASE_URL=api.base_url,
+        )
+        process: subprocess.Popen[str] = start(directory, env)
+        try:
+            health = wait_for_health(base, process)
+            assert health["channels"]["wechat"] == "webhook", health
+            client = WeChatClient(f"{base}/wechat", WECHAT_TOKEN, WECHAT_APP_ID, WECHAT_AES_KEY)
+            outcomes = run_script(WeChatDriver(client, api, sqlite_url(directory)))
+        finally:
+            output = stop(process)
+        assert process.returncode == 0, output
+        # Every customer-service message the process sent was one WeChat accepted.
+        assert len(api.calls_to("message/custom/send")) == len(api.state.customer_messages)
+    return outcomes
+
+
 @pytest.fixture(scope="module")
 def console(stores: dict[str, Path]) -> list[Outcome]:
     return console_outcomes(stores["console"])
@@ -359,3 +457,11 @@ def test_telegram_reaches_the_same_outcomes_as_the_console(
     outcomes = telegram_outcomes(stores["webhook" if webhook else "polling"], webhook)
     for step, (expected, got) in enumerate(zip(console, outcomes, strict=True)):
         assert got == expected, f"step {step}: console {expected} != telegram {got}"
+
+
+def test_wechat_reaches_the_same_outcomes_as_the_console(
+    console: list[Outcome], stores: dict[str, Path]
+) -> None:
+    outcomes = wechat_outcomes(stores["wechat"])
+    for step, (expected, got) in enumerate(zip(console, outcomes, strict=True)):
+        assert got == expected, f"step {step}: console {expected} != wechat {got}"

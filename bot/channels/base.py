@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.conversation import PER_READER_TOPICS
 from bot.core.ratelimit import SendLimits
 
 
@@ -27,3 +28,12 @@ class ChannelCapabilities:
     max_text_units: int
     #: How fast bulk messages may go out.
     send_limits: SendLimits
+    #: Whether the push can differ by reader (Telegram sends each subscriber their own
+    #: messages; WeChat's mass send is one message to every follower, so /topics cannot
+    #: choose anything there).
+    per_reader_topics: bool = True
+
+    def lacks(self) -> frozenset[str]:
+        """The core's names of what this channel cannot do (`Caller.lacks`), so a
+        feature can say so to the reader without knowing which channel it is on."""
+        return frozenset() if self.per_reader_topics else frozenset({PER_READER_TOPICS})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -22,6 +23,12 @@ from bot.db.models import ButtonState, utcnow
 #: Expired rows are deleted once every this many remembered states (cheap, and keeps
 #: the table to about the live buttons without a job of its own).
 PRUNE_EVERY = 200
+#: A payload-derived token this process stored less than this share of the TTL ago is
+#: not written again: its row holds the same payload and lives at least 90 % of the TTL
+#: on, so a repeated search (every reader's "对齐") costs no write.
+REFRESH_AFTER = 0.1
+#: Tokens remembered as freshly stored (bounded; cleared when full).
+_FRESH_SIZE = 10_000
 
 
 class ButtonStateStore:
@@ -29,12 +36,21 @@ class ButtonStateStore:
         self._sessions = sessions
         self._ttl = dt.timedelta(seconds=ttl_seconds)
         self._remembered = 0
+        #: token -> when this process last stored it (time.monotonic()).
+        self._fresh: dict[str, float] = {}
 
     def remember(self, kind: str, payload: dict[str, Any]) -> str:
         """A token for `payload`; the same payload gets the same token (its expiry is
         extended), so drawing one search's pages again adds no rows."""
         token = _token(kind, payload)
+        now = time.monotonic()
+        stored = self._fresh.get(token)
+        if stored is not None and now - stored < self._ttl.total_seconds() * REFRESH_AFTER:
+            return token
         self._store(token, payload)
+        if len(self._fresh) >= _FRESH_SIZE:
+            self._fresh.clear()
+        self._fresh[token] = now
         self._remembered += 1
         if self._remembered % PRUNE_EVERY == 0:
             self.prune()

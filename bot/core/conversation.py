@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(?P<args>.*))?$", re.DOTALL)
 _ACTION = re.compile(r"^[a-z]{1,8}(?::[A-Za-z0-9_.\-]{1,40}){0,4}$")
 
+#: A channel ability a feature may need (`Caller.lacks`, `Command.needs`): the push can
+#: differ by reader, so choosing topics means something.
+PER_READER_TOPICS = "per_reader_topics"
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -59,6 +63,9 @@ class Caller:
     chat_admin_check: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
     #: The file that came with this message, if any.
     attachment: Attachment | None = field(default=None, compare=False)
+    #: What the caller's channel cannot do (`PER_READER_TOPICS`), as the channel declares
+    #: it: a feature that needs it says so instead, and the command list leaves it out.
+    lacks: frozenset[str] = frozenset()
 
     async def can_manage_chat(self) -> bool:
         """Private chats manage themselves; in groups only the group's admins may."""
@@ -117,6 +124,9 @@ class Command:
     admin_only: bool = False
     #: Where the command stands in the menu Telegram shows (lower first).
     menu_position: int = 80
+    #: A channel ability the command needs (`PER_READER_TOPICS`): not listed for a caller
+    #: whose channel lacks it (its handler still answers, saying why).
+    needs: str | None = None
 
     def description(self, language: str) -> str:
         return t(language, self.description_key)
@@ -151,12 +161,15 @@ class Registry:
             raise ValueError(f"action {prefix!r} registered twice")
         self.actions[prefix] = Action(handler, admin_only, pending_key)
 
-    def menu(self, *, admin: bool = False) -> list[Command]:
-        """Commands to list: readers' commands, plus the editors' ones for an admin."""
+    def menu(self, *, admin: bool = False, lacks: Collection[str] = ()) -> list[Command]:
+        """Commands to list: readers' commands, plus the editors' ones for an admin,
+        without those needing what the caller's channel `lacks`."""
         listed = [
             command
             for command in self.commands.values()
-            if command.in_menu and (admin or not command.admin_only)
+            if command.in_menu
+            and (admin or not command.admin_only)
+            and (command.needs is None or command.needs not in lacks)
         ]
         return sorted(listed, key=lambda command: command.menu_position)
 

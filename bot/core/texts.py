@@ -117,6 +117,12 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Subscribed! New reviews arrive every week. Send /topics to choose topics and "
         "/settings for language and format.",
     ),
+    "subscribed_new_everything": (
+        "订阅成功！新发布的解读会每周推送给你，每次推送包含全部新解读。"
+        "想看某个主题，直接发送标签搜索；/settings 调整语言。",
+        "Subscribed! New reviews arrive every week, all of them in each push. For one "
+        "topic, send its tag as a search; /settings for the language.",
+    ),
     "subscribed_already": ("你已经订阅了，无需重复订阅。", "You are already subscribed."),
     "subscribed_resumed": (
         "欢迎回来，订阅已恢复。之后发布的解读会照常推送给你。",
@@ -151,6 +157,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "topics_current_all": ("当前：全部主题", "Now: all topics"),
     "topics_current": ("当前：{topics}", "Now: {topics}"),
     "topics_all_button": ("全部主题", "All topics"),
+    "topics_not_per_reader": (
+        "这里的每周推送是群发：所有读者收到同一条推送，无法按读者选择主题。"
+        "你会收到每周推送中的全部新解读；想看某个主题，直接发送标签即可搜索。",
+        "Here the weekly push is one message for every reader, so topics cannot be chosen "
+        "per reader. You get every new review in the weekly push; for one topic, send its "
+        "tag as a search.",
+    ),
+    "topics_tag_examples": ("可以试试这些标签：{tags}", "Tags to try: {tags}"),
     "topics_none": (
         "还没有带标签的解读，暂时无法按主题筛选。",
         "No tagged reviews yet, so there is nothing to choose from.",

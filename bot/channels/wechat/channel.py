@@ -35,9 +35,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Core
-from bot.channels.base import ChannelCapabilities
 from bot.channels.plugin import ChannelState
 from bot.channels.wechat.api import CHANNEL, WeChatApi, WeChatApiError
+from bot.channels.wechat.capabilities import WECHAT_CAPABILITIES
 from bot.channels.wechat.crypto import (
     MessageCrypto,
     WeChatCryptoError,
@@ -56,12 +56,10 @@ from bot.channels.wechat.messages import (
     text_reply,
 )
 from bot.channels.wechat.readers import Outgoing, WeChatReaders
-from bot.channels.wechat.render import MAX_TEXT_BYTES
 from bot.core.conversation import Reply
 from bot.core.inbound_dedupe import InboundDedupe
 from bot.core.notify import Notifier
 from bot.core.push import Sender
-from bot.core.ratelimit import SendLimits
 from bot.core.search.segment import warm_up
 from bot.core.shared_credentials import SharedCredentials
 from bot.core.texts import t
@@ -80,21 +78,6 @@ SUCCESS = "success"
 LATE_SLACK = 0.5
 #: How long a stop waits for replies still being prepared before giving up on them.
 DRAIN_SECONDS = 30.0
-
-WECHAT_CAPABILITIES = ChannelCapabilities(
-    name=CHANNEL,
-    # Text messages only: buttons become numbered choices, nothing is edited.
-    buttons=False,
-    can_edit=False,
-    # Choices are kept in the store, not in the message: no per-button data limit
-    # beyond the core's own action syntax.
-    max_action_bytes=200,
-    # A text message's Content: 2,048 bytes of UTF-8 (passive and customer-service).
-    max_text_units=MAX_TEXT_BYTES,
-    # Customer-service messages: WeChat documents no rate, only daily quotas (and
-    # replies within 48 h of the follower's message); mass sending is one job.
-    send_limits=SendLimits(per_second=20.0, private_per_second=1.0),
-)
 
 
 class WeChatChannel:

@@ -13,6 +13,7 @@ sections.
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ from bot.channels.wechat.crypto import EncryptedMessage
 #: WeChat's callbacks are a few hundred bytes (a text message holds at most 2,048 bytes
 #: of content); anything near this is not WeChat.
 MAX_BODY_BYTES = 64 * 1024
+#: An EventKey longer than this is digested in the dedupe key (WeChat's keys: 128 bytes).
+_READABLE_EVENT_KEY = 64
 
 
 class CallbackFormatError(ValueError):
@@ -48,10 +51,19 @@ class Callback:
     @property
     def dedupe_key(self) -> str:
         """What makes a retry of this callback the same callback: WeChat resends a
-        message with its MsgId, an event with the sender and CreateTime."""
+        message with its MsgId, an event with the sender and CreateTime. An event's key
+        counts too: two menu buttons tapped within one second are two CLICKs of the same
+        sender and CreateTime, and a retry repeats its EventKey (digested when long, so
+        the key fits its column)."""
         if self.msg_id:
             return f"msg:{self.msg_id}"
-        return f"event:{self.from_user}:{self.create_time}:{self.event.lower()}"
+        key = f"event:{self.from_user}:{self.create_time}:{self.event.lower()}"
+        if not self.event_key:
+            return key
+        event_key = self.event_key
+        if len(event_key) > _READABLE_EVENT_KEY:
+            event_key = "#" + hashlib.blake2s(event_key.encode()).hexdigest()[:32]
+        return f"{key}:{event_key}"
 
 
 _KNOWN = {

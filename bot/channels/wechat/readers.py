@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from bot.app import Core
+from bot.channels.wechat.capabilities import WECHAT_CAPABILITIES
 from bot.channels.wechat.messages import Callback, NewsArticle
 from bot.channels.wechat.render import (
     MAX_TEXT_BYTES,
@@ -48,6 +49,8 @@ KEYWORDS = {
     "退订": "/unsubscribe",
     "取消订阅": "/unsubscribe",
     "unsubscribe": "/unsubscribe",
+    "主题": "/topics",
+    "topics": "/topics",
     "关于": "/about",
     "about": "/about",
 }
@@ -81,9 +84,13 @@ class WeChatReaders:
         self.channel = channel
         self.public_url = public_url.rstrip("/")
         self._choices = core.reading.button_states
+        #: What WeChat cannot do (per-reader topics), on the console's preview too.
+        self._lacks = WECHAT_CAPABILITIES.lacks()
 
     def caller(self, openid: str) -> Caller:
-        return Caller(channel=self.channel, user_id=openid, chat_id=openid, language="zh")
+        return Caller(
+            channel=self.channel, user_id=openid, chat_id=openid, language="zh", lacks=self._lacks
+        )
 
     def language(self, openid: str) -> str:
         return self.core.conversation.identify(self.caller(openid)).language

@@ -69,7 +69,7 @@ class ReadingFeature:
         shows single-spaced (paragraphs get a blank line between them)."""
         language = caller.language
         lines = [paragraph(t(language, "help_intro"))]
-        for command in self._registry.menu(admin=caller.is_admin):
+        for command in self._registry.menu(admin=caller.is_admin, lacks=caller.lacks):
             lines.append(bullet(f"{command.usage(language)} — {command.description(language)}"))
         lines.append(paragraph(t(language, "help_search_hint")))
         return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from bot.core.conversation import Button, Caller, Command, Registry, Reply
+from bot.core.conversation import PER_READER_TOPICS, Button, Caller, Command, Registry, Reply
 from bot.core.features.reading import ReadingFeature
 from bot.core.reviews import ReviewService
 from bot.core.richtext import Block, bold, heading, paragraph, rich
@@ -13,6 +13,8 @@ from bot.core.subscriptions import LANGUAGES, PUSH_FORMATS, SubscriptionService
 from bot.core.texts import t
 
 MAX_TOPIC_BUTTONS = 24
+#: Tags named as searches to try where topics cannot be chosen.
+MAX_TAG_EXAMPLES = 6
 
 
 def topic_token(tag: str) -> str:
@@ -36,7 +38,9 @@ class SubscriptionFeature:
         registry.add_command(
             Command("unsubscribe", "cmd_unsubscribe", self.unsubscribe, menu_position=21)
         )
-        registry.add_command(Command("topics", "cmd_topics", self.topics, menu_position=22))
+        registry.add_command(
+            Command("topics", "cmd_topics", self.topics, menu_position=22, needs=PER_READER_TOPICS)
+        )
         registry.add_command(Command("settings", "cmd_settings", self.settings, menu_position=23))
         registry.add_command(Command("about", "cmd_about", self.about, menu_position=91))
         registry.add_action("tp", self._topic_action)
@@ -62,7 +66,7 @@ class SubscriptionFeature:
             blocks.append(paragraph(t(caller.language, "subscribed_resumed")))
         elif outcome.change == "new" and not replies:
             blocks.append(paragraph(t(caller.language, "welcome")))
-            blocks.append(paragraph(t(caller.language, "subscribed_new")))
+            blocks.append(paragraph(t(caller.language, _subscribed_new(caller))))
         # Plain /start, or a payload we did not act on (an old or foreign deep link from
         # someone already subscribed): greet and show what the bot can do.
         if not args or not (replies or blocks):
@@ -92,7 +96,7 @@ class SubscriptionFeature:
         outcome = self.subscriptions.subscribe(
             caller.channel, caller.chat_id, caller.chat_type, caller.language
         )
-        key = {"new": "subscribed_new", "resumed": "subscribed_resumed"}.get(
+        key = {"new": _subscribed_new(caller), "resumed": "subscribed_resumed"}.get(
             outcome.change, "subscribed_already"
         )
         return [_say(caller, key)]
@@ -104,6 +108,8 @@ class SubscriptionFeature:
         return [_say(caller, "unsubscribed" if ended else "not_subscribed")]
 
     async def topics(self, caller: Caller, args: str) -> list[Reply]:
+        if PER_READER_TOPICS in caller.lacks:
+            return [self._no_topics_here(caller)]
         if not await caller.can_manage_chat():
             return [_say(caller, "group_admins_only")]
         return [self._topics_reply(caller)]
@@ -125,6 +131,18 @@ class SubscriptionFeature:
         return [Reply(rich(paragraph(t(caller.language, "about")), paragraph(stats)))]
 
     # views
+
+    def _no_topics_here(self, caller: Caller) -> Reply:
+        """Where the push is one message for every reader (a mass send), topics choose
+        nothing: say so, and what the reader gets instead (everything; search by tag,
+        with the column's most used tags as examples)."""
+        language = caller.language
+        blocks = [paragraph(t(language, "topics_not_per_reader"))]
+        tags = [tag for tag, _ in self.reviews.tag_counts()][:MAX_TAG_EXAMPLES]
+        if tags:
+            separator = ", " if language == "en" else "、"
+            blocks.append(paragraph(t(language, "topics_tag_examples", tags=separator.join(tags))))
+        return Reply(rich(*blocks))
 
     def _topics_reply(self, caller: Caller) -> Reply:
         language = caller.language
@@ -232,6 +250,11 @@ class SubscriptionFeature:
             chat_type=caller.chat_type,
         )
         return [self._settings_reply(updated)]
+
+
+def _subscribed_new(caller: Caller) -> str:
+    """The new subscriber's text: it points to /topics only where topics choose something."""
+    return "subscribed_new_everything" if PER_READER_TOPICS in caller.lacks else "subscribed_new"
 
 
 def _say(caller: Caller, key: str) -> Reply:

@@ -1,0 +1,400 @@
+"""WeChat callback throughput: signed, encrypted callbacks/s and p50/p99 latency of
+`paperbot run`'s /wechat in safe mode.
+
+    python bench/wechat_callbacks.py                     # 10,000 reviews, 32 connections
+    python bench/wechat_callbacks.py --reviews 40 --duration 0.5 --connections 4
+
+Builds a SQLite store of N published reviews (bench/search_latency.py's synthetic column,
+as bench/web_throughput.py builds it), starts the fake WeChat API (tests/support) for the
+access token and the customer-service messages of late replies, and `paperbot run` with
+the WeChat channel in safe mode pointed at it. A load generator in a process of its own
+posts text callbacks the way WeChat does (signature and msg_signature over the AES
+ciphertext, fresh timestamps, unique MsgIds) with N concurrent connections. Each
+connection is a series of followers (OpenIDs), each follower one conversation in order: a
+search, `1` (the first result, a news card), `最新`, `3`, another search, `下一页`; so the
+mix is 1/3 searches, 1/2 numbered choices, 1/6 latest, from thousands of followers. The
+callbacks are built and encrypted before the clock starts, so the generator's own work
+during the run is HTTP only.
+
+A callback counts when the answer is HTTP 200 with an encrypted passive reply; `success`
+(the reply missed WECHAT_REPLY_SECONDS and goes as a customer-service message) counts as
+late, anything else as an error. The first answer of every connection is decrypted and
+checked. Targets (issue #11): >= 500 callbacks/s, p99 <= 100 ms, far inside WeChat's 5 s.
+The load average is printed before and after: on a shared machine a figure is only as good
+as the quiet it was measured in. Not part of the test suite
+(tests/test_wechat_callbacks_bench.py only checks that it runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.web_throughput import (  # noqa: E402
+    build_store,
+    free_port,
+    load_average,
+    percentile,
+    verdict,
+    wait_for,
+)
+
+PAPERBOT = Path(sys.executable).parent / "paperbot"
+APP_ID = "wx2c2769f8efd9abc2"
+APP_SECRET = "bench-app-secret"
+TOKEN = "benchToken2026"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+ACCOUNT = "gh_paperbot_bench"
+PUBLIC_URL = "https://papers.example.org"
+CALLBACKS_PER_S, P99_MS = 500, 100.0
+#: One follower's conversation: {q} and {r} are two searches.
+SCRIPT = ("{q}", "1", "最新", "3", "{r}", "下一页")
+
+
+# --- callbacks ---------------------------------------------------------------------------
+
+
+def queries(count: int, seed: int = 11) -> list[str]:
+    """Searches readers type: one or two of the synthetic column's terms (Chinese and
+    English), `count` distinct ones, drawn with a skew (popular terms come back)."""
+    from bench.search_latency import EN_TERMS, ZH_TERMS
+
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    while len(found) < count:
+        terms = rng.sample(ZH_TERMS, 1) if rng.random() < 0.6 else rng.sample(EN_TERMS, 1)
+        if rng.random() < 0.3:
+            terms.append(rng.choice(ZH_TERMS))
+        found[" ".join(terms)] = None
+    return list(found)
+
+
+def openid(worker: int, number: int, run: str) -> str:
+    """A 28-character OpenID like WeChat's, distinct per run, connection and follower."""
+    return f"o{run}{worker:04d}{number:06d}".ljust(28, "x")[:28]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    url: str
+    body: bytes
+
+
+class CallbackMaker:
+    """Signed, encrypted text callbacks, as WeChat posts them."""
+
+    def __init__(self, base_url: str) -> None:
+        from bot.channels.wechat.crypto import MessageCrypto
+
+        self.url = base_url
+        self.crypto = MessageCrypto(TOKEN, AES_KEY, APP_ID)
+        self._msg_ids = iter(range(secrets.randbelow(2**40) << 20, 2**63))
+
+    def text(self, sender: str, content: str) -> Prepared:
+        from bot.channels.wechat.crypto import sha1_signature
+        from bot.channels.wechat.messages import cdata
+
+        stamp = str(int(time.time()))
+        nonce = str(secrets.randbelow(10**10))
+        xml = (
+            f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName>"
+            f"<FromUserName>{cdata(sender)}</FromUserName><CreateTime>{stamp}</CreateTime>"
+            f"<MsgType><![CDATA[text]]></MsgType><Content>{cdata(content)}</Content>"
+            f"<MsgId>{next(self._msg_ids)}</MsgId></xml>"
+        )
+        message = self.crypto.encrypt(xml, timestamp=stamp, nonce=nonce)
+        query = {
+            "signature": sha1_signature(TOKEN, stamp, nonce),
+            "timestamp": stamp,
+            "nonce": nonce,
+            "openid": sender,
+            "encrypt_type": "aes",
+            "msg_signature": sha1_signature(TOKEN, stamp, nonce, message.encrypt),
+        }
+        body = (
+            f"<xml><ToUserName>{cdata(ACCOUNT)}</ToUserName>"
+            f"<Encrypt>{cdata(message.encrypt)}</Encrypt></xml>"
+        ).encode()
+        return Prepared(f"{self.url}?{urlencode(query)}", body)
+
+    def reply_content(self, body: str) -> str:
+        """A passive reply's decrypted text (or news title); raises if it is not one."""
+        from defusedxml.ElementTree import fromstring
+
+        root = fromstring(body.encode())
+        encrypt = root.findtext("Encrypt") or ""
+        reply = fromstring(self.crypto.decrypt_unsigned(encrypt).encode())
+        return reply.findtext("Content") or reply.findtext("Articles/item/Title") or ""
+
+
+def conversations(
+    maker: CallbackMaker, worker: int, count: int, searches: list[str], run: str, seed: int
+) -> list[Prepared]:
+    """`count` callbacks for one connection: its followers' conversations, in order."""
+    rng = random.Random(seed * 1_000 + worker)
+    prepared: list[Prepared] = []
+    follower = 0
+    while len(prepared) < count:
+        sender = openid(worker, follower, run)
+        follower += 1
+        first, second = rng.choice(searches), rng.choice(searches)
+        for step in SCRIPT:
+            prepared.append(maker.text(sender, step.format(q=first, r=second)))
+    return prepared[:count]
+
+
+# --- the load generator (a process of its own) ------------------------------------------
+
+
+async def _load(args: argparse.Namespace) -> dict[str, Any]:
+    import aiohttp
+
+    maker = CallbackMaker(args.load)
+    searches = queries(args.queries)
+    per_connection = max(6, int(args.max_rate * args.duration / args.connections) + 6)
+    plans = [
+        conversations(maker, worker, per_connection, searches, args.run, args.seed)
+        for worker in range(args.connections)
+    ]
+    samples: list[float] = []
+    late = errors = 0
+    checked: list[str] = []
+    ran_out = 0
+
+    async def worker(session: aiohttp.ClientSession, plan: list[Prepared]) -> None:
+        nonlocal late, errors, ran_out
+        for number, prepared in enumerate(plan):
+            if time.perf_counter() >= deadline:
+                return
+            started = time.perf_counter()
+            try:
+                async with session.post(
+                    prepared.url, data=prepared.body, headers={"Content-Type": "text/xml"}
+                ) as response:
+                    body = await response.text()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                errors += 1
+                continue
+            samples.append((time.perf_counter() - started) * 1000)
+            if status != 200 or not body:
+                errors += 1
+            elif body == "success":
+                late += 1
+            elif number == 0:
+                content = maker.reply_content(body)
+                if not content:
+                    errors += 1
+                checked.append(content[:40])
+        ran_out += 1
+
+    connector = aiohttp.TCPConnector(limit=args.connections)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started = time.perf_counter()
+        deadline = started + args.duration
+        await asyncio.gather(*(worker(session, plan) for plan in plans))
+        elapsed = time.perf_counter() - started
+    samples.sort()
+    return {
+        "rate": len(samples) / elapsed,
+        "p50_ms": percentile(samples, 0.50) if samples else 0.0,
+        "p99_ms": percentile(samples, 0.99) if samples else 0.0,
+        "callbacks": len(samples),
+        "late": late,
+        "errors": errors,
+        "checked": len(checked),
+        "ran_out": ran_out,
+    }
+
+
+@dataclass(frozen=True)
+class Load:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    callbacks: int
+    late: int
+    errors: int
+    checked: int
+    ran_out: int
+
+
+def load(url: str, args: argparse.Namespace, seconds: float, run: str) -> Load:
+    command = [sys.executable, __file__, "--load", url, "--run", run]
+    command += ["--connections", str(args.connections), "--duration", str(seconds)]
+    command += ["--queries", str(args.queries), "--max-rate", str(args.max_rate)]
+    command += ["--seed", str(args.seed)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"the load generator failed:\n{result.stderr[-3000:]}")
+    return Load(**json.loads(result.stdout))
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+@contextmanager
+def paperbot_run(work: Path, env: dict[str, str], probe: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`paperbot run` with `env`, once /healthz answers; stopped with SIGTERM."""
+    log = work / "paperbot-run.log"
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "HTTP_", "ADMIN_", "PUBLIC_", "WECHAT_"))
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(PAPERBOT), "run"], cwd=work, env={**clean, **env}, stdout=output, stderr=output
+        )
+    try:
+        wait_for(probe, process, log)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, all its threads), from /proc: on a
+    shared machine, callbacks per CPU-second say what the code costs, whatever share of
+    the cores it got."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, work: Path) -> list[str]:
+    from tests.support.fake_wechat import FakeWeChatServer
+
+    if args.store is not None:
+        # A store built by an earlier run (its copy: the run writes to it).
+        shutil.copyfile(args.store, work / "wechat.db")
+        url = f"sqlite:///{work / 'wechat.db'}"
+    else:
+        url = build_store(work / "wechat.db", args.reviews)
+    port = free_port()
+    lines = [
+        f"WeChat callbacks (safe mode), {args.reviews} published reviews, "
+        f"{args.connections} connections, {args.duration:g} s, "
+        f"{args.queries} distinct searches, {dt.date.today().isoformat()}",
+        "mix per follower: search, 1, 最新, 3, search, 下一页 (load: aiohttp, own process)",
+    ]
+    with FakeWeChatServer(APP_ID, APP_SECRET) as api:
+        env = {
+            "DATABASE_URL": url,
+            "DATA_DIR": str(work / "data"),
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_ENCODING_AES_KEY": AES_KEY,
+            "WECHAT_API_BASE_URL": api.base_url,
+            "PUBLIC_URL": PUBLIC_URL,
+        }
+        probe = f"http://127.0.0.1:{port}/healthz"
+        with paperbot_run(work, env, probe) as process:
+            target = f"http://127.0.0.1:{port}/wechat"
+            if args.warmup > 0:
+                load(target, args, args.warmup, "w")
+            lines.append(f"load average before: {load_average()}")
+            cpu_before = cpu_seconds(process.pid)
+            measured = load(target, args, args.duration, "m")
+            # Includes the idle second or so while the generator prepares its callbacks.
+            cpu = cpu_seconds(process.pid) - cpu_before
+            lines.append(f"load average after: {load_average()}")
+        late_sent = len(api.state.customer_messages)
+    lines.append(
+        f"{'callbacks/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'callbacks':>9} {'late':>5} "
+        f"{'errors':>6}"
+    )
+    lines.append(
+        f"{measured.rate:11.0f} {measured.p50_ms:8.2f} {measured.p99_ms:8.2f} "
+        f"{measured.callbacks:9d} {measured.late:5d} {measured.errors:6d}"
+    )
+    lines.append(
+        f"replies checked (decrypted): {measured.checked}; late replies sent as "
+        f"customer-service messages: {late_sent}; connections that ran out of callbacks: "
+        f"{measured.ran_out}"
+    )
+    per_cpu = measured.callbacks / cpu if cpu > 0 else 0.0
+    lines.append(
+        f"paperbot run used {cpu:.2f} CPU-s for them: {per_cpu:.0f} callbacks per CPU-second "
+        f"({1000 / per_cpu if per_cpu else 0:.2f} ms of CPU a callback)"
+    )
+    lines.append(f"targets: >= {CALLBACKS_PER_S} callbacks/s, p99 <= {P99_MS:g} ms")
+    lines.append(
+        f"callbacks/s: {verdict(measured.rate >= CALLBACKS_PER_S)} ({measured.rate:.0f}), "
+        f"p99 {verdict(measured.p99_ms <= P99_MS)} ({measured.p99_ms:.1f} ms)"
+    )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--reviews", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before it")
+    parser.add_argument("--queries", type=int, default=200, help="distinct searches")
+    parser.add_argument(
+        "--max-rate",
+        type=int,
+        default=3_000,
+        help="callbacks/s prepared for (beyond it a connection runs out and says so)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work-dir", type=Path, help="for the store and logs (default: temp)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="copy this SQLite store (of --reviews reviews) instead of building one",
+    )
+    # Internal mode: the load generator this script starts.
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--run", default="m", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.load is not None:
+        print(json.dumps(asyncio.run(_load(args))))
+        return 0
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="paperbot-wechat-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        print("\n".join(run(args, work)))
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
