@@ -155,7 +155,8 @@ class WeChatChannel:
         self._dedupe = InboundDedupe(core.sessions)
         self._state: ChannelState = "off"
         self._warm_up: asyncio.Task[None] | None = None
-        self._check: asyncio.Task[None] | None = None
+        #: The start's permission check, running beside start-up (done: logged).
+        self.permission_check: asyncio.Task[None] | None = None
         #: Replies that missed the passive deadline, on their way as customer-service
         #: messages; a stop waits for them (bounded).
         self._late: set[asyncio.Task[None]] = set()
@@ -193,8 +194,10 @@ class WeChatChannel:
         jieba's dictionary (a second or more) loads now, beside start-up, so that the
         first reader's search is not the one that misses WeChat's 5-s deadline."""
         self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
-        if self._check is None or self._check.done():
-            self._check = asyncio.create_task(self._log_permissions(), name="wechat-check")
+        if self.permission_check is None or self.permission_check.done():
+            self.permission_check = asyncio.create_task(
+                self._log_permissions(), name="wechat-check"
+            )
         self._state = "webhook"
         mode = "safe mode (AES)" if self.crypto else "plaintext mode"
         log.info("WeChat: callbacks on %s, %s", WECHAT_PATH, mode)
@@ -229,10 +232,10 @@ class WeChatChannel:
         """Let replies on their way as customer-service messages finish (bounded), then
         close the HTTP client."""
         self._state = "off"
-        if self._check is not None and not self._check.done():
-            self._check.cancel()
+        if self.permission_check is not None and not self.permission_check.done():
+            self.permission_check.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._check
+                await self.permission_check
         if self._warm_up is not None:
             await self._warm_up
         if self._late:
