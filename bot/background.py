@@ -31,7 +31,7 @@ from bot.core.leadership import LeaderElector
 from bot.core.notify import Notifier, route
 from bot.core.push import ChannelPush, PushSummary
 from bot.metrics import Metrics
-from scheduler.push import PushChannels, run_everywhere
+from scheduler.push import BROADCAST_RETRY_DELAYS, PushChannels, run_everywhere
 from scheduler.runner import ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class Background:
         #: caught up on election, and the push job is scheduled if there is any.
         self._push_channels: tuple[str, ...] = ()
         self._epoch: int | None = None
+        #: Waits before a broadcast left to resume is tried again within the push.
+        self.broadcast_retry_delays: Sequence[float] = BROADCAST_RETRY_DELAYS
 
     @property
     def role(self) -> str:
@@ -125,6 +127,7 @@ class Background:
             core.settings.admin_ids,
             trigger,
             fence=self._fence(),
+            broadcast_retry_delays=self.broadcast_retry_delays,
         )
         if self.metrics is not None:
             self.metrics.count_push(summary)

@@ -35,6 +35,9 @@ RESUME_TRIGGER = "resume"
 #: Waits between such restarts: doubling from the first, capped at the last.
 RESUME_FIRST_DELAY = 2.0
 RESUME_MAX_DELAY = 60.0
+#: The running bot tries a broadcast the channel left to resume (busy past its client's
+#: retries) again after these waits, in seconds, before leaving it to the next push.
+BROADCAST_RETRY_DELAYS = (60.0, 300.0, 900.0)
 
 T = TypeVar("T")
 
@@ -191,12 +194,15 @@ async def run_everywhere(
     retry_failed: bool = False,
     fence: Fence | None = None,
     language: str = "zh",
+    broadcast_retry_delays: Sequence[float] = (),
 ) -> PushSummary:
     """The push: publish what is due, then every channel's deliveries and every
     channel's broadcast at once; one summary (the deliveries added up, each broadcast's
     outcome beside them), told to the editors once (each on their own channel, through
     `notifier`), unless the push was stopped by its fence. A broadcast never fails the
-    push: its error is in the summary (a quota: the editors read why)."""
+    push: its error is in the summary (a quota: the editors read why); one the channel
+    left to resume is tried again after each of `broadcast_retry_delays` seconds, and
+    one the database's absence stopped is resumed when it answers, as the deliveries."""
     if not channels:
         raise RuntimeError(f"no channel can send now, so no push ({trigger})")
     job_state.mark_run(JOB_NAME)
@@ -226,8 +232,18 @@ async def run_everywhere(
         )
         for channel in channels.deliveries
     ]
+
+    def broadcast(broadcaster: Broadcaster) -> Callable[[], Awaitable[BroadcastResult]]:
+        return lambda: broadcasts.push(
+            broadcaster, language, fence=fence, retry_delays=broadcast_retry_delays
+        )
+
     broadcasting = [
-        asyncio.ensure_future(broadcasts.push(broadcaster, language, fence=fence))
+        asyncio.ensure_future(
+            _until_the_database_answers(
+                broadcast(broadcaster), fence, f"{broadcaster.channel} broadcast ({trigger})"
+            )
+        )
         for broadcaster in channels.broadcasters
     ]
     try:

@@ -8,7 +8,7 @@ broadcast is planned again under a new key."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class Both:
     wechat: FakeWeChatServer
     http: httpx.AsyncClient
 
-    async def push(self, trigger: str = "test") -> PushSummary:
+    async def push(self, trigger: str = "test", retry_delays: Sequence[float] = ()) -> PushSummary:
         core = self.core
         bot = build_push_bot(core.settings)
         async with bot:
@@ -63,6 +63,7 @@ class Both:
                 combine([TelegramNotifier(bot), WeChatNotifier(readers, api)]),
                 core.settings.admin_ids,
                 trigger,
+                broadcast_retry_delays=retry_delays,
             )
 
     def telegram_editor(self) -> list[str]:
@@ -167,6 +168,19 @@ async def test_busy_past_the_retries_leaves_the_broadcast_to_the_next_push(
     assert len(both.wechat.state.drafts) == 1  # the stored draft, the same key
     (row,) = BroadcastService(both.core.sessions).recent("wechat")
     assert row.push_key in both.wechat.state.mass_jobs
+
+
+async def test_the_running_bots_push_tries_a_busy_broadcast_again_within_the_push(
+    both: Both,
+) -> None:
+    # Busy past the client's retries once; the push's own retry (after a wait) sends it.
+    both.wechat.inject("message/mass/sendall", errcode=-1, times=3)
+    summary = await both.push(retry_delays=(0.01, 0.01))
+    (result,) = summary.broadcasts
+    assert result.status == "sent", result
+    assert len(both.wechat.calls_to("message/mass/sendall")) == 4
+    assert len(both.wechat.state.mass_jobs) == 1 and len(both.wechat.state.drafts) == 1
+    assert len(both.wechat_editor()) == 1  # one summary, after the retry
 
 
 async def test_a_busy_cover_upload_is_retried(both: Both) -> None:

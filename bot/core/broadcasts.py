@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Broadcast, Review, utcnow
+from bot.db.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +219,27 @@ class BroadcastService:
         language: str = "zh",
         *,
         fence: StillLeading | None = None,
+        retry_delays: Sequence[float] = (),
     ) -> BroadcastResult:
         """The push's broadcast on one channel: the reviews announced this week that no
-        earlier broadcast carried. Never raises (but for cancellation): what went wrong
-        is the result's `error`, and the row resumes at the next push."""
+        earlier broadcast carried. A broadcast the channel left to resume (WeChat busy
+        past its client's retries) is tried again after each of `retry_delays`
+        seconds (the running bot: a weekly push should not wait a week for it). Raises
+        only what the database's absence raises (the push resumes it when it answers)
+        and cancellation; any other error is the result's `error`, the row resumed by
+        the next push."""
+        result = await self._push_once(broadcaster, language, fence)
+        for delay in retry_delays:
+            if result.status != "waiting" or result.deposed:
+                break
+            log.info("%s broadcast: trying again in %.0f s", broadcaster.channel, delay)
+            await asyncio.sleep(delay)
+            result = await self._push_once(broadcaster, language, fence)
+        return result
+
+    async def _push_once(
+        self, broadcaster: Broadcaster, language: str, fence: StillLeading | None
+    ) -> BroadcastResult:
         if self._reviews is None:
             raise RuntimeError("BroadcastService.push needs a review loader")
         load = self._reviews
@@ -230,6 +248,8 @@ class BroadcastService:
             announced = await asyncio.to_thread(lambda: load(self.announced_ids()))
             return await self.run(broadcaster, announced, language, fence=fence)
         except Exception as exc:
+            if is_transient(exc):
+                raise
             log.exception("%s broadcast stopped by an error; the next push resumes it", channel)
             reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
             return BroadcastResult(channel, None, "waiting", error=reason)
