@@ -151,11 +151,14 @@ async def run_channel_pushes(
     admin_ids: Collection[ChatAddress],
     trigger: str = "schedule",
     *,
+    retry_failed: bool = False,
     fence: Fence | None = None,
 ) -> list[PushSummary]:
-    """One push over every channel that can send, at once: each channel's run is paced
-    by its own sender's declared limits (under the operator's ceiling), so a slow
-    channel does not hold back a fast one. The summaries, in the channels' order."""
+    """The deliveries' part of the push (`run_everywhere`) over every channel that
+    delivers to each reader, at once: each channel's run is paced by its own sender's
+    declared limits (under the operator's ceiling), so a slow channel does not hold
+    back a fast one. The summaries, in the channels' order (a `notifier` tells the
+    editors each one; `run_everywhere` gives none and tells them once)."""
     runs = [
         asyncio.ensure_future(
             run_push_until_done(
@@ -165,6 +168,7 @@ async def run_channel_pushes(
                 notifier,
                 admin_ids,
                 trigger,
+                retry_failed=retry_failed,
                 limits=channel.limits,
                 fence=fence,
             )
@@ -216,22 +220,18 @@ async def run_everywhere(
             return [r.slug for r in await db.arun(push.publish_due, "publishing due reviews")]
 
         published = await _until_the_database_answers(publish, fence, f"push ({trigger})")
-    delivering = [
-        asyncio.ensure_future(
-            run_push_until_done(
-                push,
-                channel.sender,
-                job_state,
-                None,
-                admin_ids,
-                trigger,
-                retry_failed=retry_failed,
-                limits=channel.limits,
-                fence=fence,
-            )
+    delivering = asyncio.ensure_future(
+        run_channel_pushes(
+            push,
+            channels.deliveries,
+            job_state,
+            None,
+            admin_ids,
+            trigger,
+            retry_failed=retry_failed,
+            fence=fence,
         )
-        for channel in channels.deliveries
-    ]
+    )
 
     def broadcast(broadcaster: Broadcaster) -> Callable[[], Awaitable[BroadcastResult]]:
         return lambda: broadcasts.push(
@@ -247,14 +247,14 @@ async def run_everywhere(
         for broadcaster in channels.broadcasters
     ]
     try:
-        summaries = list(await asyncio.gather(*delivering))
+        summaries = await delivering
         results: list[BroadcastResult] = list(await asyncio.gather(*broadcasting))
     except BaseException:
-        # One channel's deliveries failed (or all are cancelled): stop the others too,
-        # so their claims go back now rather than run on unowned.
-        for run in [*delivering, *broadcasting]:
+        # The deliveries failed (or all are cancelled): stop the broadcasts too (a row
+        # left drafted is resumed by the next push).
+        for run in [delivering, *broadcasting]:
             run.cancel()
-        await asyncio.gather(*delivering, *broadcasting, return_exceptions=True)
+        await asyncio.gather(delivering, *broadcasting, return_exceptions=True)
         raise
     if summaries:
         summary = summaries[0] if len(summaries) == 1 else PushSummary.combined(summaries)

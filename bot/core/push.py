@@ -46,7 +46,8 @@ How "exactly once" holds (see also bot/core/outbox.py):
 Pacing is per channel: `run(sender, limits=...)` paces that channel's sends by the
 limits it declares, lowered (never raised) by the operator's ceiling in
 `PushOptions.limits` (PUSH_MAX_PER_SECOND etc.). Channels push concurrently, each run
-with its own limiter (scheduler/push.py `run_channel_pushes`).
+with its own limiter (scheduler/push.py `run_channel_pushes`, the deliveries of
+`run_everywhere`).
 
 What is due: a review is pushed to the subscribers who subscribed before it was
 announced (`Review.announced_at`: published from the queue, by an editor's publish, or
