@@ -23,6 +23,7 @@ from bot.core.arxiv.lint import LintService
 from bot.core.arxiv.records import ArxivRecords
 from bot.core.arxiv.watcher import ArxivWatcher
 from bot.core.audit import AuditService
+from bot.core.broadcasts import BroadcastService
 from bot.core.button_state import ButtonStateStore
 from bot.core.chat_lists import ChatListStore
 from bot.core.conversation import Conversation, Registry
@@ -298,6 +299,9 @@ def catch_up_reason(core: Core, channels: Sequence[str]) -> str | None:
     led."""
     if any(core.push.outstanding(channel) for channel in channels):
         return "an earlier push did not finish"
+    broadcasts = BroadcastService(core.sessions)
+    if any(broadcasts.unfinished(channel) for channel in channels):
+        return "an earlier broadcast was not sent"
     settings = core.settings
     missed = missed_fire_time(
         settings.push_cron,

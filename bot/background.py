@@ -8,9 +8,11 @@ on election it starts the leader's duties (bot/core/leader_duties.py) and tells 
 channel it leads (Telegram then polls: two pollers would fight, 409 Conflict); on
 demotion it stops both. A channel that cannot send (e.g. Telegram off) gives no
 sender: its subscribers are then not pushed to and the push job is not scheduled,
-while the arXiv jobs still run. A push goes to every channel that can send at once,
-each paced by its own declared limits, and is fenced by the epoch it was started under:
-it stops as soon as that epoch is no longer the lease's (a deposed leader stops sending).
+while the arXiv jobs still run. A push goes to every channel that can send at once
+(per-reader deliveries, each paced by its own declared limits, and the broadcasts of the
+channels that declare a broadcaster: `scheduler.push.run_everywhere`, the same use case
+as `paperbot push`), and is fenced by the epoch it was started under: it stops as soon
+as that epoch is no longer the lease's (a deposed leader stops sending).
 A channel that starts late (its first start failed) joins through `channel_started`.
 """
 
@@ -22,13 +24,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.app import Core, leader_elector, start_leader_duties
 from bot.core.arxiv.watcher import PollReport
+from bot.core.broadcasts import Broadcaster, BroadcastService
 from bot.core.conversation import Reply
 from bot.core.leader_duties import LeaderDuties
 from bot.core.leadership import LeaderElector
-from bot.core.notify import Notifier
+from bot.core.notify import Notifier, route
 from bot.core.push import ChannelPush, PushSummary
 from bot.metrics import Metrics
-from scheduler.push import run_channel_pushes
+from scheduler.push import BROADCAST_RETRY_DELAYS, PushChannels, run_everywhere
 from scheduler.runner import ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -40,10 +43,16 @@ _ARXIV_JOBS = frozenset({"arxiv-poll", "arxiv-retry"})
 LeadershipHook = Callable[[bool], Awaitable[None]]
 #: The channels that can push right now, each with its sender and declared limits.
 PushesNow = Callable[[], Sequence[ChannelPush]]
+#: The channels that broadcast right now (one message to all their followers).
+BroadcastersNow = Callable[[], Sequence[Broadcaster]]
 NotifierNow = Callable[[], Notifier | None]
 
 
 def _no_pushes() -> Sequence[ChannelPush]:
+    return ()
+
+
+def _no_broadcasters() -> Sequence[Broadcaster]:
     return ()
 
 
@@ -64,12 +73,15 @@ class Background:
         self.elector: LeaderElector | None = None
         self.duties: LeaderDuties | None = None
         self._pushes: PushesNow = _no_pushes
+        self._broadcasters: BroadcastersNow = _no_broadcasters
         self._notifier_now: NotifierNow = _no_notifier
         self._notifier: Notifier | None = None
         #: The channels that push (or will, once started): their unfinished pushes are
         #: caught up on election, and the push job is scheduled if there is any.
         self._push_channels: tuple[str, ...] = ()
         self._epoch: int | None = None
+        #: Waits before a broadcast left to resume is tried again within the push.
+        self.broadcast_retry_delays: Sequence[float] = BROADCAST_RETRY_DELAYS
 
     @property
     def role(self) -> str:
@@ -81,11 +93,14 @@ class Background:
         pushes: PushesNow,
         notifier: NotifierNow,
         push_channels: Sequence[str],
+        broadcasters: BroadcastersNow = _no_broadcasters,
     ) -> None:
         """Campaign for the lease; the jobs start when this process is elected.
-        `pushes()` and `notifier()` are asked at each election and push (a channel may
-        come up late); `push_channels` name the channels that push once they are up."""
+        `pushes()`, `broadcasters()` and `notifier()` are asked at each election and
+        push (a channel may come up late); `push_channels` name the channels that push
+        (deliver or broadcast) once they are up."""
         self._pushes = pushes
+        self._broadcasters = broadcasters
         self._notifier_now = notifier
         self._push_channels = tuple(push_channels)
         if not self._push_channels:
@@ -94,26 +109,29 @@ class Background:
         self.elector.start()
 
     async def push_now(self, trigger: str) -> PushSummary:
-        """One push over every channel that can send now, concurrently, each paced by
-        its own limits and fenced by this leadership's epoch; one summary back (the
-        channels' added up). A push the database interrupted is resumed here."""
+        """One push over every channel that can send now, concurrently: each channel's
+        deliveries paced by its own limits, each broadcaster's one message, all fenced
+        by this leadership's epoch; one summary back (the deliveries added up, the
+        broadcasts' outcomes beside them). A push the database interrupted is resumed
+        here."""
         core = self.core
-        pushes = list(self._pushes())
-        if not pushes:
+        channels = PushChannels(list(self._pushes()), list(self._broadcasters()))
+        if not channels:
             raise RuntimeError(f"no channel can send now, so no push ({trigger})")
-        summaries = await run_channel_pushes(
+        summary = await run_everywhere(
             core.push,
-            pushes,
+            BroadcastService(core.sessions, core.reviews.published_by_ids),
+            channels,
             core.job_state,
             self._notifier,
             core.settings.admin_ids,
             trigger,
             fence=self._fence(),
+            broadcast_retry_delays=self.broadcast_retry_delays,
         )
         if self.metrics is not None:
-            for summary in summaries:
-                self.metrics.count_push(summary)
-        return summaries[0] if len(summaries) == 1 else PushSummary.combined(summaries)
+            self.metrics.count_push(summary)
+        return summary
 
     def _fence(self) -> Callable[[], bool] | None:
         """Is the epoch this push starts under still this process's and the lease's?"""
@@ -171,8 +189,8 @@ class Background:
 
     async def _notify(self, channel: str, address: str, replies: list[Reply]) -> None:
         """A push request's summary goes back on the channel it was asked on."""
-        notifier = self._notifier
-        if notifier is None or notifier.channel != channel:
+        notifier = route(self._notifier, channel)
+        if notifier is None:
             log.info("a push request's summary for channel %s is only logged", channel)
             return
         await notifier.send(address, replies)

@@ -7,6 +7,7 @@ every command, and a test checks that none is missing there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -737,18 +738,60 @@ def aliases_remove(term: str) -> None:
 
 
 async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) -> PushSummary:
-    """One push with the same code as the scheduled job, through a Bot of its own.
+    """One push with the same use case as the scheduled job (`run_everywhere`), through
+    clients of its own: Telegram's Bot when TELEGRAM_BOT_TOKEN is set, WeChat's API when
+    WeChat is on (its mass send with WECHAT_PUSH=mass; its editors hear the summary).
 
     An unreachable Bot API (connection refused, unknown host, bad token) is one clear
     line and a non-zero exit before anything is published, planned or sent.
     """
+    import httpx
+
+    from bot.core.broadcasts import Broadcaster, BroadcastService
+    from bot.core.notify import Notifier, combine
+    from bot.core.push import ChannelPush
+    from scheduler.push import PushChannels, run_everywhere
+
+    settings = core.settings
+    deliveries: list[ChannelPush] = []
+    broadcasters: list[Broadcaster] = []
+    notifiers: list[Notifier] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.telegram_bot_token:
+            from bot.channels.telegram.bridge import TelegramNotifier
+            from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
+            from bot.channels.telegram.sender import TelegramSender
+
+            bot = await _telegram_push_bot(core)
+            stack.push_async_callback(bot.shutdown)
+            deliveries.append(ChannelPush(TelegramSender(bot), TELEGRAM_CAPABILITIES.send_limits))
+            notifiers.append(TelegramNotifier(bot))
+        if settings.wechat_enabled:
+            from bot.channels.wechat.channel import push_parts
+
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+            broadcaster, wechat_notifier = push_parts(core, http)
+            if broadcaster is not None:
+                broadcasters.append(broadcaster)
+            notifiers.append(wechat_notifier)
+        return await run_everywhere(
+            core.push,
+            BroadcastService(core.sessions, core.reviews.published_by_ids),
+            PushChannels(deliveries, broadcasters),
+            core.job_state,
+            combine(notifiers),
+            settings.admin_ids,
+            trigger,
+            retry_failed=retry_failed,
+        )
+
+
+async def _telegram_push_bot(core: Core) -> Any:
+    """A Bot of the push's own, initialised; a rejected token or an unreachable API is
+    a ClickException naming the setting (never the token)."""
     from telegram.error import InvalidToken, TelegramError
 
     from bot.channels.telegram.app import build_push_bot
-    from bot.channels.telegram.bridge import TelegramNotifier
-    from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
-    from bot.channels.telegram.sender import TelegramSender
-    from scheduler.push import run_push
 
     bot = build_push_bot(core.settings)
     try:
@@ -765,19 +808,7 @@ async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) ->
             f"cannot reach the Telegram Bot API at {core.settings.telegram_api_base_url}: "
             f"{exc.message}; nothing was sent, deliveries stay pending"
         ) from None
-    try:
-        return await run_push(
-            core.push,
-            TelegramSender(bot),
-            core.job_state,
-            TelegramNotifier(bot),
-            core.settings.admin_ids,
-            trigger,
-            retry_failed=retry_failed,
-            limits=TELEGRAM_CAPABILITIES.send_limits,
-        )
-    finally:
-        await bot.shutdown()
+    return bot
 
 
 def _stopped_at_deadline(core: Core, summary: PushSummary) -> click.ClickException:
@@ -875,29 +906,17 @@ def _push(dry_run: bool, include: tuple[str, ...], retry_failed: bool) -> None:
                     click.echo(f"included #{review.id} {review.slug}")
             except ReviewStateError as exc:
                 raise click.ClickException(str(exc)) from None
-        summary = None
-        if settings.telegram_bot_token:
-            summary = asyncio.run(_push_once(core, trigger="cli", retry_failed=retry_failed))
-            click.echo(summary.describe())
-        else:
-            for review in core.push.publish_due():
-                click.echo(f"published #{review.id} {review.slug}")
-        if wechat_mass:
-            _wechat_mass_push(core)
-        elif settings.wechat_enabled:
+        summary = asyncio.run(_push_once(core, trigger="cli", retry_failed=retry_failed))
+        click.echo(summary.describe())
+        if settings.wechat_enabled and not wechat_mass:
             click.echo("WeChat: WECHAT_PUSH=off, nothing pushed there")
-        if summary is not None and summary.timed_out:
+        for result in summary.broadcasts:
+            if result.failed:
+                raise click.ClickException(
+                    f"{result.channel} broadcast {result.status}: {result.error}"
+                )
+        if summary.timed_out:
             raise _stopped_at_deadline(core, summary)
-
-
-def _wechat_mass_push(core: Core) -> None:
-    """WECHAT_PUSH=mass: the week's reviews as one mass message (sent at most once)."""
-    from bot.channels.wechat.broadcast import run_mass_push
-
-    result = asyncio.run(run_mass_push(core))
-    click.echo(result.describe())
-    if result.status == "failed":
-        raise click.ClickException(f"WeChat mass push failed: {result.error}")
 
 
 @cli.group()

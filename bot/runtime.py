@@ -14,7 +14,10 @@ A channel whose start fails (Telegram or the network unreachable) is `failing` o
 capped backoff (CHANNEL_RETRY_SECONDS, CHANNEL_RETRY_MAX_SECONDS), one log line per
 attempt. A failure no retry can fix (a rejected token) is logged once and left.
 Pushes go to every channel with a sender, each paced by the send limits in its
-declared capabilities (lowered, never raised, by PUSH_MAX_PER_SECOND etc.).
+declared capabilities (lowered, never raised, by PUSH_MAX_PER_SECOND etc.), and to every
+channel with a broadcaster (one message to all its followers). Editors' notices go
+through every channel that can send them, each editor's through their own address's
+channel.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -35,12 +38,16 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Core
 from bot.background import Background
 from bot.channels.plugin import Channel, ChannelStartError
+from bot.core.broadcasts import Broadcaster
 from bot.core.leadership import process_identity
-from bot.core.notify import Notifier
+from bot.core.notify import Notifier, combine
 from bot.core.push import ChannelPush
 from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
 from bot.replicas import Heartbeat, ReplicaRegistry
+
+if TYPE_CHECKING:
+    from bot.channels.wechat.channel import WeChatChannel
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +82,14 @@ class Runtime:
         """Each channel that can send now, with its sender and its declared limits."""
         return channel_pushes(self.channels)
 
+    def broadcasters(self) -> list[Broadcaster]:
+        """Each channel that broadcasts now (e.g. WeChat with WECHAT_PUSH=mass)."""
+        return [c.broadcaster for c in self.channels if c.broadcaster is not None]
+
     def notifier(self) -> Notifier | None:
-        """Editor alerts go through the first channel that can send them."""
-        return next((c.notifier for c in self.channels if c.notifier is not None), None)
+        """Editor alerts go through every channel that can send them, each editor's
+        through the channel of their address (ADMIN_IDS `telegram:…`, `wechat:…`)."""
+        return combine(channel.notifier for channel in self.channels)
 
     def channel_states(self) -> dict[str, str]:
         return {channel.name: channel.state for channel in self.channels}
@@ -108,6 +120,7 @@ class Runtime:
             self.channel_pushes,
             self.notifier,
             [name for name in pushing if self._may_push(name)],
+            self.broadcasters,
         )
         heartbeat = self._heartbeat()
         heartbeat.start()
@@ -145,9 +158,12 @@ class Runtime:
         )
 
     def _may_push(self, name: str) -> bool:
-        """A started channel pushes if it has a sender; a failing one once retried."""
+        """A started channel pushes if it has a sender or a broadcaster; a failing one
+        once retried."""
         channel = next(c for c in self.channels if c.name == name)
-        return channel.sender is not None or any(
+        if channel.sender is not None or channel.broadcaster is not None:
+            return True
+        return any(
             not retry.done() and retry.get_name() == _retry_name(name) for retry in self._retries
         )
 
@@ -239,16 +255,22 @@ def build_runtime(core: Core, metrics: Metrics | None = None) -> Runtime:
     metrics = metrics or Metrics()
     telegram = TelegramChannel(core, metrics)
     channels: list[Channel] = [telegram]
+    wechat: WeChatChannel | None = None
     if core.settings.wechat_enabled:
         from bot.channels.wechat.channel import WeChatChannel
 
         http = make_http_client(core.settings, connections=WECHAT_CONNECTIONS)
-        channels.append(WeChatChannel(core, http, metrics))
+        wechat = WeChatChannel(core, http, metrics)
+        channels.append(wechat)
     if core.settings.web_enabled:
         from bot.channels.web import WebChannel
 
         channels.append(WebChannel(core.settings, core.reviews, core.search, telegram.bot_username))
-    return Runtime(core, channels, metrics)
+    runtime = Runtime(core, channels, metrics)
+    if wechat is not None:
+        # A mass send's final counts reach every editor, on whichever channel.
+        wechat.notices = runtime.notifier
+    return runtime
 
 
 def serve(runtime: Runtime) -> None:

@@ -27,6 +27,7 @@ class CrashError(Exception):
 
 class Recorder:
     channel = "wechat"
+    max_items: int | None = None
 
     def __init__(self, crash_before_send: bool = False, refuse: str = "") -> None:
         self.drafts: list[tuple[str, list[int]]] = []

@@ -63,10 +63,13 @@ def _environment(database_url: str, fake: FakeTelegramServer, tmp_path: Path) ->
 
 
 def _poll(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """The condition's first value that is neither None nor False. (Not "truthy": the
+    new leader may be process 0, and 0 is an answer; taking it for "not yet" failed
+    this test whenever the first process won the takeover.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
-        if value:
+        if value is not None and value is not False:
             return value
         time.sleep(0.2)
     raise AssertionError(f"not within {timeout:.0f} s: {what}")

@@ -2,9 +2,10 @@
 
 The runtime (bot/runtime.py) knows channels only through this protocol: it mounts their
 HTTP routes, starts them inside the web server's lifespan, stops them on shutdown, shows
-their `state` on /healthz and hands their `sender` to the push and their `notifier` to
-the jobs that alert editors. A channel's own rules (limits, buttons) travel with it as
-`ChannelCapabilities` rather than living in the core.
+their `state` on /healthz and hands their `sender` (per-reader deliveries) and their
+`broadcaster` (one message to all followers, e.g. WeChat's mass send) to the push, and
+their `notifier` to the jobs that alert editors. A channel's own rules (limits,
+buttons) travel with it as `ChannelCapabilities` rather than living in the core.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal, Protocol
 from starlette.routing import BaseRoute
 
 from bot.channels.base import ChannelCapabilities
+from bot.core.broadcasts import Broadcaster
 from bot.core.notify import Notifier
 from bot.core.push import Sender
 
@@ -45,6 +47,11 @@ class Channel(Protocol):
     #: Pushes go through this; None when the channel cannot send now (e.g. it is off).
     @property
     def sender(self) -> Sender | None: ...
+
+    #: The push's broadcast on this channel (one message to all its followers) goes
+    #: through this; None when the channel does not broadcast (or not now).
+    @property
+    def broadcaster(self) -> Broadcaster | None: ...
 
     #: Editor alerts go through this; None when the channel cannot send.
     @property

@@ -199,7 +199,13 @@ class LeaderElector:
     async def stop(self, *, release: bool = True) -> None:
         """Stop campaigning; a leader stops its jobs and (by default) frees the lease."""
         if self._task is not None:
-            self._task.cancel()
+            # Cancel until it ends: on Python 3.11 `asyncio.wait_for` swallows a
+            # cancellation that arrives as its inner call completes (gh-86296), and the
+            # campaign then runs on while this waits for it forever (a SIGTERM at the
+            # moment a renewal returned hung the shutdown of the takeover test).
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -259,12 +265,11 @@ class LeaderElector:
         renewed: bool | None = None
         if budget > 0:
             try:
-                renewed = await asyncio.wait_for(
-                    asyncio.to_thread(
+                # asyncio.timeout, not wait_for: it never swallows a cancellation.
+                async with asyncio.timeout(min(self.renew_every, budget)):
+                    renewed = await asyncio.to_thread(
                         self.store.renew, self.holder, self.epoch, self.lease_seconds
-                    ),
-                    timeout=min(self.renew_every, budget),
-                )
+                    )
             except Exception as exc:  # the database is away or slow: try again shortly
                 log.warning("could not renew the leader lease: %s", exc.__class__.__name__)
         if renewed:

@@ -46,7 +46,8 @@ How "exactly once" holds (see also bot/core/outbox.py):
 Pacing is per channel: `run(sender, limits=...)` paces that channel's sends by the
 limits it declares, lowered (never raised) by the operator's ceiling in
 `PushOptions.limits` (PUSH_MAX_PER_SECOND etc.). Channels push concurrently, each run
-with its own limiter (scheduler/push.py `run_channel_pushes`).
+with its own limiter (scheduler/push.py `run_channel_pushes`, the deliveries of
+`run_everywhere`).
 
 What is due: a review is pushed to the subscribers who subscribed before it was
 announced (`Review.announced_at`: published from the queue, by an editor's publish, or
@@ -71,6 +72,7 @@ from typing import Protocol, cast
 from sqlalchemy import ColumnElement, Engine, Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.broadcasts import BroadcastResult
 from bot.core.conversation import Reply
 from bot.core.outbox import MARK_SENT_ONE, Claimed, OutboxRepository
 from bot.core.ratelimit import SendLimits, SendRateLimiter
@@ -235,6 +237,9 @@ class PushSummary:
     #: The limits this run was paced by (the channel's, under the operator's ceiling).
     limits: SendLimits | None = None
     seconds: float = 0.0
+    #: The channels' broadcasts (one message to all followers, bot/core/broadcasts.py)
+    #: this push ran beside the deliveries.
+    broadcasts: list[BroadcastResult] = field(default_factory=list)
 
     @classmethod
     def combined(cls, summaries: Sequence[PushSummary]) -> PushSummary:
@@ -258,6 +263,7 @@ class PushSummary:
         total.timed_out = any(summary.timed_out for summary in summaries)
         total.deposed = any(summary.deposed for summary in summaries)
         total.seconds = max(summary.seconds for summary in summaries)
+        total.broadcasts = [result for summary in summaries for result in summary.broadcasts]
         return total
 
     @property
@@ -274,12 +280,16 @@ class PushSummary:
             extra += f"stopped at the deadline with {self.left_pending} left pending; "
         if self.deposed:
             extra += f"stopped, no longer the leader, with {self.left_pending} left pending; "
+        broadcasts = "".join(f"; {result.describe()}" for result in self.broadcasts)
+        if self.run_id is None and self.broadcasts:
+            # No channel delivers to each reader: the push was its broadcasts.
+            return f"push ({self.trigger}): {len(self.published)} newly published{broadcasts}"
         return (
             f"push #{self.run_id} ({self.trigger}): {self.deliveries_sent} deliveries sent in "
             f"{self.messages_sent} messages, {self.blocked} blocked, {self.failed} failed, "
             f"{self.skipped} skipped, {self.retried} retried, {self.rate_limited} × 429; "
             f"{len(self.published)} newly published; {extra}{self.seconds:.1f} s, "
-            f"{self.messages_per_second:.1f} messages/s"
+            f"{self.messages_per_second:.1f} messages/s{broadcasts}"
         )
 
 

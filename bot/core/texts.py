@@ -372,6 +372,28 @@ TEXTS: dict[str, tuple[str, str]] = {
         "stopped at the deadline with {count} left pending",
     ),
     "push_summary_time": ("用时 {seconds} 秒", "{seconds} s"),
+    "push_summary_broadcast_sent": (
+        "{channel} 群发 #{id}：{count} 篇已发出（消息 {message}）",
+        "{channel} broadcast #{id}: {count} {count|review|reviews} sent (message {message})",
+    ),
+    "push_summary_broadcast_nothing": (
+        "{channel} 群发：没有新内容",
+        "{channel} broadcast: nothing new to send",
+    ),
+    "push_summary_broadcast_failed": (
+        "{channel} 群发失败：{reason}",
+        "{channel} broadcast failed: {reason}",
+    ),
+    "push_summary_broadcast_waiting": (
+        "{channel} 群发这次未发出，下次推送继续：{reason}",
+        "{channel} broadcast not sent this time, the next push resumes it: {reason}",
+    ),
+    "broadcast_finished": (
+        "{channel} 群发 #{id} 已结束（{status}）：共 {total} 人，过滤后 {filter} 人，"
+        "成功 {sent}，失败 {error}",
+        "{channel} broadcast #{id} finished ({status}): {total} total, {filter} after "
+        "filtering, {sent} sent, {error} failed",
+    ),
     "push_summary_separator": ("；", "; "),
     "trigger_schedule": ("定时", "scheduled"),
     "trigger_manual": ("手动", "manual"),

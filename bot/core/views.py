@@ -23,6 +23,7 @@ from bot.core.sources import is_lead_in, shorten
 from bot.core.texts import label, t, t_known
 
 if TYPE_CHECKING:
+    from bot.core.broadcasts import BroadcastResult, FinishedBroadcast
     from bot.core.push import PushSummary
 
 
@@ -209,4 +210,39 @@ def push_summary_text(summary: PushSummary, language: str) -> str:
     if summary.timed_out:
         parts.append(t(language, "push_summary_timed_out", count=summary.left_pending))
     parts.append(t(language, "push_summary_time", seconds=f"{summary.seconds:.1f}"))
+    parts.extend(broadcast_text(result, language) for result in summary.broadcasts)
     return t(language, "push_summary_separator").join(parts)
+
+
+def broadcast_text(result: BroadcastResult, language: str) -> str:
+    """A broadcast's outcome in the push's summary for the editors: sent, nothing new,
+    failed (a quota, no permission: the reason says what to do) or left to resume."""
+    channel = result.channel
+    if result.status == "nothing":
+        return t(language, "push_summary_broadcast_nothing", channel=channel)
+    if result.status == "failed":
+        return t(language, "push_summary_broadcast_failed", channel=channel, reason=result.error)
+    if result.status == "waiting":
+        return t(language, "push_summary_broadcast_waiting", channel=channel, reason=result.error)
+    return t(
+        language,
+        "push_summary_broadcast_sent",
+        channel=channel,
+        id=result.broadcast_id,
+        count=len(result.review_ids),
+        message=result.message_id or "-",
+    )
+
+
+def broadcast_finished_text(finished: FinishedBroadcast, language: str) -> str:
+    """The channel's final counts of a broadcast (WeChat's MASSSENDJOBFINISH), for the
+    editors."""
+    counts = {name: "?" if value is None else value for name, value in finished.counts.items()}
+    return t(
+        language,
+        "broadcast_finished",
+        channel=finished.channel,
+        id=finished.broadcast_id,
+        status=finished.status or "-",
+        **counts,
+    )

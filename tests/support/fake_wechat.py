@@ -5,11 +5,15 @@ missing or stale access_token (40001), an unknown media_id (40007), a menu over 
 limits (40016–40020, 40023), an unknown follower (40003), text over the size limit (45002), a
 repeated `clientmsgid` (45065, with the existing job's msg_id). It can be told to fail
 like WeChat fails: `-1` (busy), a quota (45009), no permission (48001, an unverified
-account), an IP not whitelisted (40164), a 5xx from the gateway, or a hang.
+account), an IP not whitelisted (40164), a 5xx from the gateway, or a hang. And it can
+`hold` a call, so a test can kill the caller at a moment the fake observes: before the
+call is carried out (it never is: the caller died waiting, the request is dropped) or
+after (carried out, the answer never arrives), as a crash looks to WeChat.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import secrets
@@ -46,6 +50,25 @@ class Injection:
     times: int = 1
 
 
+#: The longest a held call waits for its release (a test that forgot it does not hang).
+HOLD_LIMIT_SECONDS = 120.0
+
+
+@dataclass
+class Hold:
+    """One held call of `method`: `arrived` is set once the fake holds it (before it is
+    carried out, or after with `after=True`), `released` lets it go on."""
+
+    method: str
+    after: bool
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False
+
+    def wait(self, timeout: float) -> None:
+        assert self.arrived.wait(timeout), f"no {self.method} call within {timeout:.0f} s"
+
+
 @dataclass
 class FakeWeChatState:
     app_id: str
@@ -63,6 +86,7 @@ class FakeWeChatState:
     permissions: set[str] = field(default_factory=lambda: {"menu", "custom", "mass"})
     whitelist: set[str] | None = None
     injections: list[Injection] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
 
 
 _IDS = itertools.count(3_147_494_000)
@@ -103,6 +127,9 @@ class FakeWeChatServer:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            for hold in self.state.holds:
+                hold.released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -138,6 +165,23 @@ class FakeWeChatServer:
     ) -> None:
         with self._lock:
             self.state.injections.append(Injection(method, errcode, status, hang, times))
+
+    def hold(self, method: str, *, after: bool = False) -> Hold:
+        """Hold the next call of `method`: without `after`, before it is carried out
+        (once held it is never carried out: the caller is to die waiting); with it,
+        carried out, its answer held back (the caller dies without it)."""
+        hold = Hold(method, after)
+        with self._lock:
+            self.state.holds.append(hold)
+        return hold
+
+    def _take_hold(self, method: str) -> Hold | None:
+        with self._lock:
+            for hold in self.state.holds:
+                if hold.method == method and not hold.taken:
+                    hold.taken = True
+                    return hold
+        return None
 
     def expire_tokens(self) -> None:
         """Every issued token becomes stale at once (as after a secret reset)."""
@@ -335,11 +379,17 @@ class FakeWeChatServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            _held_after: Hold | None = None
 
             def log_message(self, *_args: object) -> None:
                 return
 
             def _reply(self, status: int, payload: JSONDict) -> None:
+                hold = self._held_after
+                if hold is not None:
+                    self._held_after = None
+                    hold.arrived.set()
+                    hold.released.wait(HOLD_LIMIT_SECONDS)
                 data = json.dumps(payload, ensure_ascii=False).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; encoding=utf-8")
@@ -351,6 +401,14 @@ class FakeWeChatServer:
                 parts = urlsplit(self.path)
                 query = {key: values[0] for key, values in parse_qs(parts.query).items()}
                 method = parts.path.removeprefix("/cgi-bin/")
+                hold = fake._take_hold(method)
+                self._held_after = hold if hold is not None and hold.after else None
+                if hold is not None and not hold.after:
+                    hold.arrived.set()
+                    hold.released.wait(HOLD_LIMIT_SECONDS)
+                    # Never carried out: the caller is gone (or the test is over).
+                    self.close_connection = True
+                    return
                 injection = fake._take_injection(method)
                 if injection is not None:
                     if injection.hang:
@@ -378,10 +436,13 @@ class FakeWeChatServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                self._serve(self.rfile.read(length))
+                # A caller killed while its call was held: nobody reads the answer.
+                with contextlib.suppress(ConnectionError):
+                    self._serve(self.rfile.read(length))
 
             def do_GET(self) -> None:
-                self._serve(b"")
+                with contextlib.suppress(ConnectionError):
+                    self._serve(b"")
 
         return Handler
 

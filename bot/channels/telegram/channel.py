@@ -29,6 +29,7 @@ from bot.channels.telegram.app import CHANNEL, build_application
 from bot.channels.telegram.bridge import TelegramNotifier
 from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.channels.telegram.sender import TelegramSender
+from bot.core.broadcasts import Broadcaster
 from bot.core.notify import Notifier
 from bot.core.push import Sender
 from bot.metrics import Metrics
@@ -66,6 +67,11 @@ class TelegramChannel:
     @property
     def sender(self) -> Sender | None:
         return self._sender
+
+    @property
+    def broadcaster(self) -> Broadcaster | None:
+        """Telegram delivers to each reader (`sender`); it does not broadcast."""
+        return None
 
     @property
     def notifier(self) -> Notifier | None:

@@ -19,6 +19,7 @@ from bot.channels.web.capabilities import WEB, WEB_CAPABILITIES
 from bot.channels.web.feeds import FeedRoutes
 from bot.channels.web.pages import PageRoutes
 from bot.channels.web.site import WebSite
+from bot.core.broadcasts import Broadcaster
 from bot.core.notify import Notifier
 from bot.core.push import Sender
 from bot.core.reviews import ReviewService
@@ -51,6 +52,11 @@ class WebChannel:
 
     @property
     def sender(self) -> Sender | None:
+        return None
+
+    @property
+    def broadcaster(self) -> Broadcaster | None:
+        """The web has no followers to send to."""
         return None
 
     @property

@@ -94,6 +94,8 @@ class ApiRetry:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+#: A multipart upload: field name -> (file name, content, content type).
+Files = Mapping[str, tuple[str, bytes, str]]
 
 
 def refusal_message(exc: WeChatApiError) -> str:
@@ -182,29 +184,48 @@ class WeChatApi:
         return token
 
     async def call(
-        self, method: str, body: Mapping[str, Any] | None = None, *, get: bool = False
+        self,
+        method: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        get: bool = False,
+        files: Files | None = None,
+        query: str = "",
     ) -> dict[str, Any]:
-        """`/cgi-bin/<method>` with the token; a stale token is replaced once."""
+        """`/cgi-bin/<method>` with the token; a stale token is replaced once. `files`:
+        a multipart upload instead of a JSON body; `query`: more URL parameters."""
         token = await self.access_token()
         try:
-            return await self._post_with_retry(method, self._url(method, token), body, get=get)
+            return await self._post_with_retry(
+                method, self._url(method, token, query), body, get=get, files=files
+            )
         except WeChatApiError as exc:
             if exc.errcode not in STALE_TOKEN_CODES:
                 raise
         token = await self.access_token(stale=token)
-        return await self._post_with_retry(method, self._url(method, token), body, get=get)
+        return await self._post_with_retry(
+            method, self._url(method, token, query), body, get=get, files=files
+        )
 
-    def _url(self, method: str, token: str) -> str:
-        return f"{self._base}/cgi-bin/{method}?access_token={token}"
+    def _url(self, method: str, token: str, query: str = "") -> str:
+        return f"{self._base}/cgi-bin/{method}?access_token={token}" + (
+            f"&{query}" if query else ""
+        )
 
     async def _post_with_retry(
-        self, method: str, url: str, body: Mapping[str, Any] | None, *, get: bool = False
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        *,
+        get: bool = False,
+        files: Files | None = None,
     ) -> dict[str, Any]:
         delay = self._retry.first_delay
         for attempt in range(1, self._retry.attempts + 1):
             last = attempt == self._retry.attempts
             try:
-                answer = await self._once(method, url, body, get=get)
+                answer = await self._once(method, url, body, get=get, files=files)
             except (httpx.TransportError, _ServerError) as exc:
                 if last:
                     raise WeChatApiError(-1, f"unreachable: {exc}", method) from exc
@@ -223,10 +244,18 @@ class WeChatApi:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
-        self, method: str, url: str, body: Mapping[str, Any] | None, *, get: bool
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        *,
+        get: bool,
+        files: Files | None = None,
     ) -> dict[str, Any]:
         if get:
             response = await self._http.get(url)
+        elif files is not None:
+            response = await self._http.post(url, files=files)
         else:
             response = await self._http.post(url, json=dict(body or {}))
         if response.status_code >= 500:
@@ -259,14 +288,13 @@ class WeChatApi:
         return [str(ip) for ip in answer.get("ip_list", [])]
 
     async def upload_image(self, content: bytes, filename: str) -> str:
-        """A permanent image material (a cover for articles); its media_id."""
-        token = await self.access_token()
-        url = f"{self._base}/cgi-bin/material/add_material?access_token={token}&type=image"
-        response = await self._http.post(url, files={"media": (filename, content, "image/jpeg")})
-        answer = response.json()
-        errcode = int(answer.get("errcode", 0) or 0)
-        if errcode:
-            _raise_for(errcode, str(answer.get("errmsg", "")), "material/add_material")
+        """A permanent image material (a cover for articles); its media_id. Retried
+        and re-tokened like every other call."""
+        answer = await self.call(
+            "material/add_material",
+            files={"media": (filename, content, "image/jpeg")},
+            query="type=image",
+        )
         return str(answer["media_id"])
 
     async def add_draft(self, articles: list[dict[str, Any]]) -> str:

@@ -6,7 +6,14 @@ the first job's msg_id, taken as success).
 
 The cover (`thumb_media_id`) is uploaded once as permanent material and its media id
 remembered in the store (`SharedCredentials`), re-uploaded when WeChat calls it invalid
-(40007). WeChat's refusals become `BroadcastError`s with what the operator must do.
+(40007). WeChat's refusals become `BroadcastError`s with what the operator must do: a
+quota (45009), no permission (48001) or an address off the whitelist (40164) fail the
+broadcast; WeChat busy (-1) or out of reach, once the API client's retries with backoff
+are spent, leave it to the next push (`retry_later`: a sendall whose answer was lost
+may have happened, and resuming with the same `clientmsgid` cannot send it twice).
+
+The channel declares it as its `broadcaster` when WECHAT_PUSH=mass, so the push (the
+CLI's and the running bot's) runs it beside the other channels' deliveries.
 """
 
 from __future__ import annotations
@@ -19,9 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from bot.channels.wechat.api import (
+    BUSY_CODES,
     CHANNEL,
     WeChatApi,
     WeChatApiError,
@@ -29,7 +35,7 @@ from bot.channels.wechat.api import (
     WeChatQuotaError,
     refusal_message,
 )
-from bot.core.broadcasts import BroadcastError, BroadcastResult, BroadcastService
+from bot.core.broadcasts import BroadcastError
 from bot.core.shared_credentials import SharedCredentials
 from bot.db.models import utcnow
 
@@ -58,13 +64,20 @@ def explain(exc: WeChatApiError) -> str:
     return refusal_message(exc)
 
 
+def refused(exc: WeChatApiError) -> BroadcastError:
+    """The broadcast's error for a refusal: final, or worth resuming (busy, unreachable,
+    an answer that is not WeChat's: the call may have been carried out)."""
+    transient = exc.errcode in BUSY_CODES or exc.errcode < 0
+    return BroadcastError(explain(exc), retry_later=transient)
+
+
 #: Articles in one WeChat mass message (draft/add takes at most 8).
 MAX_ARTICLES = 8
 
 
 class WeChatBroadcaster:
     channel = CHANNEL
-    max_items = MAX_ARTICLES
+    max_items: int | None = MAX_ARTICLES
 
     def __init__(
         self,
@@ -124,7 +137,7 @@ class WeChatBroadcaster:
             thumb = await self._cover_id(fresh=True)
             return await self._api.add_draft(self._articles(reviews, thumb))
         except WeChatApiError as exc:
-            raise BroadcastError(explain(exc)) from exc
+            raise refused(exc) from exc
 
     async def preview(self, draft_id: str) -> None:
         for openid in self._editors:
@@ -137,7 +150,7 @@ class WeChatBroadcaster:
         try:
             sent = await self._api.mass_send_all(draft_id, push_key, self._tag_id)
         except WeChatApiError as exc:
-            raise BroadcastError(explain(exc)) from exc
+            raise refused(exc) from exc
         if sent.already_sent:
             log.info("WeChat: clientmsgid %s was already sent as %d", push_key, sent.msg_id)
         return str(sent.msg_id)
@@ -148,28 +161,18 @@ def bundled_cover() -> bytes:
     return (Path(__file__).with_name("cover.jpg")).read_bytes()
 
 
-def broadcaster_for(core: Core, http: httpx.AsyncClient) -> WeChatBroadcaster:
-    """The WeChat broadcaster from the settings (the composition root's HTTP client)."""
+def broadcaster_for(core: Core, api: WeChatApi) -> WeChatBroadcaster:
+    """The WeChat broadcaster from the settings, on the caller's API client (the
+    channel's, or `paperbot push`'s)."""
     settings = core.settings
-    credentials = SharedCredentials(core.sessions)
-    api = WeChatApi.from_settings(settings, http, credentials)
     cover_path = settings.wechat_push_cover
     cover = cover_path.read_bytes if cover_path is not None else bundled_cover
     editors = [a.address for a in settings.admin_ids if a.channel == CHANNEL]
     return WeChatBroadcaster(
         api,
-        credentials,
+        SharedCredentials(core.sessions),
         cover,
         editors=editors,
         tag_id=settings.wechat_push_tag or None,
         public_url=settings.public_url,
     )
-
-
-async def run_mass_push(core: Core) -> BroadcastResult:
-    """`paperbot push`'s WeChat part with WECHAT_PUSH=mass: one mass message holding
-    the reviews announced this week that no earlier one carried; safe to run again."""
-    service = BroadcastService(core.sessions)
-    announced = core.reviews.published_by_ids(service.announced_ids())
-    async with httpx.AsyncClient(timeout=30) as http:
-        return await service.run(broadcaster_for(core, http), announced)

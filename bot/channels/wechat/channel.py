@@ -16,11 +16,20 @@ What followers get is `readers.WeChatReaders`' (the conversation core, rendered 
 WeChat); this module is the HTTP, signatures, dedupe and deadline around it. A passive
 reply is one message: any further one (the welcome after a review's QR code opened it)
 follows as a customer-service message.
+
+With WECHAT_PUSH=mass the channel declares a `broadcaster` (broadcast.py): the push
+(`paperbot push`, the running bot's schedule) mass-sends the week's reviews through it.
+WeChat's report of the job's end (MASSSENDJOBFINISH) goes on the broadcast's row and to
+the editors through `notices()` (the runtime's notifier: each editor on their channel).
+At start the account's permissions are checked in the background (ops.check_account,
+bounded by PERMISSION_CHECK_SECONDS): one log line says what is missing (48001) or which
+address to whitelist (40164); start-up neither waits for it nor fails with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -37,6 +46,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import Core
 from bot.channels.plugin import ChannelState
 from bot.channels.wechat.api import CHANNEL, WeChatApi, WeChatApiError
+from bot.channels.wechat.broadcast import WeChatBroadcaster, broadcaster_for
 from bot.channels.wechat.capabilities import WECHAT_CAPABILITIES
 from bot.channels.wechat.crypto import (
     MessageCrypto,
@@ -55,14 +65,18 @@ from bot.channels.wechat.messages import (
     parse_callback,
     text_reply,
 )
+from bot.channels.wechat.ops import check_account, startup_line
 from bot.channels.wechat.readers import Outgoing, WeChatReaders
+from bot.core.broadcasts import Broadcaster, FinishedBroadcast
 from bot.core.conversation import Reply
 from bot.core.inbound_dedupe import InboundDedupe
-from bot.core.notify import Notifier
+from bot.core.notify import Notifier, notify_admins
 from bot.core.push import Sender
+from bot.core.richtext import paragraph, rich
 from bot.core.search.segment import warm_up
 from bot.core.shared_credentials import SharedCredentials
 from bot.core.texts import t
+from bot.core.views import broadcast_finished_text
 from bot.log_format import log_context
 from bot.metrics import Metrics
 
@@ -78,6 +92,10 @@ SUCCESS = "success"
 LATE_SLACK = 0.5
 #: How long a stop waits for replies still being prepared before giving up on them.
 DRAIN_SECONDS = 30.0
+#: The start's permission check gives up after this (it runs beside start-up).
+PERMISSION_CHECK_SECONDS = 20.0
+#: The editors' language for the notices the channel sends them.
+EDITOR_LANGUAGE = "zh"
 
 
 class WeChatChannel:
@@ -111,9 +129,18 @@ class WeChatChannel:
         )
         self.api = WeChatApi.from_settings(settings, http, SharedCredentials(core.sessions))
         self._notifier = WeChatNotifier(self.readers, self.api)
+        self._broadcaster: WeChatBroadcaster | None = (
+            broadcaster_for(core, self.api) if settings.wechat_push == "mass" else None
+        )
+        #: Where editors' notices go: the runtime wires its notifier (every editor on
+        #: their own channel); alone, the channel's own.
+        self.notices: Callable[[], Notifier | None] = lambda: self.notifier
+        self.readers.on_broadcast_finished = self._broadcast_finished
         self._dedupe = InboundDedupe(core.sessions)
         self._state: ChannelState = "off"
         self._warm_up: asyncio.Task[None] | None = None
+        #: The start's permission check, running beside start-up (done: logged).
+        self.permission_check: asyncio.Task[None] | None = None
         #: Replies that missed the passive deadline, on their way as customer-service
         #: messages; a stop waits for them (bounded).
         self._late: set[asyncio.Task[None]] = set()
@@ -132,6 +159,11 @@ class WeChatChannel:
         return None
 
     @property
+    def broadcaster(self) -> Broadcaster | None:
+        """The mass push (WECHAT_PUSH=mass) while the channel is up."""
+        return self._broadcaster if self._state == "webhook" else None
+
+    @property
     def notifier(self) -> Notifier | None:
         return self._notifier if self._state == "webhook" else None
 
@@ -146,14 +178,48 @@ class WeChatChannel:
         jieba's dictionary (a second or more) loads now, beside start-up, so that the
         first reader's search is not the one that misses WeChat's 5-s deadline."""
         self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up))
+        if self.permission_check is None or self.permission_check.done():
+            self.permission_check = asyncio.create_task(
+                self._log_permissions(), name="wechat-check"
+            )
         self._state = "webhook"
         mode = "safe mode (AES)" if self.crypto else "plaintext mode"
         log.info("WeChat: callbacks on %s, %s", WECHAT_PATH, mode)
+
+    async def _log_permissions(self) -> None:
+        """One line on what the account may do (48001: unverified; 40164: the address
+        to whitelist). Never raises: a network error is one warning."""
+        try:
+            report = await asyncio.wait_for(
+                check_account(self.api), timeout=PERMISSION_CHECK_SECONDS
+            )
+        except TimeoutError:
+            log.warning(
+                "WeChat check: no answer from %s within %.0f s; permissions unknown "
+                "(`paperbot wechat check` tells)",
+                self.core.settings.wechat_api_base_url,
+                PERMISSION_CHECK_SECONDS,
+            )
+            return
+        except Exception as exc:
+            log.warning("WeChat check failed: %s; permissions unknown", str(exc)[:200] or exc)
+            return
+        line = startup_line(report)
+        if line is None:
+            log.info("WeChat check: menu, customer-service messages and mass push available")
+        elif report.ok:
+            log.warning(line)
+        else:
+            log.error(line)
 
     async def stop(self) -> None:
         """Let replies on their way as customer-service messages finish (bounded), then
         close the HTTP client."""
         self._state = "off"
+        if self.permission_check is not None and not self.permission_check.done():
+            self.permission_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.permission_check
         if self._warm_up is not None:
             await self._warm_up
         if self._late:
@@ -298,6 +364,23 @@ class WeChatChannel:
         if self._metrics is not None:
             self._metrics.replies.labels(CHANNEL).inc()
 
+    async def _broadcast_finished(self, finished: FinishedBroadcast) -> None:
+        """WeChat reported a mass send's end (first time only): the editors hear its
+        counts after the callback is answered (customer-service sends may be slow)."""
+        self._later(self._tell_editors(finished))
+
+    async def _tell_editors(self, finished: FinishedBroadcast) -> None:
+        admins = self.core.settings.admin_ids
+        try:
+            notifier = self.notices()
+            if notifier is None or not admins:
+                log.info("WeChat broadcast #%d finished; no editor to tell", finished.broadcast_id)
+                return
+            text = broadcast_finished_text(finished, EDITOR_LANGUAGE)
+            await notify_admins(notifier, admins, [Reply(rich(paragraph(text)))])
+        except Exception:
+            log.exception("could not tell the editors of broadcast #%d", finished.broadcast_id)
+
     def _count(self, callback: Callback) -> None:
         if self._metrics is None:
             return
@@ -333,6 +416,16 @@ class WeChatNotifier:
             await self._api.send_text(chat_id, message.as_text())
 
 
+def push_parts(core: Core, http: httpx.AsyncClient) -> tuple[WeChatBroadcaster | None, Notifier]:
+    """What `paperbot push` needs of WeChat outside the running bot, on its own HTTP
+    client: the mass push (WECHAT_PUSH=mass, else None) and the editors' notifier."""
+    settings = core.settings
+    api = WeChatApi.from_settings(settings, http, SharedCredentials(core.sessions))
+    readers = WeChatReaders(core, CHANNEL, settings.public_url)
+    broadcaster = broadcaster_for(core, api) if settings.wechat_push == "mass" else None
+    return broadcaster, WeChatNotifier(readers, api)
+
+
 async def _read_body(request: Request) -> bytes | None:
     """The body, or None once it is over MAX_BODY_BYTES (never read further)."""
     declared = request.headers.get("content-length", "")
@@ -348,4 +441,4 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "WeChatChannel", "WeChatNotifier"]
+__all__ = ["WECHAT_CAPABILITIES", "WECHAT_PATH", "WeChatChannel", "WeChatNotifier", "push_parts"]

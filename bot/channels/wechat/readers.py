@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.app import Core
@@ -25,7 +26,7 @@ from bot.channels.wechat.render import (
     normalise_choice,
     render_replies,
 )
-from bot.core.broadcasts import BroadcastService
+from bot.core.broadcasts import BroadcastService, FinishedBroadcast
 from bot.core.conversation import Caller, Reply
 from bot.core.reviews import ReviewView
 from bot.core.richtext import paragraph, rich
@@ -86,6 +87,8 @@ class WeChatReaders:
         self._choices = core.reading.button_states
         #: What WeChat cannot do (per-reader topics), on the console's preview too.
         self._lacks = WECHAT_CAPABILITIES.lacks()
+        #: Told of a broadcast WeChat reported finished (the channel tells the editors).
+        self.on_broadcast_finished: Callable[[FinishedBroadcast], Awaitable[None]] | None = None
 
     def caller(self, openid: str) -> Caller:
         return Caller(
@@ -115,13 +118,16 @@ class WeChatReaders:
         if event == "click" and callback.event_key:
             return await self.on_text(openid, callback.event_key)
         if event == "masssendjobfinish":
-            await asyncio.to_thread(self.on_mass_send_finished, callback)
+            finished = await asyncio.to_thread(self.on_mass_send_finished, callback)
+            if finished is not None and self.on_broadcast_finished is not None:
+                await self.on_broadcast_finished(finished)
             return []
         return []
 
-    def on_mass_send_finished(self, callback: Callback) -> None:
-        """WeChat's report of a mass send's end: its counts go on the broadcast's row
-        (`paperbot push` and the log show them)."""
+    def on_mass_send_finished(self, callback: Callback) -> FinishedBroadcast | None:
+        """WeChat's report of a mass send's end: its counts (and WeChat's Status, e.g.
+        `send success`, `err(10001)`) go on the broadcast's row; the broadcast, when
+        this is the first report of one this store sent, for the editors' notice."""
         extra = callback.extra
 
         def count(name: str) -> int:
@@ -134,14 +140,18 @@ class WeChatReaders:
             "sent": count("SentCount"),
             "error": count("ErrorCount"),
         }
-        known = BroadcastService(self.core.sessions).finished(self.channel, callback.msg_id, counts)
+        status = extra.get("Status", "")
+        finished = BroadcastService(self.core.sessions).finished(
+            self.channel, callback.msg_id, counts, status
+        )
         log.info(
             "WeChat mass send %s finished (%s): %s%s",
             callback.msg_id,
             extra.get("Status", "?"),
             ", ".join(f"{name} {value}" for name, value in counts.items()),
-            "" if known else " (not a broadcast of this store)",
+            "" if finished else " (not a new report of a broadcast of this store)",
         )
+        return finished
 
     async def on_subscribe(self, openid: str, event_key: str = "") -> list[Outgoing]:
         """A new follower is an active subscriber, welcomed; a `qrscene_r_<slug>` scene
