@@ -109,3 +109,30 @@ def test_an_owners_state_is_replaced_and_seen_by_another_process(
     with first.sessions.begin() as session:
         session.execute(update(ButtonState).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
     assert other.recall_for("wechat:o1") is None
+
+
+def test_a_search_repeated_at_once_is_not_written_again(two_cores: tuple[Core, Core]) -> None:
+    """Many readers asking the same thing cost one write, not one each; the row still
+    outlives the TTL from the last time its button was shown."""
+    first, _ = two_cores
+    store = first.reading.button_states
+    before = utcnow()
+    token = store.remember("search", {"query": "mamba"})
+
+    def expiry() -> dt.datetime:
+        with first.sessions() as session:
+            row = session.scalar(select(ButtonState).where(ButtonState.token == token))
+            assert row is not None
+            expires = row.expires_at
+            return expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)
+
+    written = expiry()
+    with first.sessions.begin() as session:  # a marker: a second write would move it
+        session.execute(update(ButtonState).values(expires_at=written + dt.timedelta(seconds=1)))
+    for _ in range(20):
+        assert store.remember("search", {"query": "mamba"}) == token
+    assert expiry() == written + dt.timedelta(seconds=1)
+    assert written >= before + dt.timedelta(seconds=first.settings.button_state_seconds)
+    # Another payload is written at once.
+    other = store.remember("search", {"query": "RLHF"})
+    assert other != token and store.recall(other) == {"query": "RLHF"}

@@ -29,6 +29,7 @@ from telegram import (
 from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
+from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from tests.support.fake_telegram import (
     Call,
     FakeTelegramServer,
@@ -612,6 +613,28 @@ async def test_rate_limit_mode_global_and_group() -> None:
             with pytest.raises(RetryAfter) as info:
                 await bot.send_message(-42, "3")
             assert retry_seconds(info.value) > 1
+
+
+async def test_rate_limits_are_telegram_s_documented_ones_and_no_stricter() -> None:
+    """About 30 messages/s overall, 1/s to a private chat, 20/min to a group (the Bot
+    FAQ), as the channel declares them: the limit itself is allowed, one more within
+    the sliding second is not, and the window reopens once the first send leaves it."""
+    server = FakeTelegramServer(enforce_rate_limits=True)
+    declared = TELEGRAM_CAPABILITIES.send_limits
+    assert (server.global_rate, server.per_chat_rate, server.group_rate_per_minute) == (
+        declared.per_second,
+        declared.private_per_second,
+        declared.group_per_minute,
+    )
+    with server:
+        async with make_bot(server) as bot:
+            await asyncio.gather(*(bot.send_message(USER_ID + i, "x") for i in range(30)))
+            with pytest.raises(RetryAfter):
+                await bot.send_message(USER_ID + 99, "31st within one second")
+            await asyncio.sleep(1.05)
+            await bot.send_message(USER_ID + 99, "the window has moved on")
+        assert server.rate_limit_hits == 1
+        assert len(server.sent_messages()) == 31
 
 
 # ------------------------------------------------------------------------------ application

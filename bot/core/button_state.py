@@ -23,12 +23,11 @@ from bot.db.models import ButtonState, utcnow
 #: Expired rows are deleted once every this many remembered states (cheap, and keeps
 #: the table to about the live buttons without a job of its own).
 PRUNE_EVERY = 200
-#: A payload-derived token this process stored less than this share of the TTL ago is
-#: not written again: its row holds the same payload and lives at least 90 % of the TTL
-#: on, so a repeated search (every reader's "对齐") costs no write.
-REFRESH_AFTER = 0.1
-#: Tokens remembered as freshly stored (bounded; cleared when full).
-_FRESH_SIZE = 10_000
+#: A remembered payload is written again (its expiry extended) at most this often by
+#: one process; a row deleted behind its back is missed for at most this long.
+REFRESH_SECONDS = 60.0
+#: Tokens whose last write is remembered in memory (cleared beyond that).
+_WRITTEN_SIZE = 10_000
 
 
 class ButtonStateStore:
@@ -36,21 +35,25 @@ class ButtonStateStore:
         self._sessions = sessions
         self._ttl = dt.timedelta(seconds=ttl_seconds)
         self._remembered = 0
-        #: token -> when this process last stored it (time.monotonic()).
-        self._fresh: dict[str, float] = {}
+        #: token -> when this process last wrote it (time.monotonic()), see `remember`.
+        self._written: dict[str, float] = {}
 
     def remember(self, kind: str, payload: dict[str, Any]) -> str:
         """A token for `payload`; the same payload gets the same token (its expiry is
-        extended), so drawing one search's pages again adds no rows."""
+        extended), so drawing one search's pages again adds no rows.
+
+        A token this process wrote less than REFRESH_SECONDS ago is not written again:
+        a popular search repeated by many readers was a write transaction per reader (a
+        sixth of an answered update's time). Its row was written to live REFRESH_SECONDS
+        beyond the TTL, so every button shown still works for at least the TTL."""
         token = _token(kind, payload)
         now = time.monotonic()
-        stored = self._fresh.get(token)
-        if stored is not None and now - stored < self._ttl.total_seconds() * REFRESH_AFTER:
-            return token
-        self._store(token, payload)
-        if len(self._fresh) >= _FRESH_SIZE:
-            self._fresh.clear()
-        self._fresh[token] = now
+        written = self._written.get(token)
+        if written is None or now - written >= REFRESH_SECONDS:
+            self._store(token, payload, self._ttl + dt.timedelta(seconds=REFRESH_SECONDS))
+            if len(self._written) >= _WRITTEN_SIZE:
+                self._written.clear()
+            self._written[token] = now
         self._remembered += 1
         if self._remembered % PRUNE_EVERY == 0:
             self.prune()
@@ -62,17 +65,17 @@ class ButtonStateStore:
         For channels without buttons (WeChat): the numbered choices a reader was last
         offered are the reader's, not a button's, so the next message, answered by any
         process, finds them by who sent it (`recall_for`)."""
-        self._store(_token("owner", {"owner": owner}), payload)
+        self._store(_token("owner", {"owner": owner}), payload, self._ttl)
 
     def recall_for(self, owner: str) -> dict[str, Any] | None:
         """`owner`'s current state (see `keep_for`), or None if none is live."""
         return self.recall(_token("owner", {"owner": owner}))
 
-    def _store(self, token: str, payload: dict[str, Any]) -> None:
-        """Insert or refresh the row behind `token` with `payload` and a new expiry. A
+    def _store(self, token: str, payload: dict[str, Any], ttl: dt.timedelta) -> None:
+        """Insert or refresh the row behind `token` with `payload`, to expire in `ttl`. A
         token derived from its payload gets the same payload again; an owner's token
         gets the owner's new state."""
-        expires = utcnow() + self._ttl
+        expires = utcnow() + ttl
         refresh = (
             update(ButtonState)
             .where(ButtonState.token == token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Coroutine
@@ -29,6 +30,7 @@ from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.push import ChannelPush
+from bot.core.search.segment import warm_up
 from bot.core.texts import language_of, t
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -108,7 +110,13 @@ def build_application(
     background = Background(core, metrics)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        await announce(application, core)
+        # jieba's dictionary (a second or more of CPU) loads beside the menus, as on
+        # WeChat, so the first reader's search does not wait for it.
+        warming = asyncio.create_task(asyncio.to_thread(warm_up))
+        try:
+            await announce(application, core)
+        finally:
+            await warming
         await push_bot.initialize()
         if host_jobs:
             pushes = [ChannelPush(TelegramSender(push_bot), TELEGRAM_CAPABILITIES.send_limits)]
