@@ -18,6 +18,7 @@ from typing import TypeVar
 from bot.core.addresses import ChatAddress
 from bot.core.broadcasts import Broadcaster, BroadcastResult, BroadcastService
 from bot.core.conversation import Reply
+from bot.core.editorial import PUBLISH_TRIGGER
 from bot.core.jobs import JobStateService
 from bot.core.notify import Notifier, notify_admins
 from bot.core.push import ChannelPush, Fence, PushService, PushSummary, Sender
@@ -40,6 +41,13 @@ RESUME_MAX_DELAY = 60.0
 BROADCAST_RETRY_DELAYS = (60.0, 300.0, 900.0)
 
 T = TypeVar("T")
+
+
+#: Pushes that send no broadcast. A publish announces one review to the readers each
+#: channel reaches one by one; a broadcast (WeChat's mass send) is rationed by the
+#: platform (a subscription account: one a day; a service account: four a month per
+#: follower), so a review published between pushes waits for the weekly one there.
+NO_BROADCAST_TRIGGERS = frozenset({PUBLISH_TRIGGER})
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,11 @@ async def run_everywhere(
     push: its error is in the summary (a quota: the editors read why); one the channel
     left to resume is tried again after each of `broadcast_retry_delays` seconds, and
     one the database's absence stopped is resumed when it answers, as the deliveries."""
+    if trigger in NO_BROADCAST_TRIGGERS and channels.broadcasters:
+        log.info("push (%s): the broadcasts wait for the weekly push", trigger)
+        channels = PushChannels(deliveries=channels.deliveries)
+        if not channels:
+            return PushSummary(run_id=None, trigger=trigger)
     if not channels:
         raise RuntimeError(f"no channel can send now, so no push ({trigger})")
     job_state.mark_run(JOB_NAME)

@@ -25,6 +25,7 @@ from bot.channels.wechat.channel import WeChatNotifier
 from bot.channels.wechat.readers import WeChatReaders
 from bot.core.addresses import ChatAddress
 from bot.core.broadcasts import BroadcastService
+from bot.core.editorial import PUBLISH_TRIGGER
 from bot.core.notify import combine
 from bot.core.push import ChannelPush, PushSummary
 from bot.core.shared_credentials import SharedCredentials
@@ -125,6 +126,20 @@ async def test_one_push_delivers_broadcasts_and_tells_each_editor_once(both: Bot
 
     again = await both.push()
     assert again.deliveries_sent == 0 and again.broadcasts[0].status == "nothing"
+    assert len(both.wechat.state.mass_jobs) == 1
+
+
+async def test_a_publish_delivers_and_leaves_the_broadcast_to_the_weekly_push(
+    both: Both,
+) -> None:
+    """A mass send is rationed (one a day, four a month): a publish between pushes must
+    not spend it; the weekly push that follows carries the review."""
+    published = await both.push(trigger=PUBLISH_TRIGGER)
+    assert published.deliveries_sent == len(READERS)
+    assert published.broadcasts == []
+    assert both.wechat.state.mass_jobs == {} and both.wechat.state.drafts == {}
+    weekly = await both.push(trigger="schedule")
+    assert weekly.broadcasts[0].status == "sent"
     assert len(both.wechat.state.mass_jobs) == 1
 
 
