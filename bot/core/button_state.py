@@ -12,12 +12,13 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.message_writes import upsert, write
 from bot.db.models import ButtonState, utcnow
 
 #: Expired rows are deleted once every this many remembered states (cheap, and keeps
@@ -29,11 +30,15 @@ PRUNE_EVERY = 200
 REFRESH_AFTER = 0.1
 #: Tokens remembered as freshly stored (bounded; cleared when full).
 _FRESH_SIZE = 10_000
+_TABLE: Table = ButtonState.__table__  # type: ignore[assignment]
+#: One column by primary key (a Core statement: no ORM object for a dict read once).
+_PAYLOAD = select(_TABLE.c.payload)
 
 
 class ButtonStateStore:
     def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._ttl = dt.timedelta(seconds=ttl_seconds)
         self._remembered = 0
         #: token -> when this process last stored it (time.monotonic()).
@@ -43,17 +48,23 @@ class ButtonStateStore:
         """A token for `payload`; the same payload gets the same token (its expiry is
         extended), so drawing one search's pages again adds no rows."""
         token = _token(kind, payload)
-        now = time.monotonic()
         stored = self._fresh.get(token)
-        if stored is not None and now - stored < self._ttl.total_seconds() * REFRESH_AFTER:
+        if (
+            stored is not None
+            and time.monotonic() - stored < self._ttl.total_seconds() * REFRESH_AFTER
+        ):
             return token
-        self._store(token, payload)
-        if len(self._fresh) >= _FRESH_SIZE:
-            self._fresh.clear()
-        self._fresh[token] = now
-        self._remembered += 1
-        if self._remembered % PRUNE_EVERY == 0:
-            self.prune()
+
+        def stored_now() -> None:
+            # Only once committed: a message whose writes were dropped stored nothing.
+            if len(self._fresh) >= _FRESH_SIZE:
+                self._fresh.clear()
+            self._fresh[token] = time.monotonic()
+            self._remembered += 1
+            if self._remembered % PRUNE_EVERY == 0:
+                self.prune()
+
+        self._store(token, payload, stored_now)
         return token
 
     def keep_for(self, owner: str, payload: dict[str, Any]) -> None:
@@ -68,40 +79,34 @@ class ButtonStateStore:
         """`owner`'s current state (see `keep_for`), or None if none is live."""
         return self.recall(_token("owner", {"owner": owner}))
 
-    def _store(self, token: str, payload: dict[str, Any]) -> None:
+    def _store(
+        self, token: str, payload: dict[str, Any], done: Callable[[], None] | None = None
+    ) -> None:
         """Insert or refresh the row behind `token` with `payload` and a new expiry. A
         token derived from its payload gets the same payload again; an owner's token
-        gets the owner's new state."""
-        expires = utcnow() + self._ttl
-        refresh = (
-            update(ButtonState)
-            .where(ButtonState.token == token)
-            .values(payload=payload, expires_at=expires)
-        )
-        with self._sessions() as session:
-            if session.execute(refresh).rowcount == 0:  # type: ignore[attr-defined]
-                session.add(
-                    ButtonState(
-                        token=token, payload=payload, created_at=utcnow(), expires_at=expires
-                    )
-                )
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another process stored this token a moment ago: refresh its row.
-                session.rollback()
-                session.execute(refresh)
-                session.commit()
+        gets the owner's new state. Written with the rest of the message's writes
+        (`message_writes`), in one statement (an upsert: another process storing the
+        same token a moment before is no conflict)."""
+
+        def work(connection: Connection) -> Callable[[], None] | None:
+            now = utcnow()
+            values = {
+                "token": token,
+                "payload": payload,
+                "created_at": now,
+                "expires_at": now + self._ttl,
+            }
+            upsert(connection, _TABLE, values, ("token",), ("payload", "expires_at"))
+            return done
+
+        write(self._engine, work)
 
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""
-        with self._sessions() as session:
-            state = session.scalar(
-                select(ButtonState).where(
-                    ButtonState.token == token, ButtonState.expires_at > utcnow()
-                )
-            )
-            return dict(state.payload) if state is not None else None
+        query = _PAYLOAD.where(_TABLE.c.token == token, _TABLE.c.expires_at > utcnow())
+        with self._engine.connect() as connection:
+            payload = connection.execute(query).scalar()
+        return dict(payload) if payload is not None else None
 
     def prune(self) -> int:
         """Delete expired states; returns how many."""

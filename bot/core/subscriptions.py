@@ -126,6 +126,7 @@ class SubscriptionService:
         self, sessions: sessionmaker[Session], uncounted_channels: Collection[str] = ()
     ) -> None:
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]
         #: Channels whose "subscribers" are no readers (the operator's terminal): they
         #: keep their settings but are not counted in /stats or "N subscribers".
         self.uncounted_channels = frozenset(uncounted_channels)
@@ -142,8 +143,12 @@ class SubscriptionService:
         cached = self._languages.get((channel, chat_id))
         if cached is not None and cached[1] > now:
             return cached[0]
-        found = self.get(channel, chat_id)
-        language = found.language if found else None
+        query = select(Subscriber.language).where(
+            Subscriber.channel == channel, Subscriber.chat_id == chat_id
+        )
+        # One column through Core: no ORM object for a value asked of every new chat.
+        with self._engine.connect() as connection:
+            language: str | None = connection.execute(query).scalar()
         if len(self._languages) >= LANGUAGE_CACHE_SIZE:
             self._languages.clear()
         self._languages[(channel, chat_id)] = (language, now + LANGUAGE_CACHE_SECONDS)
