@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message_writes import upsert, write
@@ -32,7 +32,9 @@ REFRESH_AFTER = 0.1
 _FRESH_SIZE = 10_000
 _TABLE: Table = ButtonState.__table__  # type: ignore[assignment]
 #: One column by primary key (a Core statement: no ORM object for a dict read once).
-_PAYLOAD = select(_TABLE.c.payload)
+_PAYLOAD = select(_TABLE.c.payload).where(
+    _TABLE.c.token == bindparam("token"), _TABLE.c.expires_at > bindparam("now")
+)
 
 
 class ButtonStateStore:
@@ -103,9 +105,8 @@ class ButtonStateStore:
 
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""
-        query = _PAYLOAD.where(_TABLE.c.token == token, _TABLE.c.expires_at > utcnow())
         with self._engine.connect() as connection:
-            payload = connection.execute(query).scalar()
+            payload = connection.execute(_PAYLOAD, {"token": token, "now": utcnow()}).scalar()
         return dict(payload) if payload is not None else None
 
     def prune(self) -> int:

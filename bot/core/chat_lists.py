@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message_writes import upsert, write
@@ -27,7 +27,10 @@ _CACHE_SIZE = 10_000
 _TABLE: Table = ChatList.__table__  # type: ignore[assignment]
 #: Core statements over two columns: every message reads or writes a chat's list, and
 #: the ORM's identity map and unit of work cost more than the query itself.
-_ROW = select(_TABLE.c.list_key, _TABLE.c["items"])  # `c.items` is the collection's own
+#: Built once, with the chat as parameters (`_chat`).
+_ROW = select(_TABLE.c.list_key, _TABLE.c["items"]).where(  # `c.items` is the collection's own
+    _TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_id == bindparam("chat_id")
+)
 
 
 class ChatListStore:
@@ -65,7 +68,7 @@ class ChatListStore:
     def _write(
         connection: Connection, channel: str, chat_id: str, list_key: str, shown: dict[str, int]
     ) -> dict[str, int]:
-        row = connection.execute(_ROW.where(*_this(channel, chat_id))).first()
+        row = connection.execute(_ROW, _chat(channel, chat_id)).first()
         if row is not None and row[0] == list_key:
             items = {**row[1], **shown}
             if items == row[1]:
@@ -86,7 +89,7 @@ class ChatListStore:
 
     def _items(self, channel: str, chat_id: str) -> dict[str, int] | None:
         with self._engine.connect() as connection:
-            row = connection.execute(_ROW.where(*_this(channel, chat_id))).first()
+            row = connection.execute(_ROW, _chat(channel, chat_id)).first()
         return dict(row[1]) if row is not None else None
 
     def recall(self, channel: str, chat_id: str, number: int) -> int | None:
@@ -104,5 +107,5 @@ class ChatListStore:
         return min(numbers) if numbers else None
 
 
-def _this(channel: str, chat_id: str) -> tuple[Any, Any]:
-    return (_TABLE.c.channel == channel, _TABLE.c.chat_id == chat_id)
+def _chat(channel: str, chat_id: str) -> dict[str, str]:
+    return {"channel": channel, "chat_id": chat_id}

@@ -18,12 +18,13 @@ depends on another process not having written the same row first.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, update
+from sqlalchemy import Connection, Engine, Executable, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -116,20 +117,28 @@ def upsert(
     updates: Sequence[str],
 ) -> None:
     """Insert `values` or, when a row with the same `keys` exists, set its `updates`:
-    one statement on SQLite and PostgreSQL (ON CONFLICT), update-then-insert elsewhere."""
+    one statement on SQLite and PostgreSQL (ON CONFLICT), update-then-insert elsewhere.
+    The statement is built once and the values passed as parameters: building and
+    keying a statement per call cost more than running it."""
     name = connection.dialect.name
     if name in ("sqlite", "postgresql"):
-        module: Any = sqlite if name == "sqlite" else postgresql
-        statement = module.insert(table).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c[key] for key in keys],
-            set_={column: statement.excluded[column] for column in updates},
-        )
-        connection.execute(statement)
+        connection.execute(_upsert_statement(name, table, tuple(keys), tuple(updates)), values)
         return
     where = [table.c[key] == values[key] for key in keys]
     changed = connection.execute(
         update(table).where(*where).values({column: values[column] for column in updates})
     )
     if changed.rowcount == 0:
-        connection.execute(table.insert().values(**values))
+        connection.execute(table.insert(), values)
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], updates: tuple[str, ...]
+) -> Executable:
+    module: Any = sqlite if dialect == "sqlite" else postgresql
+    statement = module.insert(table)
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[table.c[key] for key in keys],
+        set_={column: statement.excluded[column] for column in updates},
+    )
