@@ -24,8 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Executable, Table, bindparam, text, update
 from sqlalchemy.exc import IntegrityError
 
 #: A store's write: run on the message's connection; may return what to do once the
@@ -116,7 +115,8 @@ def upsert(
     keys: Sequence[str],
     updates: Sequence[str],
 ) -> None:
-    """Insert `values` or, when a row with the same `keys` exists, set its `updates`:
+    """Insert `values` (every column of `table`) or, when a row with the same `keys`
+    exists, set its `updates`:
     one statement on SQLite and PostgreSQL (ON CONFLICT), update-then-insert elsewhere.
     The statement is built once and the values passed as parameters: building and
     keying a statement per call cost more than running it."""
@@ -136,9 +136,18 @@ def upsert(
 def _upsert_statement(
     dialect: str, table: Table, keys: tuple[str, ...], updates: tuple[str, ...]
 ) -> Executable:
-    module: Any = sqlite if dialect == "sqlite" else postgresql
-    statement = module.insert(table)
-    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[table.c[key] for key in keys],
-        set_={column: statement.excluded[column] for column in updates},
+    """The same ON CONFLICT statement on both dialects, as text with typed parameters
+    (JSON, UTC datetimes still converted): the dialects' own `insert().on_conflict_*`
+    constructs are not cacheable, so SQLAlchemy would compile them on every execution."""
+    del dialect  # one SQL text serves both; the key keeps a cache entry per dialect
+    columns = [column.name for column in table.columns]
+    quoted = {column: f'"{column}"' for column in columns}  # "key", "items": quoted
+    sql = (
+        f'INSERT INTO "{table.name}" ({", ".join(quoted.values())}) '
+        f"VALUES ({', '.join(':' + column for column in columns)}) "
+        f"ON CONFLICT ({', '.join(quoted[key] for key in keys)}) DO UPDATE SET "
+        + ", ".join(f"{quoted[column]} = excluded.{quoted[column]}" for column in updates)
+    )
+    return text(sql).bindparams(
+        *(bindparam(column, type_=table.c[column].type) for column in columns)
     )
