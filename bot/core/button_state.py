@@ -12,51 +12,63 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.message_writes import upsert, write
 from bot.db.models import ButtonState, utcnow
 
 #: Expired rows are deleted once every this many remembered states (cheap, and keeps
 #: the table to about the live buttons without a job of its own).
 PRUNE_EVERY = 200
-#: A remembered payload is written again (its expiry extended) at most this often by
-#: one process; a row deleted behind its back is missed for at most this long.
+#: A payload-derived token is written again (its expiry extended) at most this often by
+#: one process; its row lives this much beyond the TTL, so a repeated search (every
+#: reader's "对齐") costs no write and every button shown still works for the whole TTL.
+#: A row deleted behind this process's back is missed for at most this long.
 REFRESH_SECONDS = 60.0
-#: Tokens whose last write is remembered in memory (cleared beyond that).
-_WRITTEN_SIZE = 10_000
+#: Tokens remembered as freshly stored (bounded; cleared when full).
+_FRESH_SIZE = 10_000
+_TABLE: Table = ButtonState.__table__  # type: ignore[assignment]
+#: One column by primary key (a Core statement: no ORM object for a dict read once).
+_PAYLOAD = select(_TABLE.c.payload).where(
+    _TABLE.c.token == bindparam("token"), _TABLE.c.expires_at > bindparam("now")
+)
 
 
 class ButtonStateStore:
     def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._ttl = dt.timedelta(seconds=ttl_seconds)
         self._remembered = 0
-        #: token -> when this process last wrote it (time.monotonic()), see `remember`.
-        self._written: dict[str, float] = {}
+        #: token -> when this process last stored it (time.monotonic()).
+        self._fresh: dict[str, float] = {}
 
     def remember(self, kind: str, payload: dict[str, Any]) -> str:
         """A token for `payload`; the same payload gets the same token (its expiry is
         extended), so drawing one search's pages again adds no rows.
 
-        A token this process wrote less than REFRESH_SECONDS ago is not written again:
+        A token this process stored less than REFRESH_SECONDS ago is not written again:
         a popular search repeated by many readers was a write transaction per reader (a
-        sixth of an answered update's time). Its row was written to live REFRESH_SECONDS
-        beyond the TTL, so every button shown still works for at least the TTL."""
+        sixth of an answered update's time)."""
         token = _token(kind, payload)
-        now = time.monotonic()
-        written = self._written.get(token)
-        if written is None or now - written >= REFRESH_SECONDS:
-            self._store(token, payload, self._ttl + dt.timedelta(seconds=REFRESH_SECONDS))
-            if len(self._written) >= _WRITTEN_SIZE:
-                self._written.clear()
-            self._written[token] = now
-        self._remembered += 1
-        if self._remembered % PRUNE_EVERY == 0:
-            self.prune()
+        stored = self._fresh.get(token)
+        if stored is not None and time.monotonic() - stored < REFRESH_SECONDS:
+            return token
+
+        def stored_now() -> None:
+            # Only once committed: a message whose writes were dropped stored nothing.
+            if len(self._fresh) >= _FRESH_SIZE:
+                self._fresh.clear()
+            self._fresh[token] = time.monotonic()
+            self._remembered += 1
+            if self._remembered % PRUNE_EVERY == 0:
+                self.prune()
+
+        self._store(token, payload, dt.timedelta(seconds=REFRESH_SECONDS), stored_now)
         return token
 
     def keep_for(self, owner: str, payload: dict[str, Any]) -> None:
@@ -65,46 +77,44 @@ class ButtonStateStore:
         For channels without buttons (WeChat): the numbered choices a reader was last
         offered are the reader's, not a button's, so the next message, answered by any
         process, finds them by who sent it (`recall_for`)."""
-        self._store(_token("owner", {"owner": owner}), payload, self._ttl)
+        self._store(_token("owner", {"owner": owner}), payload, dt.timedelta(0))
 
     def recall_for(self, owner: str) -> dict[str, Any] | None:
         """`owner`'s current state (see `keep_for`), or None if none is live."""
         return self.recall(_token("owner", {"owner": owner}))
 
-    def _store(self, token: str, payload: dict[str, Any], ttl: dt.timedelta) -> None:
-        """Insert or refresh the row behind `token` with `payload`, to expire in `ttl`. A
+    def _store(
+        self,
+        token: str,
+        payload: dict[str, Any],
+        beyond_ttl: dt.timedelta,
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        """Insert or refresh the row behind `token` with `payload`, to expire `beyond_ttl`
+        after the TTL. A
         token derived from its payload gets the same payload again; an owner's token
-        gets the owner's new state."""
-        expires = utcnow() + ttl
-        refresh = (
-            update(ButtonState)
-            .where(ButtonState.token == token)
-            .values(payload=payload, expires_at=expires)
-        )
-        with self._sessions() as session:
-            if session.execute(refresh).rowcount == 0:  # type: ignore[attr-defined]
-                session.add(
-                    ButtonState(
-                        token=token, payload=payload, created_at=utcnow(), expires_at=expires
-                    )
-                )
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another process stored this token a moment ago: refresh its row.
-                session.rollback()
-                session.execute(refresh)
-                session.commit()
+        gets the owner's new state. Written with the rest of the message's writes
+        (`message_writes`), in one statement (an upsert: another process storing the
+        same token a moment before is no conflict)."""
+
+        def work(connection: Connection) -> Callable[[], None] | None:
+            now = utcnow()
+            values = {
+                "token": token,
+                "payload": payload,
+                "created_at": now,
+                "expires_at": now + self._ttl + beyond_ttl,
+            }
+            upsert(connection, _TABLE, values, ("token",), ("payload", "expires_at"))
+            return done
+
+        write(self._engine, work)
 
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""
-        with self._sessions() as session:
-            state = session.scalar(
-                select(ButtonState).where(
-                    ButtonState.token == token, ButtonState.expires_at > utcnow()
-                )
-            )
-            return dict(state.payload) if state is not None else None
+        with self._engine.connect() as connection:
+            payload = connection.execute(_PAYLOAD, {"token": token, "now": utcnow()}).scalar()
+        return dict(payload) if payload is not None else None
 
     def prune(self) -> int:
         """Delete expired states; returns how many."""

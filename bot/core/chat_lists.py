@@ -13,68 +13,99 @@ Slugs and arXiv ids keep working as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.message_writes import upsert, write
 from bot.db.models import ChatList, utcnow
 
 #: Lists remembered in memory to skip writing what the store already has.
 _CACHE_SIZE = 10_000
+_TABLE: Table = ChatList.__table__  # type: ignore[assignment]
+#: Core statements over two columns: every message reads or writes a chat's list, and
+#: the ORM's identity map and unit of work cost more than the query itself.
+#: Built once, with the chat as parameters (`_chat`).
+_ROW = select(_TABLE.c.list_key, _TABLE.c["items"]).where(  # `c.items` is the collection's own
+    _TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_id == bindparam("chat_id")
+)
 
 
 class ChatListStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._written: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
 
     def remember(
         self, channel: str, chat_id: str, list_key: str, first: int, review_ids: Sequence[int]
     ) -> None:
-        """The chat was shown `review_ids` numbered from `first` in list `list_key`."""
+        """The chat was shown `review_ids` numbered from `first` in list `list_key`.
+
+        Written with the rest of the message's writes (`message_writes`): one
+        transaction per message, not one per store."""
         key = (channel, chat_id)
         shown = {str(first + index): review_id for index, review_id in enumerate(review_ids)}
         cached = self._written.get(key)
         if cached is not None and cached[0] == list_key and shown.items() <= cached[1].items():
             return
-        for attempt in range(2):
-            try:
-                items = self._write(channel, chat_id, list_key, shown)
-                break
-            except IntegrityError:  # another process inserted this chat's row first
-                if attempt:
-                    raise
-        if len(self._written) >= _CACHE_SIZE:
-            self._written.clear()
-        self._written[key] = (list_key, items)
 
+        def work(connection: Connection) -> Callable[[], None]:
+            items = self._write(connection, channel, chat_id, list_key, shown)
+
+            def done() -> None:
+                if len(self._written) >= _CACHE_SIZE:
+                    self._written.clear()
+                self._written[key] = (list_key, items)
+
+            return done
+
+        write(self._engine, work)
+
+    @staticmethod
     def _write(
-        self, channel: str, chat_id: str, list_key: str, shown: dict[str, int]
+        connection: Connection, channel: str, chat_id: str, list_key: str, shown: dict[str, int]
     ) -> dict[str, int]:
-        with self.sessions.begin() as session:
-            row = session.get(ChatList, (channel, chat_id))
-            if row is None:
-                row = ChatList(channel=channel, chat_id=chat_id, list_key=list_key, items={})
-                session.add(row)
-            items = {**row.items, **shown} if row.list_key == list_key else dict(shown)
-            row.list_key, row.items, row.updated_at = list_key, items, utcnow()
-            return items
+        row = connection.execute(_ROW, _chat(channel, chat_id)).first()
+        if row is not None and row[0] == list_key:
+            items = {**row[1], **shown}
+            if items == row[1]:
+                return items  # the same list again: nothing to write
+        else:
+            items = dict(shown)
+        values: dict[str, Any] = {
+            "channel": channel,
+            "chat_id": chat_id,
+            "list_key": list_key,
+            "items": items,
+            "updated_at": utcnow(),
+        }
+        upsert(
+            connection, _TABLE, values, ("channel", "chat_id"), ("list_key", "items", "updated_at")
+        )
+        return items
+
+    def _items(self, channel: str, chat_id: str) -> dict[str, int] | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(_ROW, _chat(channel, chat_id)).first()
+        return dict(row[1]) if row is not None else None
 
     def recall(self, channel: str, chat_id: str, number: int) -> int | None:
         """The review id shown as `number` in the chat's last list, if it was."""
-        with self.sessions() as session:
-            row = session.get(ChatList, (channel, chat_id))
-            if row is None:
-                return None
-            review_id = row.items.get(str(number))
-            return int(review_id) if review_id is not None else None
+        items = self._items(channel, chat_id)
+        review_id = items.get(str(number)) if items is not None else None
+        return int(review_id) if review_id is not None else None
 
     def number_of(self, channel: str, chat_id: str, review_id: int) -> int | None:
         """The number the chat's last list showed this review under, if any."""
-        with self.sessions() as session:
-            row = session.get(ChatList, (channel, chat_id))
-            if row is None:
-                return None
-            numbers = [int(n) for n, shown in row.items.items() if shown == review_id]
-            return min(numbers) if numbers else None
+        items = self._items(channel, chat_id)
+        if items is None:
+            return None
+        numbers = [int(n) for n, shown in items.items() if shown == review_id]
+        return min(numbers) if numbers else None
+
+
+def _chat(channel: str, chat_id: str) -> dict[str, str]:
+    return {"channel": channel, "chat_id": chat_id}

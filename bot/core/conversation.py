@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.core.addresses import ChatAddress
 from bot.core.audit import AuditService
+from bot.core.message_writes import one_transaction
 from bot.core.richtext import RichText, paragraph, rich
 from bot.core.texts import t
 
@@ -247,6 +248,12 @@ class Conversation:
         )
 
     async def handle_text(self, caller: Caller, text: str) -> list[Reply]:
+        """A message's answer; what answering it writes is one transaction, committed
+        before the replies are returned (see `message_writes`)."""
+        with one_transaction():
+            return await self._handle_text(caller, text)
+
+    async def _handle_text(self, caller: Caller, text: str) -> list[Reply]:
         caller = self.identify(caller)
         text = clean_input(text)
         if not text:
@@ -268,7 +275,12 @@ class Conversation:
         return await self._call(command.handler, caller, args)
 
     async def handle_action(self, caller: Caller, data: str) -> list[Reply]:
-        """A tapped button. Forged, stale or unknown data gets a polite answer."""
+        """A tapped button. Forged, stale or unknown data gets a polite answer. Its
+        writes are one transaction, like a message's."""
+        with one_transaction():
+            return await self._handle_action(caller, data)
+
+    async def _handle_action(self, caller: Caller, data: str) -> list[Reply]:
         caller = self.identify(caller)
         if not _ACTION.match(data or ""):
             log.info("refused malformed action data %r from %s", data, caller.user_id)

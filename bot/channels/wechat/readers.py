@@ -28,6 +28,7 @@ from bot.channels.wechat.render import (
 )
 from bot.core.broadcasts import BroadcastService, FinishedBroadcast
 from bot.core.conversation import Caller, Reply
+from bot.core.message_writes import collecting, one_transaction_in_thread
 from bot.core.reviews import ReviewView
 from bot.core.richtext import paragraph, rich
 from bot.core.sources import shorten
@@ -100,7 +101,14 @@ class WeChatReaders:
 
     async def answer(self, callback: Callback) -> list[Outgoing]:
         """What the follower gets for one callback; the first message is the passive
-        reply, any further ones go as customer-service messages (empty: say nothing)."""
+        reply, any further ones go as customer-service messages (empty: say nothing).
+
+        What answering writes (the chat's list, a search's token, the choices offered)
+        is one transaction, committed before the answer is returned."""
+        async with one_transaction_in_thread():
+            return await self._answer(callback)
+
+    async def _answer(self, callback: Callback) -> list[Outgoing]:
         openid = callback.from_user
         if callback.msg_type == "text":
             return await self.on_text(openid, callback.content)
@@ -222,9 +230,12 @@ class WeChatReaders:
         rendered = render_replies(replies, self.language(caller.chat_id))
         if rendered.choices:
             # The reader's next message is answered by any process: choices in the store.
-            await asyncio.to_thread(
-                self._choices.keep_for, self._owner(caller.chat_id), {"choices": rendered.choices}
-            )
+            owner, state = self._owner(caller.chat_id), {"choices": rendered.choices}
+            if collecting():
+                # Only collected: written with the message's other writes, at its end.
+                self._choices.keep_for(owner, state)
+            else:
+                await asyncio.to_thread(self._choices.keep_for, owner, state)
         return [Outgoing(text=rendered.text)]
 
     def _owner(self, openid: str) -> str:
