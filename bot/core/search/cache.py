@@ -10,7 +10,8 @@ very next search here, and nothing is served from an older version:
   the site is searched once; readers ask the same few things again and again.
 * `IndexCache`: what searches read from the index, per token (document frequency, its
   best head postings), per conjunction of tokens (its newest body matches) and per
-  review (the stored text the phrase bonus searches). Distinct queries share their
+  review (the stored text the phrase bonus searches, and the review as results show
+  it). Distinct queries share their
   words, so a new query is mostly ranked from memory; the ranking itself is computed as
   before, from the same numbers, so results and order do not change.
 
@@ -41,6 +42,8 @@ HEADS = 512
 BODIES = 512
 #: Reviews whose stored title, tags, summary and body start are kept (~7 KB each).
 TEXTS = 2_048
+#: Reviews of results kept whole, as channels show them (a few KB each, the body).
+VIEWS = 2_048
 
 
 class LRU(Generic[K, V]):
@@ -123,6 +126,8 @@ class IndexCache(Versioned):
         )
         self.floors: LRU[tuple[StoreVersion, int], tuple[int | None]] = self._table(64)
         self.texts: LRU[tuple[StoreVersion, int, int], dict[str, list[str]]] = self._table(TEXTS)
+        #: The results' reviews as channels see them (`ReviewView`s, read by the service).
+        self.views: LRU[tuple[StoreVersion, int], Any] = self._table(VIEWS)
 
     def store(self, connection: Connection, version: StoreVersion) -> CachedIndexStore:
         """An index store on `connection`, which sees `version`, reading through here."""

@@ -77,16 +77,44 @@ def _word_pattern(word: str) -> str:
     )
 
 
+def _literal(word: str) -> str:
+    """Text that every match of `_word_pattern(word)` contains as it is (its start)."""
+    if not any(ch.isascii() for ch in word):
+        return word
+    parts = [part for part in word_parts(fold(word)) if keep_token(part)]
+    return parts[0] if parts else word.lower()
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two adjacent content words of a query: their expression, compiled only when a
+    text holds both words' literals (`_literal`), without which it cannot match. Most
+    of the ranked reviews hold only one, so most pairs are never compiled."""
+
+    first: str
+    second: str
+    literals: tuple[str, str]
+
+    def search(self, text: str) -> bool:
+        one, two = self.literals
+        if one not in text or two not in text:
+            return False
+        return _pair(self.first, self.second).search(text) is not None
+
+
 @dataclass(frozen=True)
 class Phrase:
-    """The adjacent pairs of a query's content words, compiled once per query."""
+    """The adjacent pairs of a query's content words."""
 
-    pairs: tuple[re.Pattern[str], ...]
+    pairs: tuple[Pair, ...]
 
     @classmethod
     def of(cls, words: Sequence[str]) -> Phrase:
-        patterns = [_word_pattern(word) for word in words]
-        pairs = [_pair(first, second) for first, second in itertools.pairwise(patterns)]
+        patterns = [(_word_pattern(word), _literal(word)) for word in words]
+        pairs = [
+            Pair(first, second, (one, two))
+            for (first, one), (second, two) in itertools.pairwise(patterns)
+        ]
         return cls(tuple(pairs[:MAX_PAIRS]))
 
     def weight(self, fields: Mapping[str, Sequence[str]]) -> float:

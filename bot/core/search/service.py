@@ -16,7 +16,7 @@ from bot.core.search.cache import IndexCache, ResultCache
 from bot.core.search.matching import AliasMatcher
 from bot.core.search.query import normalised, parse_query, query_phrase, relaxed
 from bot.core.search.ranker import MAX_RESULTS, Ranker
-from bot.core.search_index import IndexStore
+from bot.core.search_index import IndexStore, StoreVersion
 from bot.db.models import Review
 
 #: How long the alias table may be served from memory (see SearchService._aliases).
@@ -105,12 +105,32 @@ class SearchService:
             if retry:
                 ranked = ranker.rank(retry, needed, RELAXED_SHARE, phrase)
         window = ranked[offset : offset + limit]
-        rows = session.scalars(
-            select(Review).where(Review.id.in_(window), Review.status == "published")
-        ).all()
-        by_id = {row.id: ReviewView.of(row) for row in rows}
+        by_id = self._views(session, IndexStore.version_of(state), window)
         items = tuple(by_id[review_id] for review_id in window if review_id in by_id)
         return SearchPage(query, items, offset, len(ranked))
+
+    def _views(
+        self, session: Session, version: StoreVersion, review_ids: list[int]
+    ) -> dict[int, ReviewView]:
+        """The published reviews among `review_ids`, read from the store only if this
+        version has not read them yet (the ORM's rows cost more than ranking did)."""
+        found: dict[int, ReviewView] = {}
+        missing = []
+        for review_id in review_ids:
+            view = self.index.views.get((version, review_id))
+            if view is None:
+                missing.append(review_id)
+            else:
+                found[review_id] = view
+        if missing:
+            rows = session.scalars(
+                select(Review).where(Review.id.in_(missing), Review.status == "published")
+            ).all()
+            for row in rows:
+                view = ReviewView.of(row)
+                self.index.views.put((version, row.id), view)
+                found[row.id] = view
+        return found
 
     # aliases
 
