@@ -5,12 +5,13 @@ for each case."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bot.app import Core, build_core
-from bot.core.search import Group, Ranker
+from bot.core.search import Group, Ranker, phrases
 from bot.core.search.phrases import FIELD_WEIGHTS, Phrase
 from bot.core.search.query import query_phrase
 from bot.core.search_index import decode_weight, doc_terms, encode_weight
@@ -217,3 +218,39 @@ def test_the_phrase_bonus_decides_ties_on_both_backends_alike(
     together = [f"r{n:02d}" for n in range(12) if n % 3 == 0]
     apart = [f"r{n:02d}" for n in range(12) if n % 3 != 0]
     assert found == sorted(together, reverse=True) + sorted(apart, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["low rank adaptation", "GPT-3 models", "chain of thought", "AI反馈", "对齐 微调 方法"],
+)
+def test_a_pair_skips_only_texts_its_expression_cannot_match(query: str) -> None:
+    """A pair is searched for only where both its words' literals are (so that most
+    pairs are never compiled): over texts that match and texts that almost do, the
+    answer is always that of its full expression."""
+    texts = [
+        "lora: low-rank adaptation",
+        "low–rank of adaptations",
+        "low rank. adaptation",
+        "slow ranking adaptation",
+        "gpt 3 models",
+        "gpt-3 model",
+        "gpt3 models are large",
+        "a chain-of-thought prompt",
+        "chain of the thought",
+        "meta ai 的反馈",
+        "ai反馈",
+        "对齐和微调方法",
+        "对齐。微调",
+        "微调 对齐",
+        "",
+    ]
+    phrase = Phrase.of(query_phrase(query))
+    assert phrase.pairs
+    matched = 0
+    for pair in phrase.pairs:
+        expression = re.compile(pair.first + phrases._GAP + pair.second)
+        for text in texts:
+            assert pair.search(text) == bool(expression.search(text)), (pair, text)
+            matched += pair.search(text)
+    assert matched > 0

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.app import Core
 from bot.core.search import SearchService
 from bot.core.search.ranker import MAX_RESULTS
+from bot.core.search_index import CHANGES_KEY, IndexStore
+from bot.db.engine import make_engine, make_session_factory
+from bot.db.models import Review
 from tests.test_search import load, write_review
 
 
@@ -97,3 +103,115 @@ def test_another_service_on_the_same_store_sees_the_aliases(core: Core, tmp_path
     core.search.add_aliases("hummingbird", ["蜂鸟模型"])
     other = SearchService(core.sessions)
     assert [item.slug for item in other.search("hummingbird").items] == ["bird"]
+
+
+# --- what the service remembers between searches (bot/core/search/cache.py) ------------
+
+
+def _other_process(core: Core) -> sessionmaker[Session]:
+    """Sessions on an engine of their own: what another replica or the CLI writes with."""
+    return make_session_factory(make_engine(core.settings.database_url))
+
+
+def test_a_repeated_search_is_answered_from_memory_until_a_review_changes(
+    core: Core, tmp_path: Path
+) -> None:
+    load_numbered(core, tmp_path, 4)
+    first = core.search.search("hummingbird", limit=2)
+    hits = core.search.results.pages.hits
+    # Spelled differently, normalised the same: one answer, with the caller's query.
+    again = core.search.search("  hummingbird\x00 ", limit=2)
+    assert core.search.results.pages.hits == hits + 1
+    assert again.items == first.items and again.total == first.total
+    assert again.query == "  hummingbird\x00 "
+    # Another page or size is another answer.
+    assert core.search.search("hummingbird", limit=2, offset=2).items != first.items
+    assert core.search.results.pages.hits == hits + 1
+
+    # Another process changes a field the index does not hold (the section): the next
+    # search here reads the review again, it does not serve the remembered one.
+    other = _other_process(core)
+    with other.begin() as session:
+        row = session.get(Review, first.items[0].id)
+        assert row is not None
+        row.section = "classic"
+    changed = core.search.search("hummingbird", limit=2)
+    assert changed.items[0].section == "classic"
+    assert core.search.results.pages.hits == hits + 1
+
+    # And one it does hold: a new title is found by the next search.
+    with other.begin() as session:
+        row = session.get(Review, first.items[1].id)
+        assert row is not None
+        row.title = "Kingfisher"
+    assert core.search.search("kingfisher").total == 1
+    assert core.search.search("hummingbird", limit=2).total == 3
+    # A failed transaction changes nothing; the answer is remembered again.
+    with other() as session:
+        row = session.get(Review, first.items[0].id)
+        assert row is not None
+        row.title = "Never Committed"
+        session.flush()
+        session.rollback()
+    hits = core.search.results.pages.hits
+    core.search.search("hummingbird", limit=2)
+    assert core.search.results.pages.hits == hits + 1
+
+
+def test_publishing_in_another_process_shows_in_the_next_search(core: Core, tmp_path: Path) -> None:
+    load(
+        core,
+        write_review(tmp_path, "out", title="Hummingbird Flight", body="蜂鸟。"),
+        write_review(tmp_path, "later", title="Hummingbird Later", body="蜂鸟。", status="draft"),
+    )
+    assert [item.slug for item in core.search.search("hummingbird").items] == ["out"]
+    with _other_process(core).begin() as session:
+        row = session.scalars(select(Review).where(Review.slug == "later")).one()
+        row.status, row.published_at = "published", row.updated_at
+    found = core.search.search("hummingbird")
+    assert sorted(item.slug for item in found.items) == ["later", "out"]
+
+
+def test_index_reads_from_memory_rank_as_a_fresh_service_does(core: Core, tmp_path: Path) -> None:
+    """Queries sharing words are ranked from remembered index reads; a service with
+    nothing remembered gives the same pages, in the same order."""
+    words = ["蜂鸟", "飞行", "对齐", "模型", "翅膀"]
+    load(
+        core,
+        *(
+            write_review(
+                tmp_path,
+                f"r{n:02d}",
+                title=f"{words[n % 5]}{words[(n * 3) % 5]} study {n}",
+                body="。".join(words[(n + k) % 5] * (1 + (n + k) % 3) for k in range(n % 4 + 1)),
+                tags=(words[(n * 2) % 5],),
+            )
+            for n in range(30)
+        ),
+    )
+    queries = [f"{a} {b}" for a in words for b in words if a != b] + words + ["study 7"]
+    for query in queries:
+        core.search.search(query, limit=5)
+    assert core.search.index.heads.hits > 0 and core.search.index.bodies.hits > 0
+    for query in queries:
+        for offset in (0, 5):
+            remembered = core.search.search(query, limit=5, offset=offset)
+            fresh = SearchService(core.sessions).search(query, limit=5, offset=offset)
+            assert remembered == fresh, query
+
+
+def test_the_change_counter_counts_commits_that_change_reviews(core: Core, tmp_path: Path) -> None:
+    def counter() -> int:
+        with core.sessions() as session:
+            return IndexStore(session.connection()).state().get(CHANGES_KEY, 0)
+
+    load_numbered(core, tmp_path, 2)
+    before = counter()
+    with core.sessions.begin() as session:
+        row = session.scalars(select(Review).limit(1)).one()
+        row.summary = "新的摘要。"
+        session.get(Review, row.id + 1)  # read, not changed
+    assert counter() == before + 1
+    with core.sessions.begin() as session:
+        session.scalars(select(Review)).all()  # nothing changed: nothing counted
+    assert counter() == before + 1

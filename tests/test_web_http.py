@@ -16,13 +16,15 @@ import feedparser
 import httpx
 import pytest
 from sqlalchemy import event
+from starlette.testclient import TestClient
 
 from bot.app import Core
+from bot.channels.web import WebChannel
 from bot.settings import Settings
 from tests.support.cli import run_cli
 from tests.support.network import free_port
 from tests.support.stores import make_settings
-from tests.support.web import eventually, web_client
+from tests.support.web import eventually, web_app, web_client
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 PAGES = ["/", "/tags", "/archive", "/about", "/search?q=%E5%AF%B9%E9%BD%90", "/feed.atom"]
@@ -134,6 +136,53 @@ def test_warm_pages_cost_no_database_query(seeded_core: Core) -> None:
         assert statements == []
         # The version check is one aggregate query, and nothing changed: still cached.
         assert seeded_core.reviews.catalogue_version() is not None
+
+
+def test_the_fast_path_sends_exactly_what_the_routes_send(seeded_core: Core) -> None:
+    """A cached page is served the second time by the fast path (`bot.channels.web.fast`),
+    with the status, header lines (in order) and body of the normal path, for every kind
+    of answer and every way of asking for it."""
+    channel = WebChannel(seeded_core.settings, seeded_core.reviews, seeded_core.search)
+    slug = seeded_core.reviews.published_entries()[0].slug
+    review_id = seeded_core.reviews.find(slug)
+    assert review_id is not None
+    paths = [*PAGES, f"/r/{slug}", f"/r/{review_id.id}", "/no-such-page", "/feed.json"]
+    paths += ["/?lang=en", "/search?q=%E5%AF%B9%E9%BD%90&page=1", "/tags/%E5%AF%B9%E9%BD%90"]
+    with TestClient(web_app(seeded_core, channel=channel), follow_redirects=False) as client:
+        etags = {path: client.get(path).headers["etag"] for path in PAGES}
+        for path in paths:
+            etag = etags.get(path, '"none"')
+            asked: list[dict[str, str]] = [
+                {"Accept-Encoding": "identity"},
+                {"Accept-Encoding": "gzip, deflate"},
+                {"Accept-Encoding": "gzip;q=0"},
+                {"Accept-Language": "en-US,en;q=0.9", "Accept-Encoding": "identity"},
+                {"If-None-Match": etag, "Accept-Encoding": "identity"},
+                {"If-None-Match": etag[:-1] + '-gz"', "Accept-Encoding": "gzip"},
+                {"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
+                {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+            ]
+            for headers in asked:
+                channel.site.cache.invalidate()  # the next answer is rendered again
+                served = channel.fast.served
+                normal = client.get(path, headers=headers)
+                assert channel.fast.served == served, (path, headers)
+                fast = client.get(path, headers=headers)
+                assert channel.fast.served == served + 1, (path, headers)
+                assert fast.status_code == normal.status_code, (path, headers)
+                assert fast.headers.raw == normal.headers.raw, (path, headers)
+                assert fast.content == normal.content, (path, headers)
+        statuses = {client.get(path).status_code for path in paths}
+        assert statuses == {200, 301, 404}
+        # English counts choose their noun (this was a KeyError, a 500, before).
+        english = client.get("/search?q=%E5%AF%B9%E9%BD%90&lang=en")
+        assert english.status_code == 200 and re.search(r"\(\d+ reviews?\)", english.text)
+        assert "so far" in client.get("/about?lang=en").text
+        # Not a GET, or never answered before: the routes answer.
+        served = channel.fast.served
+        assert client.head("/").status_code == 200
+        assert client.get("/?page=1&unseen=1").status_code == 200
+        assert channel.fast.served == served
 
 
 def test_paperbot_run_without_a_token_serves_the_column(tmp_path: Path) -> None:

@@ -100,6 +100,12 @@ BACKEND_SPECIFIC_OBJECTS = frozenset(
     }
 )
 
+#: The `search_state` key counting changes to reviews (any field, any process): with the
+#: docs count and the index version, the store's search version (`IndexStore.version_of`).
+CHANGES_KEY = "changes"
+#: (changes, docs, index version): equal versions, equal search results.
+StoreVersion = tuple[int, int, int]
+
 #: Fields a search looks at; changing any of them re-indexes the review.
 INDEXED_FIELDS = ("title", "arxiv_id", "authors", "tags", "summary", "body", "status")
 
@@ -244,6 +250,20 @@ class IndexStore:
     def state(self) -> dict[str, int]:
         return {key: int(value) for key, value in self.rows("SELECT key, value FROM search_state")}
 
+    @staticmethod
+    def version_of(state: dict[str, int]) -> StoreVersion:
+        """The store's search version in a `state()`: what results and index reads
+        remembered between searches are keyed by (`bot.core.search.cache`)."""
+        return (state.get(CHANGES_KEY, 0), state.get("docs", 0), state.get("version", 0))
+
+    def count_change(self) -> None:
+        """Bump the change counter: some review was added, changed or removed."""
+        self.run(
+            "INSERT INTO search_state (key, value) VALUES (?, 1) ON CONFLICT (key) "
+            "DO UPDATE SET value = search_state.value + 1",
+            (CHANGES_KEY,),
+        )
+
     def _set_state(self, key: str, value: int) -> None:
         self.run("DELETE FROM search_state WHERE key = ?", (key,))
         self.run("INSERT INTO search_state (key, value) VALUES (?, ?)", (key, value))
@@ -270,6 +290,14 @@ class IndexStore:
                     f"SELECT term, df FROM search_terms WHERE term IN ({marks})", chunk
                 )
         return {term: int(df) for term, df in found}
+
+    def head_lists(self, terms: Sequence[str], k: int) -> dict[str, dict[int, int]]:
+        """Each term's k best reviews (`head_postings`) as review id → stored weight; a
+        term no review has gets an empty mapping. Callers only read them."""
+        lists: dict[str, dict[int, int]] = {term: {} for term in terms}
+        for term, review_id, weight in self.head_postings(terms, k):
+            lists[term][review_id] = weight
+        return lists
 
     def head_postings(self, terms: Sequence[str], k: int) -> list[tuple[str, int, int]]:
         """(term, review_id, weight): each term's k best reviews, by weight then newest."""
@@ -477,6 +505,7 @@ class IndexStore:
             self.run(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')")
         self._set_state("docs", indexed)
         self._set_state("version", INDEX_VERSION)
+        self.count_change()
         return indexed
 
     def _bulk(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -541,8 +570,16 @@ def _before_flush(session: Session, _context: UOWTransaction, _instances: object
             store.sync(review.id, None)
 
 
+#: `Session.info` key: this session flushed a change to some review, not yet counted.
+_REVIEWS_CHANGED = "paperbot.reviews_changed"
+
+
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
     # In after_flush, new/dirty still list what was flushed, and ids are assigned.
+    if any(isinstance(obj, Review) for obj in (*session.new, *session.deleted)) or any(
+        isinstance(obj, Review) and session.is_modified(obj) for obj in session.dirty
+    ):
+        session.info[_REVIEWS_CHANGED] = True
     touched = [
         obj
         for obj in (*session.new, *session.dirty)
@@ -557,11 +594,22 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
         store.sync(review.id, review_terms(review) if published else None)
 
 
+def _before_commit(session: Session) -> None:
+    # Any change to a review (any field: a search shows the review, not only its index
+    # terms) bumps the change counter, the last write before the commit: its row lock
+    # is then held only while committing, so two transactions changing reviews cannot
+    # deadlock over it. Whatever is still pending is flushed first to be counted.
+    session.flush()
+    if session.info.pop(_REVIEWS_CHANGED, False):
+        IndexStore(session.connection()).count_change()
+
+
 def install_hooks() -> None:
     """Keep the index in step with every ORM change to reviews (idempotent)."""
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "before_commit", _before_commit)
 
 
 install_hooks()

@@ -17,8 +17,13 @@ from bot.channels.web import WebChannel
 from bot.core.reviews import ReviewView
 
 
-def web_app(core: Core, bot_username: Callable[[], str | None] = lambda: None) -> Starlette:
-    channel = WebChannel(core.settings, core.reviews, core.search, bot_username)
+def web_app(
+    core: Core,
+    bot_username: Callable[[], str | None] = lambda: None,
+    channel: WebChannel | None = None,
+) -> Starlette:
+    """The channel's routes (a new channel on `core`, or the one given) as an app."""
+    channel = channel or WebChannel(core.settings, core.reviews, core.search, bot_username)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Rendered answers kept at once (pages, search results, feeds); the oldest go first.
 MAX_ANSWERS = 4_000
+#: Requests the fast path knows the answer key of (`remember`); the oldest go first.
+MAX_SIGNATURES = 16_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class CatalogueCache:
         self._version: CatalogueVersion | None = None
         self._catalogue: tuple[int, Catalogue] | None = None
         self._answers: OrderedDict[Hashable, CachedAnswer] = OrderedDict()
+        #: A request's signature (`bot.channels.web.fast.signature`) → its answer's key.
+        self._signatures: dict[Hashable, Hashable] = {}
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -128,10 +132,24 @@ class CatalogueCache:
             while len(self._answers) > MAX_ANSWERS:
                 self._answers.popitem(last=False)
 
+    def remember(self, signature: Hashable, key: Hashable) -> None:
+        """A request with this signature is answered by the answer under `key` (which
+        does not depend on the store's version: the answer itself does)."""
+        with self._lock:
+            if signature not in self._signatures and len(self._signatures) >= MAX_SIGNATURES:
+                del self._signatures[next(iter(self._signatures))]
+            self._signatures[signature] = key
+
+    def remembered(self, signature: Hashable) -> CachedAnswer | None:
+        """The cached answer of a request with this signature, if there is one now."""
+        key = self._signatures.get(signature)
+        return self.get(key) if key is not None else None
+
     def invalidate(self) -> None:
         with self._lock:
             self.generation += 1
             self._answers.clear()
+            self._signatures.clear()
             self._catalogue = None
         self.reviews.forget_pages()
 

@@ -1,9 +1,10 @@
 """The web archive as a channel of the runtime: routes on the process's HTTP server, a
 background check for changed reviews while it runs, nothing to send.
 
-Route order matters: the feeds (`/tags/<tag>/feed.atom`) come before the tag pages
-(`/tags/<tag>`), and the 404 page catches every other GET, so the runtime mounts this
-channel's routes after every other channel's (see `bot.runtime.build_runtime`).
+Route order matters: the fast path for cached pages (`fast`) comes first, the feeds
+(`/tags/<tag>/feed.atom`) before the tag pages (`/tags/<tag>`), and the 404 page
+catches every other GET, so the runtime mounts this channel's routes after every other
+channel's (see `bot.runtime.build_runtime`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute
 from bot.channels.plugin import ChannelState
 from bot.channels.web.assets import AssetRoutes
 from bot.channels.web.capabilities import WEB, WEB_CAPABILITIES
+from bot.channels.web.fast import FastPages
 from bot.channels.web.feeds import FeedRoutes
 from bot.channels.web.pages import PageRoutes
 from bot.channels.web.site import WebSite
@@ -44,6 +46,8 @@ class WebChannel:
     ) -> None:
         self.site = WebSite(settings, reviews, search, bot_username)
         self._pages = PageRoutes(self.site)
+        #: Cached pages served straight from the ASGI scope (first of the routes).
+        self.fast = FastPages(self.site.cache)
         self._state: ChannelState = "off"
 
     @property
@@ -65,6 +69,7 @@ class WebChannel:
 
     def routes(self) -> list[BaseRoute]:
         return [
+            self.fast,
             *FeedRoutes(self.site).routes(),
             *AssetRoutes(self.site).routes(),
             *self._pages.routes(),

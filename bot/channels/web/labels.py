@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.texts import TEXTS
+from bot.core.texts import TEXTS, _plurals
 
 WEB_TEXTS: dict[str, tuple[str, str]] = {
     "site_name": ("论文解读", "论文解读 · LLM paper reviews"),
@@ -82,7 +82,8 @@ _MONTHS = (
 def label(language: str, key: str, **values: Any) -> str:
     """The web's text for `key` in `language` ("en", else Chinese), else the core's."""
     zh, en = WEB_TEXTS.get(key) or TEXTS[key]
-    template = en if language == "en" else zh
+    # English texts choose singular or plural (`{total|review|reviews}`) as the core's do.
+    template = _plurals(en, values) if language == "en" else zh
     return template.format(**values) if values else template
 
 

@@ -87,36 +87,45 @@ class CachedAnswer:
         return cls(rendered, f'"{digest}"', gzipped, headers, raw)
 
     def answer(self, request: Request) -> Response:
-        """This answer for this request: 304 when the client has it, gzip if it takes it.
-        The header lines were encoded once, when the answer was cached."""
-        use_gzip = self.gzipped is not None and accepts_gzip(request)
-        etag = self.etag[:-1] + '-gz"' if use_gzip else self.etag
-        if self.rendered.status == 200 and self._not_modified(request):
-            response = Response(status_code=304)
-            response.raw_headers = [
-                (name, value) for name, value in self._raw_headers if name != b"content-type"
-            ]
-            response.raw_headers.append((b"etag", etag.encode()))
-            return response
-        body = self.rendered.body
-        response = Response(body if not use_gzip else self.gzipped, self.rendered.status)
-        raw = [*self._raw_headers, (b"etag", etag.encode())]
-        if use_gzip:
-            raw.append((b"content-encoding", b"gzip"))
-        raw.append((b"content-length", str(len(response.body)).encode()))
+        """This answer for this request, as a Starlette response (see `reply`)."""
+        headers = request.headers
+        status, raw, body = self.reply(
+            headers.get("if-none-match"),
+            headers.get("if-modified-since"),
+            headers.get("accept-encoding", ""),
+        )
+        response = Response(body, status)
         response.raw_headers = raw
         return response
 
-    @property
-    def _raw_headers(self) -> list[tuple[bytes, bytes]]:
-        return list(self.raw_headers)
+    def reply(
+        self, if_none_match: str | None, if_modified_since: str | None, accept_encoding: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Status, header lines and body for a request with these headers: 304 when the
+        client has it, gzip if it takes it. The header lines were encoded once, when the
+        answer was cached. Both ways a cached page is served (Starlette's route and the
+        fast path, `bot.channels.web.fast`) send exactly this."""
+        use_gzip = self.gzipped is not None and takes_gzip(accept_encoding)
+        etag = self.etag_gz if use_gzip else self.etag
+        if self.rendered.status == 200 and self._not_modified(if_none_match, if_modified_since):
+            raw = [(name, value) for name, value in self.raw_headers if name != b"content-type"]
+            raw.append((b"etag", etag.encode()))
+            return 304, raw, b""
+        body = self.gzipped if use_gzip and self.gzipped is not None else self.rendered.body
+        raw = [*self.raw_headers, (b"etag", etag.encode())]
+        if use_gzip:
+            raw.append((b"content-encoding", b"gzip"))
+        raw.append((b"content-length", str(len(body)).encode()))
+        return self.rendered.status, raw, body
 
-    def _not_modified(self, request: Request) -> bool:
-        given = request.headers.get("if-none-match")
+    @property
+    def etag_gz(self) -> str:
+        return self.etag[:-1] + '-gz"'
+
+    def _not_modified(self, given: str | None, since: str | None) -> bool:
         if given is not None:
             tags = {tag.strip().removeprefix("W/") for tag in given.split(",")}
-            return "*" in tags or self.etag in tags or self.etag[:-1] + '-gz"' in tags
-        since = request.headers.get("if-modified-since")
+            return "*" in tags or self.etag in tags or self.etag_gz in tags
         modified = self.rendered.last_modified
         if since is None or modified is None:
             return False
@@ -130,7 +139,12 @@ class CachedAnswer:
 
 
 def accepts_gzip(request: Request) -> bool:
-    for part in request.headers.get("accept-encoding", "").split(","):
+    return takes_gzip(request.headers.get("accept-encoding", ""))
+
+
+def takes_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value takes gzip (or anything, `*`), not at q=0."""
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
             return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")

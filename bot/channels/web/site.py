@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.channels.web.catalogue import CatalogueCache
+from bot.channels.web.fast import signature
 from bot.channels.web.labels import label
 from bot.channels.web.responses import CachedAnswer, Rendered
 from bot.core.reviews import ReviewService
@@ -186,6 +187,8 @@ class WebSite:
                 self._rendering[full_key] = task
                 task.add_done_callback(lambda _done: self._rendering.pop(full_key, None))
             cached = await asyncio.shield(task)
+        # The next request like this one is answered by the fast path (`fast`).
+        self.cache.remember(signature(request.scope), full_key)
         return cached.answer(request)
 
     async def _render(self, key: Hashable, render: Callable[[], Rendered]) -> CachedAnswer:

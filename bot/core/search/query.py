@@ -120,10 +120,15 @@ def query_phrase(query: str, aliases: AliasMatcher | None = None) -> tuple[str, 
     return phrase_words(rest)
 
 
+def normalised(query: str) -> str:
+    """The query as the parser reads it (cleaned, cut, folded): two queries with the
+    same normalised text have the same groups and phrase, so the same results."""
+    return fold(clean_input(query)[:MAX_QUERY_CHARS])
+
+
 def _content(query: str, matcher: AliasMatcher) -> tuple[list[str], str]:
     """The arXiv ids of a query, and the rest of it without filler words."""
-    text = fold(clean_input(query)[:MAX_QUERY_CHARS])
-    ids, rest = extract_arxiv_ids(text)
+    ids, rest = extract_arxiv_ids(normalised(query))
     return ids, without_fillers(rest, matcher.protected)
 
 

@@ -46,10 +46,14 @@ def min_live(groups: int) -> int:
 class Ranker:
     """Ranks review ids for parsed groups against one connection's index."""
 
-    def __init__(self, store: IndexStore) -> None:
+    def __init__(self, store: IndexStore, docs: int | None = None) -> None:
         self.store = store
-        #: Each eligible review's share of the groups matched, from the last scoring.
-        self._shares: dict[int, float] = {}
+        #: Reviews in the index (`search_state`), when the caller has read it already.
+        self.docs = docs
+        #: Each eligible review's [score, groups matched], and how many groups were
+        #: asked, from the last scoring (its share of the groups: `_share`).
+        self._totals: dict[int, list[float]] = {}
+        self._groups = 1
 
     def rank(
         self,
@@ -60,7 +64,8 @@ class Ranker:
     ) -> list[int]:
         """Review ids, best first, for the groups; `phrase` is the query's content words
         in order (`phrases.phrase_words`), for the phrase bonus."""
-        docs = max(self.store.state().get("docs", 0), 1)
+        docs = self.docs if self.docs is not None else self.store.state().get("docs", 0)
+        docs = max(docs, 1)
         groups = [group.copy() for group in groups]
         asked = [group for group in groups if not group.bonus]
         leaves = [leaf for group in groups for leaf in (group, *(group.split or ()))]
@@ -89,9 +94,7 @@ class Ranker:
         leaves = [leaf for group in live for leaf in (group, *(group.split or ()))]
 
         head_tokens = sorted({t for g in leaves for a in g.alternatives for t in a.tokens})
-        by_token: dict[str, dict[int, int]] = {t: {} for t in head_tokens}
-        for term, review_id, weight in self.store.head_postings(head_tokens, HEAD_K):
-            by_token[term][review_id] = weight
+        by_token = self.store.head_lists(head_tokens, HEAD_K)
         head: dict[int, dict[int, float]] = {}
         prominent: dict[int, set[int]] = {}
         for leaf in leaves:
@@ -113,12 +116,19 @@ class Ranker:
             self._body(common, body, floor=floor, limit=needed)
             keys = self._keys(*scoring)
         # Only the first MAX_RESULTS are ever shown or counted: no need to sort the rest.
-        ranked = heapq.nsmallest(MAX_RESULTS, keys, key=keys.__getitem__)
+        # The keys end with the review's id, so no two are equal: plain tuple order.
+        top = heapq.nsmallest(MAX_RESULTS, keys)
+        ranked = [-key[2] for key in top]
         if len(phrase) >= 2 and len(ranked) >= 2:  # one result needs no reordering
             asked_idf = [w for w, group in zip(idf, live, strict=True) if not group.bonus]
             scale = PHRASE_FACTOR * sum(asked_idf) / len(asked_idf)
-            ranked = self._phrase_bonus(ranked, keys, Phrase.of(phrase), scale)
+            first = {-key[2]: key for key in top[:PHRASE_K]}
+            ranked = self._phrase_bonus(ranked, first, Phrase.of(phrase), scale)
         return ranked
+
+    def _share(self, review_id: int) -> float:
+        """The review's share of the groups matched, in the last scoring."""
+        return self._totals[review_id][1] / self._groups
 
     def _phrase_bonus(
         self,
@@ -136,7 +146,7 @@ class Ranker:
         for review_id in top:
             score, carried, newer = keys[review_id]
             weight = phrase.weight(texts[review_id]) if review_id in texts else 0.0
-            share = self._shares[review_id]
+            share = self._share(review_id)
             boosted[review_id] = (score - scale * weight * share, carried, newer)
         return sorted(top, key=boosted.__getitem__) + ranked[PHRASE_K:]
 
@@ -197,11 +207,19 @@ class Ranker:
         where every one of its parts matches, in whatever fields."""
 
         def leaf_values(leaf: Group) -> dict[int, float]:
+            # max(x, y) + 0.25 * min(x, y), where a review missing from one side has 0
+            # there (values are never negative): then it is the other side's value,
+            # which is copied as it is instead of computed for every review.
             h, b = head[id(leaf)], body[id(leaf)]
-            values = {}
-            for review_id in h.keys() | b.keys():
-                x, y = h.get(review_id, 0.0), b.get(review_id, 0.0)
-                values[review_id] = max(x, y) + 0.25 * min(x, y)
+            values = dict(h)
+            for review_id, y in b.items():
+                x = h.get(review_id)
+                if x is None:
+                    values[review_id] = y
+                elif x >= y:
+                    values[review_id] = x + 0.25 * y
+                else:
+                    values[review_id] = y + 0.25 * x
             return values
 
         values = leaf_values(group)
@@ -214,8 +232,7 @@ class Ranker:
 
     def _score(self, *scoring: Any) -> list[int]:
         """Review ids in order of score (then title/tags, then recency)."""
-        keys = self._keys(*scoring)
-        return heapq.nsmallest(MAX_RESULTS, keys, key=keys.__getitem__)
+        return [-key[2] for key in heapq.nsmallest(MAX_RESULTS, self._keys(*scoring))]
 
     def _keys(
         self,
@@ -226,11 +243,12 @@ class Ranker:
         prominent: dict[int, set[int]],
         groups: int,
         min_matched: int,
-    ) -> dict[int, tuple[float, int, int]]:
+    ) -> list[tuple[float, int, int]]:
         """Each eligible review's sort key: minus its score, minus how many groups its
-        title or tags carry, minus its id (the newer first)."""
-        totals: dict[int, float] = {}
-        matched: dict[int, int] = {}
+        title or tags carry, minus its id (the newer first; the id is `-key[2]`)."""
+        # Per review: [score so far, groups matched]; one dictionary look-up per review
+        # and group instead of two (this loop is most of a search's Python).
+        totals: dict[int, list[float]] = {}
         carried: dict[int, int] = {}
         bonus: dict[int, float] = {}
         for weight, group in zip(idf, live, strict=True):
@@ -240,24 +258,28 @@ class Ranker:
                     bonus[review_id] = bonus.get(review_id, 0.0) + BONUS_FACTOR * weight * value
                 continue
             for review_id, value in values.items():
-                totals[review_id] = totals.get(review_id, 0.0) + weight * value
-                matched[review_id] = matched.get(review_id, 0) + 1
+                found = totals.get(review_id)
+                if found is None:
+                    totals[review_id] = [0.0 + weight * value, 1]
+                else:
+                    found[0] += weight * value
+                    found[1] += 1
             for review_id in prominent[id(group)]:
                 carried[review_id] = carried.get(review_id, 0) + 1
-        eligible = [review_id for review_id, count in matched.items() if count >= min_matched]
+        if min_matched > 1:
+            totals = {r: found for r, found in totals.items() if found[1] >= min_matched}
         if bonus:
-            for review_id in eligible:
-                totals[review_id] += bonus.get(review_id, 0.0)
+            for review_id, found in totals.items():
+                found[0] += bonus.get(review_id, 0.0)
 
-        self._shares = {review_id: matched[review_id] / groups for review_id in eligible}
-        return {
-            review_id: (
-                -totals[review_id] * self._shares[review_id],
-                -carried.get(review_id, 0),
-                -review_id,
-            )
-            for review_id in eligible
-        }
+        self._totals, self._groups = totals, groups
+        # The score times the share of groups matched, as one expression per review:
+        # with thousands of candidates, this list is a good part of a search's time.
+        held = carried.get
+        return [
+            (-found[0] * (found[1] / groups), -held(review_id, 0), -review_id)
+            for review_id, found in totals.items()
+        ]
 
     @staticmethod
     def _idf(group: Group, df: dict[str, int], docs: int) -> float:

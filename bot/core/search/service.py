@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.reviews import ReviewView
 from bot.core.search import aliases
+from bot.core.search.cache import IndexCache, ResultCache
 from bot.core.search.matching import AliasMatcher
-from bot.core.search.query import parse_query, query_phrase, relaxed
+from bot.core.search.query import normalised, parse_query, query_phrase, relaxed
 from bot.core.search.ranker import MAX_RESULTS, Ranker
-from bot.core.search_index import IndexStore
+from bot.core.search_index import IndexStore, StoreVersion
 from bot.db.models import Review
 
 #: How long the alias table may be served from memory (see SearchService._aliases).
@@ -36,10 +38,22 @@ class SearchPage:
 
 
 class SearchService:
+    """Searches for every channel of the process (the bot and the web share one).
+
+    Answers and index reads are remembered per store version (`bot.core.search.cache`):
+    each search reads the version (one small query) and ranks from memory what this
+    version already read; any change to a review, made by any process, bumps the
+    version in its own transaction, so the next search sees it.
+    """
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self._matcher: tuple[tuple[tuple[str, int], ...], AliasMatcher] | None = None
+        #: Grows when the alias table read differs from the last: results depend on it.
+        self._alias_generation = 0
         self._aliases_fresh_until = 0.0
+        self.results: ResultCache[SearchPage] = ResultCache()
+        self.index = IndexCache()
         #: Told how long each search took (seconds); the runtime feeds its metrics.
         self.on_timing: Callable[[float], None] | None = None
 
@@ -55,26 +69,68 @@ class SearchService:
         limit = max(1, min(int(limit), 50))
         offset = max(0, int(offset))
         with self.sessions() as session:
-            store = IndexStore(session.connection())
+            state = IndexStore(session.connection()).state()
             matcher = self._aliases(session)
-            groups = parse_query(query, matcher)
-            if not groups or offset >= MAX_RESULTS:
-                return SearchPage(query, (), offset, 0)
-            ranker = Ranker(store)
-            needed = offset + limit + 1
-            phrase = query_phrase(query, matcher)
-            ranked = ranker.rank(groups, needed, phrase=phrase)
-            if not ranked:
-                retry = relaxed(groups, matcher)
-                if retry:
-                    ranked = ranker.rank(retry, needed, RELAXED_SHARE, phrase)
-            window = ranked[offset : offset + limit]
-            rows = session.scalars(
-                select(Review).where(Review.id.in_(window), Review.status == "published")
-            ).all()
-            by_id = {row.id: ReviewView.of(row) for row in rows}
-            items = tuple(by_id[review_id] for review_id in window if review_id in by_id)
+            version = IndexStore.version_of(state)
+            results_version = (version, self._alias_generation)
+            self.results.at(results_version)
+            key = (results_version, normalised(query), limit, offset)
+            remembered = self.results.pages.get(key)
+            if remembered is not None:
+                return dataclasses.replace(remembered, query=query)
+            page = self._ranked(session, state, matcher, query, limit, offset)
+            self.results.pages.put(key, page)
+            return page
+
+    def _ranked(
+        self,
+        session: Session,
+        state: dict[str, int],
+        matcher: AliasMatcher,
+        query: str,
+        limit: int,
+        offset: int,
+    ) -> SearchPage:
+        """The search itself, its index reads through this version's `IndexCache`."""
+        groups = parse_query(query, matcher)
+        if not groups or offset >= MAX_RESULTS:
+            return SearchPage(query, (), offset, 0)
+        store = self.index.store(session.connection(), IndexStore.version_of(state))
+        ranker = Ranker(store, docs=state.get("docs", 0))
+        needed = offset + limit + 1
+        phrase = query_phrase(query, matcher)
+        ranked = ranker.rank(groups, needed, phrase=phrase)
+        if not ranked:
+            retry = relaxed(groups, matcher)
+            if retry:
+                ranked = ranker.rank(retry, needed, RELAXED_SHARE, phrase)
+        window = ranked[offset : offset + limit]
+        by_id = self._views(session, IndexStore.version_of(state), window)
+        items = tuple(by_id[review_id] for review_id in window if review_id in by_id)
         return SearchPage(query, items, offset, len(ranked))
+
+    def _views(
+        self, session: Session, version: StoreVersion, review_ids: list[int]
+    ) -> dict[int, ReviewView]:
+        """The published reviews among `review_ids`, read from the store only if this
+        version has not read them yet (the ORM's rows cost more than ranking did)."""
+        found: dict[int, ReviewView] = {}
+        missing = []
+        for review_id in review_ids:
+            view = self.index.views.get((version, review_id))
+            if view is None:
+                missing.append(review_id)
+            else:
+                found[review_id] = view
+        if missing:
+            rows = session.scalars(
+                select(Review).where(Review.id.in_(missing), Review.status == "published")
+            ).all()
+            for row in rows:
+                view = ReviewView.of(row)
+                self.index.views.put((version, row.id), view)
+                found[row.id] = view
+        return found
 
     # aliases
 
@@ -88,6 +144,7 @@ class SearchService:
         rows = aliases.load_rows(session)
         if self._matcher is None or self._matcher[0] != rows:
             self._matcher = (rows, AliasMatcher(rows))
+            self._alias_generation += 1
         self._aliases_fresh_until = now + ALIAS_CACHE_SECONDS
         return self._matcher[1]
 
