@@ -20,17 +20,27 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import func, select
 
+from bot.app import build_core
+from bot.core.push_requests import Requester
+from bot.core.sources import read_source
+from bot.db.models import Delivery
 from tests.support import nginx
 from tests.support.cli import PAPERBOT
 from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
 from tests.support.network import free_port
-from tests.support.stores import fresh_postgres_schema
+from tests.support.paths import DATA_DIR
+from tests.support.stores import fresh_postgres_schema, make_settings
+from tests.test_push import LONG_AGO, received, subscribe
 from tests.test_runtime import environment, wait_for_health
 
 TOKEN = "123:FAULTS"
@@ -40,6 +50,10 @@ REPLICAS = 3
 CHATS = 200
 UPDATES_PER_CHAT = 5
 KILL_AFTER = CHATS * UPDATES_PER_CHAT // 2
+LEASE = 3.0
+#: Messages a push has in flight: the documented duplicate bound after a crash (README).
+PUSH_CONCURRENCY = 4
+PUSH_READERS = range(5000, 10_000)
 
 # Heavy: three replicas, nginx and 1,000 updates; kept off the other heavy tests' worker.
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("replica-faults")]
@@ -51,6 +65,8 @@ class Deployment:
     base: str  # nginx
     replicas: list[subprocess.Popen[str]]
     logs: list[Path]
+    ports: list[int]
+    database_url: str
 
 
 @pytest.fixture
@@ -76,7 +92,11 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
                     TELEGRAM_WEBHOOK_URL=PUBLIC_URL,
                     TELEGRAM_WEBHOOK_SECRET=SECRET,
                     HTTP_PORT=str(port),
-                    LEADER_LEASE_SECONDS="3",
+                    LEADER_LEASE_SECONDS=str(LEASE),
+                    # A dead leader's delivery claims come back soon (the takeover test's
+                    # value: short, yet longer than a loaded machine's late heartbeat).
+                    PUSH_LEASE_SECONDS="6",
+                    PUSH_CONCURRENCY=str(PUSH_CONCURRENCY),
                     PAPERBOT_HOME=str(tmp_path / "home"),
                 )
                 with log.open("w") as sink:
@@ -96,7 +116,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             config = nginx.render(tmp_path / "nginx", ports)
             with nginx.running(config) as base:
                 fake.deliver_webhook_to(f"{base}/telegram/webhook")
-                yield Deployment(fake, base, processes, logs)
+                yield Deployment(fake, base, processes, logs, ports, url)
         finally:
             fake.deliver_webhook_to()
             for process in processes:
@@ -121,7 +141,7 @@ def marker(chat: int, index: int) -> str:
 
 
 def test_a_sigkilled_replica_loses_no_update_and_breaks_no_order(
-    deployment: Deployment,
+    deployment: Deployment, record_property: Callable[[str, object], None]
 ) -> None:
     fake = deployment.fake
     chats = [9_000_000 + n for n in range(CHATS)]
@@ -158,13 +178,15 @@ def test_a_sigkilled_replica_loses_no_update_and_breaks_no_order(
                 seen.append(which)
         if seen != expected:
             out_of_order[chat] = texts
-    print(
-        f"\nreplica faults: {total} updates from {CHATS} chats over {REPLICAS} replicas; "
+    counts = (
+        f"replica faults: {total} updates from {CHATS} chats over {REPLICAS} replicas; "
         f"{len(attempts)} POSTs, {len(failed)} failed and resent; "
         f"{len(in_flight_at_kill)} in flight on the killed replica; "
         f"{duplicates} duplicate replies; "
         f"{len(out_of_order)} chats with a reply lost or out of order"
     )
+    print("\n" + counts)
+    record_property("counts", counts)
     assert len(answered) == total, "every update ends with a 2xx"
     assert out_of_order == {}, "none lost, each chat's replies in order"
     assert duplicates <= len(in_flight_at_kill), (duplicates, sorted(in_flight_at_kill))
@@ -172,4 +194,97 @@ def test_a_sigkilled_replica_loses_no_update_and_breaks_no_order(
     for process, log in zip(deployment.replicas[1:], deployment.logs[1:], strict=True):
         assert process.poll() is None, log.read_text()
         assert "Traceback" not in log.read_text()
+    assert fake.rejected_calls() == []
+
+
+def _role(port: int) -> str | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    except httpx.TransportError:
+        return None
+    return response.json().get("role") if response.status_code in (200, 503) else None
+
+
+def _poll(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value is not None and value is not False:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+def test_the_leader_sigkilled_mid_push_a_new_leader_finishes_it(
+    deployment: Deployment, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    """5,000 deliveries from the deployment's leader; SIGKILL it halfway: a survivor is
+    elected (epoch 2) and finishes the push; every reader has exactly one `sent`
+    delivery and one message at least, duplicates at most PUSH_CONCURRENCY."""
+    fake = deployment.fake
+    ports = deployment.ports
+    leader = _poll(
+        lambda: next((n for n, p in enumerate(ports) if _role(p) == "leader"), None),
+        60,
+        "a leader",
+    )
+    core = build_core(make_settings(deployment.database_url, tmp_path))
+    try:
+        for chat_id in PUSH_READERS:
+            subscribe(core, chat_id, when=LONG_AGO)
+        [parsed] = read_source(DATA_DIR / "front_matter_review.md")
+        review = core.editorial.queue(parsed, None).review  # the next push publishes it
+        core.push_requests.record(Requester("telegram", "9000"), "publish", (review.id,))
+
+        half = len(PUSH_READERS) // 2
+        _poll(lambda: sum(received(fake).values()) >= half, 600, "the push half done")
+        victim = deployment.replicas[leader]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        sent_at_kill = sum(received(fake).values())
+        survivors = [n for n in range(REPLICAS) if n != leader]
+        successor = _poll(
+            lambda: next((n for n in survivors if _role(ports[n]) == "leader"), None),
+            LEASE * 20,
+            "a survivor reporting leader",
+        )
+        assert "elected leader (epoch 2" in deployment.logs[successor].read_text()
+
+        def served() -> bool:
+            with core.sessions() as session:
+                count = session.scalar(
+                    select(func.count(func.distinct(Delivery.subscriber_id))).where(
+                        Delivery.status == "sent"
+                    )
+                )
+            return count == len(PUSH_READERS)
+
+        _poll(served, 900, "every reader served")
+        with core.sessions() as session:
+            per_reader = Counter(
+                dict(
+                    session.execute(
+                        select(Delivery.subscriber_id, func.count())
+                        .where(Delivery.status == "sent")
+                        .group_by(Delivery.subscriber_id)
+                    )
+                    .tuples()
+                    .all()
+                )
+            )
+    finally:
+        core.close()
+    messages = received(fake)
+    duplicates = sum(count - 1 for count in messages.values())
+    missed = set(PUSH_READERS) - set(messages)
+    counts = (
+        f"leader takeover behind nginx: {len(PUSH_READERS)} readers; leader killed after "
+        f"{sent_at_kill} messages; {sum(messages.values())} messages in all, "
+        f"{duplicates} duplicates (bound {PUSH_CONCURRENCY}), {len(missed)} missed"
+    )
+    print("\n" + counts)
+    record_property("counts", counts)
+    assert set(per_reader.values()) == {1}  # exactly one sent delivery each
+    assert missed == set() and set(messages) == set(PUSH_READERS)
+    assert duplicates <= PUSH_CONCURRENCY, messages.most_common(5)
     assert fake.rejected_calls() == []
