@@ -12,7 +12,11 @@ and timeouts). 1,000 updates from 200 chats, one replica SIGKILLed in the middle
   flight on the killed replica: the POSTs started before the kill that ended without a
   2xx (nginx answers 502 for them; it never resends a POST a replica may have started).
 
-The counts are printed so CI output shows them.
+The same deployment pushes 5,000 deliveries and its leader is SIGKILLed halfway: a
+survivor is elected and finishes the push, no reader missed, duplicates at most
+PUSH_CONCURRENCY (the README's bound: the messages a push has in flight).
+
+The counts are printed, and shown in the run's "counts" section (tests/conftest.py).
 """
 
 from __future__ import annotations
