@@ -44,7 +44,8 @@ from bot.core.notify import Notifier, combine
 from bot.core.push import ChannelPush
 from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
-from bot.replicas import Heartbeat, ReplicaRegistry
+from bot.replicas import Heartbeat, ReplicaRegistry, paperbot_version
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.channels.wechat.channel import WeChatChannel
@@ -294,10 +295,34 @@ def serve(runtime: Runtime) -> None:
     # that were installed before it: these, so a clean stop ends with exit code 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stopped_already)
+    for line in startup_lines(settings):
+        log.info(line)
     log.info(_start_line(runtime, f"http://{settings.http_host}:{settings.http_port}"))
     asyncio.run(server.serve())
     if not server.started:
         raise SystemExit(3)
+
+
+def startup_lines(settings: Settings) -> list[str]:
+    """What an operator reads first in the journal, one fact a line: the version, the
+    store (never its password) and each channel's mode. The role and the next push and
+    arXiv poll follow once known (bot.core.leadership, bot.core.leader_duties)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    wechat = "off"
+    if settings.wechat_enabled:
+        wechat = "safe" if settings.wechat_encoding_aes_key else "plaintext"
+    channels = {
+        "telegram": settings.effective_telegram_mode,
+        "wechat": wechat,
+        "web": "on" if settings.web_enabled else "off",
+    }
+    return [
+        f"paperbot {paperbot_version()}",
+        f"database: {database}",
+        "channels: " + ", ".join(f"{name} {mode}" for name, mode in channels.items()),
+    ]
 
 
 def _start_line(runtime: Runtime, url: str) -> str:

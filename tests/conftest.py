@@ -19,6 +19,24 @@ from bot.settings import Settings
 from tests.support.paths import SEED_FILE
 from tests.support.stores import fresh_postgres_schema, make_settings
 
+#: Figures tests report with `record_property("counts", text)`, shown after the run.
+_COUNTS: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the counts (under xdist, reports carry them from the workers)."""
+    if report.when == "call":
+        _COUNTS.extend((report.nodeid, str(v)) for k, v in report.user_properties if k == "counts")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault tests' counts in the output even with -n and no -s (CI's run)."""
+    if _COUNTS:
+        terminalreporter.section("counts")
+        for nodeid, text in _COUNTS:
+            terminalreporter.write_line(f"{nodeid}: {text}")
+
+
 #: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core).
 pytest_plugins = ["tests.support.fake_arxiv"]
 

@@ -20,6 +20,7 @@ from bot.core.push_requests import PushRequestService, PushRequestView
 from bot.core.richtext import paragraph, rich
 from bot.core.texts import t
 from bot.core.views import push_summary_text
+from scheduler.push import JOB_NAME as PUSH_JOB
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ Notify = Callable[[str, str, list[Reply]], Awaitable[None]]
 
 #: How often the leader looks for push requests.
 REQUEST_POLL_SECONDS = 2.0
+#: The jobs whose next run the leader logs at start-up, and how the line names them.
+STARTUP_JOBS = {PUSH_JOB: "push", "arxiv-poll": "arXiv poll"}
 
 
 class LeaderDuties:
@@ -60,7 +63,13 @@ class LeaderDuties:
 
     def start(self) -> None:
         self.scheduler.start()
-        log.info("jobs scheduled: %s", ", ".join(job.id for job in self.scheduler.get_jobs()))
+        jobs = self.scheduler.get_jobs()
+        log.info("jobs scheduled: %s", ", ".join(job.id for job in jobs))
+        # The operator's two questions at start-up: when is the next push, the next poll.
+        for job in jobs:
+            if job.id in STARTUP_JOBS and job.next_run_time is not None:
+                when = job.next_run_time.isoformat(timespec="minutes")
+                log.info("next %s: %s", STARTUP_JOBS[job.id], when)
         if reason := self.catch_up_reason():
             log.info("running a push at start-up: %s", reason)
             self._spawn(self.push_now("catch-up"))

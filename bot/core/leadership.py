@@ -177,6 +177,8 @@ class LeaderElector:
         self.elected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._step_down_at = 0.0
+        #: Whether the role was logged since start-up (once: "role: follower", or elected).
+        self._role_logged = False
 
     @property
     def is_leader(self) -> bool:
@@ -251,7 +253,11 @@ class LeaderElector:
             log.debug("could not campaign for the leader lease: %s", exc)
             return
         if epoch is None:
+            if not self._role_logged:  # the start-up line; later campaigns stay quiet
+                self._role_logged = True
+                log.info("role: follower (another process holds the leader lease)")
             return
+        self._role_logged = True
         self.epoch = epoch
         self._step_down_at = started + self.lease_seconds - self.renew_every / 2
         self.elected.set()
