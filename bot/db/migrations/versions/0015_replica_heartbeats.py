@@ -1,6 +1,6 @@
 """replicas: one heartbeat row per running `paperbot run` process
 
-Revision ID: 0015_replica_heartbeats
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-02
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_replica_heartbeats"
+revision: str = "0015"
 down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
