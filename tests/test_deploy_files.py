@@ -25,8 +25,8 @@ from tests.support.cli import PAPERBOT, run_cli
 from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
 from tests.support.network import free_port
 from tests.support.paths import REPO_DIR
+from tests.support.replicas import webhook_replicas
 from tests.support.stores import fresh_postgres_schema
-from tests.test_runtime import environment, wait_for_health
 
 UNITS = (REPO_DIR / "deploy" / "paperbot.service", REPO_DIR / "deploy" / "paperbot@.service")
 INSTALLED_PAPERBOT = "/opt/paperbot/venv/bin/paperbot"
@@ -104,54 +104,21 @@ class Deployment:
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     """Two replicas in webhook mode on a fresh PostgreSQL schema behind the test's nginx."""
-    nginx.nginx_binary()
-    with fresh_postgres_schema() as url, FakeTelegramServer() as fake:
-        ports = [free_port(), free_port()]
-        processes: list[subprocess.Popen[str]] = []
-        logs: list[Path] = []
-        try:
-            for index, port in enumerate(ports):
-                log = tmp_path / f"replica-{index}.log"
-                env = environment(
-                    tmp_path,
-                    DATABASE_URL=url,
-                    TELEGRAM_BOT_TOKEN=TOKEN,
-                    TELEGRAM_API_BASE_URL=fake.base_url,
-                    TELEGRAM_MODE="webhook",
-                    TELEGRAM_WEBHOOK_URL=PUBLIC_URL,
-                    TELEGRAM_WEBHOOK_SECRET=SECRET,
-                    HTTP_PORT=str(port),
-                    LEADER_LEASE_SECONDS="3",
-                    PAPERBOT_HOME=str(tmp_path / "home"),
-                )
-                with log.open("w") as sink:
-                    processes.append(
-                        subprocess.Popen(
-                            [str(PAPERBOT), "run"],
-                            cwd=tmp_path,
-                            env=env,
-                            stdout=sink,
-                            stderr=subprocess.STDOUT,
-                            text=True,
-                        )
-                    )
-                logs.append(log)
-            for port, process in zip(ports, processes, strict=True):
-                wait_for_health(f"http://127.0.0.1:{port}", process)
-            config = nginx.render(tmp_path / "nginx", ports)
-            with nginx.running(config) as base:
-                fake.deliver_webhook_to(f"{base}/telegram/webhook")
-                yield Deployment(fake, base, processes, logs, url, tmp_path)
-        finally:
-            fake.deliver_webhook_to()
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    with (
+        fresh_postgres_schema() as url,
+        FakeTelegramServer() as fake,
+        webhook_replicas(
+            tmp_path,
+            url,
+            fake,
+            count=2,
+            token=TOKEN,
+            secret=SECRET,
+            public_url=PUBLIC_URL,
+            LEADER_LEASE_SECONDS="3",
+        ) as replicas,
+    ):
+        yield Deployment(fake, replicas.base, replicas.processes, replicas.logs, url, tmp_path)
 
 
 def _pages_ok(base: str, paths: list[str], client: httpx.Client | None = None) -> list[int]:

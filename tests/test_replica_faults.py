@@ -38,14 +38,11 @@ from bot.app import build_core
 from bot.core.push_requests import Requester
 from bot.core.sources import read_source
 from bot.db.models import Delivery
-from tests.support import nginx
-from tests.support.cli import PAPERBOT
 from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
-from tests.support.network import free_port
 from tests.support.paths import DATA_DIR
+from tests.support.replicas import webhook_replicas
 from tests.support.stores import fresh_postgres_schema, make_settings
 from tests.test_push import LONG_AGO, received, subscribe
-from tests.test_runtime import environment, wait_for_health
 
 TOKEN = "123:FAULTS"
 PUBLIC_URL = "https://bot.example.org/telegram/webhook"
@@ -75,63 +72,29 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    nginx.nginx_binary()
     # Retries come quickly (Telegram's own backoff is longer; its shape is the same).
     with (
         fresh_postgres_schema() as url,
         FakeTelegramServer(webhook_retry_base=0.2, webhook_retry_cap=2.0) as fake,
+        webhook_replicas(
+            tmp_path,
+            url,
+            fake,
+            count=REPLICAS,
+            token=TOKEN,
+            secret=SECRET,
+            public_url=PUBLIC_URL,
+            health_timeout=120,
+            LEADER_LEASE_SECONDS=str(LEASE),
+            # A dead leader's delivery claims come back soon (the takeover test's
+            # value: short, yet longer than a loaded machine's late heartbeat).
+            PUSH_LEASE_SECONDS="6",
+            PUSH_CONCURRENCY=str(PUSH_CONCURRENCY),
+        ) as replicas,
     ):
-        ports = [free_port() for _ in range(REPLICAS)]
-        processes: list[subprocess.Popen[str]] = []
-        logs: list[Path] = []
-        try:
-            for index, port in enumerate(ports):
-                log = tmp_path / f"replica-{index}.log"
-                env = environment(
-                    tmp_path,
-                    DATABASE_URL=url,
-                    TELEGRAM_BOT_TOKEN=TOKEN,
-                    TELEGRAM_API_BASE_URL=fake.base_url,
-                    TELEGRAM_MODE="webhook",
-                    TELEGRAM_WEBHOOK_URL=PUBLIC_URL,
-                    TELEGRAM_WEBHOOK_SECRET=SECRET,
-                    HTTP_PORT=str(port),
-                    LEADER_LEASE_SECONDS=str(LEASE),
-                    # A dead leader's delivery claims come back soon (the takeover test's
-                    # value: short, yet longer than a loaded machine's late heartbeat).
-                    PUSH_LEASE_SECONDS="6",
-                    PUSH_CONCURRENCY=str(PUSH_CONCURRENCY),
-                    PAPERBOT_HOME=str(tmp_path / "home"),
-                )
-                with log.open("w") as sink:
-                    processes.append(
-                        subprocess.Popen(
-                            [str(PAPERBOT), "run"],
-                            cwd=tmp_path,
-                            env=env,
-                            stdout=sink,
-                            stderr=subprocess.STDOUT,
-                            text=True,
-                        )
-                    )
-                logs.append(log)
-            for port, process in zip(ports, processes, strict=True):
-                wait_for_health(f"http://127.0.0.1:{port}", process, timeout=120)
-            config = nginx.render(tmp_path / "nginx", ports)
-            with nginx.running(config) as base:
-                fake.deliver_webhook_to(f"{base}/telegram/webhook")
-                yield Deployment(fake, base, processes, logs, ports, url)
-        finally:
-            fake.deliver_webhook_to()
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+        yield Deployment(
+            fake, replicas.base, replicas.processes, replicas.logs, replicas.ports, url
+        )
 
 
 def query(chat: int, index: int) -> str:
