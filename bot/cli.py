@@ -783,6 +783,9 @@ async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) ->
             settings.admin_ids,
             trigger,
             retry_failed=retry_failed,
+            # A database that stays away fails this push with one line (a rerun finishes
+            # it); the running bot's push waits for it instead.
+            until_done=False,
         )
 
 

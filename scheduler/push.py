@@ -119,6 +119,15 @@ async def run_push_until_done(
     return await _until_the_database_answers(attempt, fence, f"push ({trigger})")
 
 
+async def _attempt(
+    attempt: Callable[[], Awaitable[T]], fence: Fence | None, what: str, until_done: bool
+) -> T:
+    """`attempt()` once, or with `until_done` until the database answers."""
+    if until_done:
+        return await _until_the_database_answers(attempt, fence, what)
+    return await attempt()
+
+
 async def _until_the_database_answers(
     attempt: Callable[[], Awaitable[T]], fence: Fence | None, what: str
 ) -> T:
@@ -161,15 +170,19 @@ async def run_channel_pushes(
     *,
     retry_failed: bool = False,
     fence: Fence | None = None,
+    until_done: bool = True,
 ) -> list[PushSummary]:
     """The deliveries' part of the push (`run_everywhere`) over every channel that
     delivers to each reader, at once: each channel's run is paced by its own sender's
     declared limits (under the operator's ceiling), so a slow channel does not hold
     back a fast one. The summaries, in the channels' order (a `notifier` tells the
-    editors each one; `run_everywhere` gives none and tells them once)."""
+    editors each one; `run_everywhere` gives none and tells them once). `until_done`:
+    a run the database's absence stopped is resumed when it answers (the running bot);
+    without, it fails (`paperbot push`: one line, and a rerun finishes it)."""
+    one_channel = run_push_until_done if until_done else run_push
     runs = [
         asyncio.ensure_future(
-            run_push_until_done(
+            one_channel(
                 push,
                 channel.sender,
                 job_state,
@@ -207,6 +220,7 @@ async def run_everywhere(
     fence: Fence | None = None,
     language: str = "zh",
     broadcast_retry_delays: Sequence[float] = (),
+    until_done: bool = True,
 ) -> PushSummary:
     """The push: publish what is due, then every channel's deliveries and every
     channel's broadcast at once; one summary (the deliveries added up, each broadcast's
@@ -214,7 +228,8 @@ async def run_everywhere(
     `notifier`), unless the push was stopped by its fence. A broadcast never fails the
     push: its error is in the summary (a quota: the editors read why); one the channel
     left to resume is tried again after each of `broadcast_retry_delays` seconds, and
-    one the database's absence stopped is resumed when it answers, as the deliveries."""
+    one the database's absence stopped is resumed when it answers, as the deliveries
+    (with `until_done`, the running bot's push; `paperbot push` fails instead)."""
     if trigger in NO_BROADCAST_TRIGGERS and channels.broadcasters:
         log.info("push (%s): the broadcasts wait for the weekly push", trigger)
         channels = PushChannels(deliveries=channels.deliveries)
@@ -232,7 +247,7 @@ async def run_everywhere(
         async def publish() -> list[str]:
             return [r.slug for r in await db.arun(push.publish_due, "publishing due reviews")]
 
-        published = await _until_the_database_answers(publish, fence, f"push ({trigger})")
+        published = await _attempt(publish, fence, f"push ({trigger})", until_done)
     delivering = asyncio.ensure_future(
         run_channel_pushes(
             push,
@@ -243,6 +258,7 @@ async def run_everywhere(
             trigger,
             retry_failed=retry_failed,
             fence=fence,
+            until_done=until_done,
         )
     )
 
@@ -253,8 +269,11 @@ async def run_everywhere(
 
     broadcasting = [
         asyncio.ensure_future(
-            _until_the_database_answers(
-                broadcast(broadcaster), fence, f"{broadcaster.channel} broadcast ({trigger})"
+            _attempt(
+                broadcast(broadcaster),
+                fence,
+                f"{broadcaster.channel} broadcast ({trigger})",
+                until_done,
             )
         )
         for broadcaster in channels.broadcasters

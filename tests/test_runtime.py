@@ -70,6 +70,12 @@ def test_run_without_a_token_keeps_serving_and_stops_cleanly(tmp_path: Path) -> 
         health = wait_for_health(base, process)
         time.sleep(1.0)  # still there a moment later: it did not exit for want of a token
         assert process.poll() is None
+        # A lone process leads: its campaign runs beside the server, so the first
+        # answer may come before its election (on a loaded machine).
+        deadline = time.monotonic() + 30
+        while health["role"] != "leader" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            health = httpx.get(f"{base}/healthz", timeout=5).json()
         metrics = httpx.get(f"{base}/metrics", timeout=5)
         assert metrics.status_code == 200
         names = {family.name for family in text_string_to_metric_families(metrics.text)}
