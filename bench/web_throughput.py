@@ -113,12 +113,16 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 @contextmanager
-def server(command: list[str], probe: str, work: Path, name: str, **env: str) -> Iterator[None]:
+def server(
+    command: list[str], probe: str, work: Path, name: str, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` with `env` over a clean environment (no channel or store settings of
+    the caller's), once `probe` answers; stopped with SIGTERM (killed after a minute)."""
     log = work / f"{name}.log"
     clean = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "DATABASE_", "HTTP_", "ADMIN_", "PUBLIC_"))
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "HTTP_", "ADMIN_", "PUBLIC_", "WECHAT_"))
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -126,7 +130,7 @@ def server(command: list[str], probe: str, work: Path, name: str, **env: str) ->
         )
     try:
         wait_for(probe, process, log)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -35,13 +35,12 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +54,8 @@ from bench.web_throughput import (  # noqa: E402
     free_port,
     load_average,
     percentile,
+    server,
     verdict,
-    wait_for,
 )
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
@@ -254,29 +253,11 @@ def load(url: str, args: argparse.Namespace, seconds: float, run: str) -> Load:
 # --- the server ---------------------------------------------------------------------------
 
 
-@contextmanager
-def paperbot_run(work: Path, env: dict[str, str], probe: str) -> Iterator[subprocess.Popen[bytes]]:
+def paperbot_run(
+    work: Path, env: dict[str, str], probe: str
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """`paperbot run` with `env`, once /healthz answers; stopped with SIGTERM."""
-    log = work / "paperbot-run.log"
-    clean = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "DATABASE_", "HTTP_", "ADMIN_", "PUBLIC_", "WECHAT_"))
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(PAPERBOT), "run"], cwd=work, env={**clean, **env}, stdout=output, stderr=output
-        )
-    try:
-        wait_for(probe, process, log)
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return server([str(PAPERBOT), "run"], probe, work, "paperbot-run", **env)
 
 
 def cpu_seconds(pid: int) -> float:
