@@ -50,35 +50,37 @@ def collecting() -> bool:
 
 
 @contextmanager
-def one_transaction() -> Iterator[None]:
-    """Collect the writes made within (this task and the threads it starts) and run
-    them in one transaction at the end; nested uses join the outermost one. If the
-    block raises, its writes are dropped."""
+def _collected() -> Iterator[list[tuple[Engine, Work]] | None]:
+    """The writes made within, to run at the end; None inside an outer collection
+    (whose end runs them)."""
     if _batch.get() is not None:
-        yield
+        yield None
         return
     batch: list[tuple[Engine, Work]] = []
     token = _batch.set(batch)
     try:
-        yield
+        yield batch
     finally:
         _batch.reset(token)
-    flush(batch)
+
+
+@contextmanager
+def one_transaction() -> Iterator[None]:
+    """Collect the writes made within (this task and the threads it starts) and run
+    them in one transaction at the end; nested uses join the outermost one. If the
+    block raises, its writes are dropped."""
+    with _collected() as batch:
+        yield
+    if batch:
+        flush(batch)
 
 
 @asynccontextmanager
 async def one_transaction_in_thread() -> AsyncIterator[None]:
     """`one_transaction` for a coroutine: the commit runs in a worker thread, off the
     event loop, like the stores' own calls through `asyncio.to_thread`."""
-    if _batch.get() is not None:
+    with _collected() as batch:
         yield
-        return
-    batch: list[tuple[Engine, Work]] = []
-    token = _batch.set(batch)
-    try:
-        yield
-    finally:
-        _batch.reset(token)
     if batch:
         await asyncio.to_thread(flush, batch)
 
