@@ -29,6 +29,7 @@ from bot.channels.wechat.render import (
 from bot.core.broadcasts import BroadcastService, FinishedBroadcast
 from bot.core.conversation import Caller, Reply
 from bot.core.message_writes import collecting, one_transaction_in_thread
+from bot.core.numbers import parse_count
 from bot.core.reviews import ReviewView
 from bot.core.richtext import paragraph, rich
 from bot.core.sources import shorten
@@ -195,13 +196,34 @@ class WeChatReaders:
         command = KEYWORDS.get(stripped.lower(), stripped)
         review = _REVIEW_COMMAND.match(command)
         if review is not None:
-            return await self.open_review(openid, review.group("ref").strip())
+            reference = review.group("ref").strip()
+            listed = await asyncio.to_thread(self._listed, openid, reference)
+            return await self.open_review(openid, listed or reference)
         replies = await conversation.handle_text(caller, command)
         if command in ("/help", "/start"):
             # The core's help lists slash commands; WeChat readers mostly type words.
             hint = t(self.language(openid), "keyword_hint")
             replies = [*replies, Reply(rich(paragraph(hint)))]
         return await self.render(caller, replies)
+
+    def _listed(self, openid: str, reference: str) -> str | None:
+        """`/review N`: the review shown as N in what the reader last saw, as an id.
+
+        A WeChat reader meets numbered lists ("回复 1–5 阅读全文"), so `/review 2` right
+        after one means its item 2, like a bare `2` and like `/review 2` on Telegram
+        (the core's chat lists). The choices of the last message come first, then the
+        chat's last list (its earlier pages too, after another message's choices);
+        None when neither shows N, so the reference is taken as an id or a slug."""
+        number = parse_count(reference)
+        if number is None:
+            return None
+        state = self._choices.recall_for(self._owner(openid))
+        offered = state.get("choices", {}) if state else {}
+        action = offered.get(str(number)) if isinstance(offered, dict) else None
+        if isinstance(action, str) and action.startswith("r:"):
+            return action[2:]
+        review_id = self.core.reading.chat_lists.recall(self.channel, openid, number)
+        return str(review_id) if review_id is not None else None
 
     async def open_review(self, openid: str, reference: str) -> list[Outgoing]:
         """One review: a news card linking to its web page (or arXiv without PUBLIC_URL)."""
