@@ -26,7 +26,7 @@ _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(?P<args>.*
 _ACTION = re.compile(r"^[a-z]{1,8}(?::[A-Za-z0-9_.\-]{1,40}){0,4}$")
 
 #: A channel ability a feature may need (`Caller.lacks`, `Command.needs`): the push can
-#: differ by reader, so choosing topics means something.
+#: differ by reader, so choosing topics (or a push format in /settings) means something.
 PER_READER_TOPICS = "per_reader_topics"
 
 
@@ -128,8 +128,14 @@ class Command:
     #: A channel ability the command needs (`PER_READER_TOPICS`): not listed for a caller
     #: whose channel lacks it (its handler still answers, saying why).
     needs: str | None = None
+    #: The description where the caller's channel lacks an ability (its key, by the
+    #: ability): /settings offers no push format where the push is one message for all.
+    description_lacking: tuple[tuple[str, str], ...] = ()
 
-    def description(self, language: str) -> str:
+    def description(self, language: str, lacks: Collection[str] = ()) -> str:
+        for ability, key in self.description_lacking:
+            if ability in lacks:
+                return t(language, key)
         return t(language, self.description_key)
 
     def usage(self, language: str) -> str:

@@ -172,6 +172,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settings_title": ("设置", "Settings"),
     "settings_language": ("语言：{value}", "Language: {value}"),
     "settings_format": ("推送格式：{value}", "Push format: {value}"),
+    "settings_format_not_per_reader": (
+        "推送格式：这里的每周推送是群发，所有读者收到同一条消息，无法按读者选择格式。",
+        "Push format: here the weekly push is one message for every reader, so no format "
+        "can be chosen per reader.",
+    ),
     "settings_status": ("订阅状态：{value}", "Subscription: {value}"),
     "format_digest": ("摘要（每篇一张卡片）", "digest (a card per review)"),
     "format_full": ("全文", "full text"),
@@ -196,6 +201,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_unsubscribe": ("退订", "Unsubscribe"),
     "cmd_topics": ("选择推送主题", "Choose pushed topics"),
     "cmd_settings": ("语言与推送格式", "Language and push format"),
+    "cmd_settings_language_only": ("语言", "Language"),
     "cmd_about": ("关于本栏目", "About the column"),
     "push_heading": ("本周新解读（{count} 篇）", "New this week ({count} {count|review|reviews})"),
     "push_heading_more": (

@@ -159,18 +159,29 @@ def _choices(
 
 
 def choice_hint(choices: dict[str, str], language: str) -> str:
-    """ "回复 1–5 阅读全文，回复 下一页 翻页" from the choices offered."""
-    numbers = sorted(int(key) for key in choices if key.isdigit())
+    """ "回复 1–5 阅读全文，回复 下一页 翻页" from the choices offered; numbers that do
+    something else (a setting, an editor's action) are "回复 1–2 选择", not a read."""
+    numbered = sorted((int(key), action) for key, action in choices.items() if key.isdigit())
+    reads = [number for number, action in numbered if action.startswith("r:")]
+    others = [number for number, action in numbered if not action.startswith("r:")]
     parts = []
     zh = language != "en"
-    if numbers:
-        span = str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}–{numbers[-1]}"
-        parts.append(f"回复 {span} 阅读全文" if zh else f"Reply {span} to read in full")
+    if reads:
+        span = _span(reads)
+        parts.append(f"回复 {span} 阅读全文" if zh else f"reply {span} to read in full")
+    if others:
+        span = _span(others)
+        parts.append(f"回复 {span} 选择" if zh else f"reply {span} to choose")
     if NEXT in choices:
         parts.append("回复 下一页 翻页" if zh else "reply next for more")
     if PREVIOUS in choices:
         parts.append("回复 上一页 返回" if zh else "reply previous to go back")
-    return ("，" if zh else ", ").join(parts)
+    hint = ("，" if zh else ", ").join(parts)
+    return hint if zh else hint[:1].upper() + hint[1:]
+
+
+def _span(numbers: list[int]) -> str:
+    return str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}–{numbers[-1]}"
 
 
 def render_reply(reply: Reply, language: str, limit: int = MAX_TEXT_BYTES) -> Rendered:

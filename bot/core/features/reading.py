@@ -70,7 +70,8 @@ class ReadingFeature:
         language = caller.language
         lines = [paragraph(t(language, "help_intro"))]
         for command in self._registry.menu(admin=caller.is_admin, lacks=caller.lacks):
-            lines.append(bullet(f"{command.usage(language)} — {command.description(language)}"))
+            described = command.description(language, caller.lacks)
+            lines.append(bullet(f"{command.usage(language)} — {described}"))
         lines.append(paragraph(t(language, "help_search_hint")))
         return lines
 

@@ -41,7 +41,15 @@ class SubscriptionFeature:
         registry.add_command(
             Command("topics", "cmd_topics", self.topics, menu_position=22, needs=PER_READER_TOPICS)
         )
-        registry.add_command(Command("settings", "cmd_settings", self.settings, menu_position=23))
+        registry.add_command(
+            Command(
+                "settings",
+                "cmd_settings",
+                self.settings,
+                menu_position=23,
+                description_lacking=((PER_READER_TOPICS, "cmd_settings_language_only"),),
+            )
+        )
         registry.add_command(Command("about", "cmd_about", self.about, menu_position=91))
         registry.add_action("tp", self._topic_action)
         registry.add_action("set", self._settings_action)
@@ -166,33 +174,44 @@ class SubscriptionFeature:
         return Reply(body, tuple(rows), replaces_origin=True)
 
     def _settings_reply(self, caller: Caller) -> Reply:
+        """The chat's settings and their choices. The push format is offered only where
+        the push can differ by reader: a mass send (one message for every follower)
+        ignores it, so there the reader is told why instead of choosing nothing."""
         language = caller.language
         current = self.subscriptions.get(caller.channel, caller.chat_id)
         status = current.status if current else "unsubscribed"
         push_format = current.push_format if current else "digest"
-        body = rich(
+        per_reader = PER_READER_TOPICS not in caller.lacks
+        blocks = [
             heading(bold(t(language, "settings_title"))),
             paragraph(t(language, "settings_status", value=t(language, f"status_{status}"))),
             paragraph(t(language, "settings_language", value=t(language, f"language_{language}"))),
-            paragraph(t(language, "settings_format", value=t(language, f"format_{push_format}"))),
-        )
-        rows = (
+            paragraph(
+                t(language, "settings_format", value=t(language, f"format_{push_format}"))
+                if per_reader
+                else t(language, "settings_format_not_per_reader")
+            ),
+        ]
+        rows: list[tuple[Button, ...]] = [
             tuple(
                 Button(
                     ("✅ " if code == language else "") + t(language, f"language_{code}"),
                     action=f"set:lang:{code}",
                 )
                 for code in LANGUAGES
-            ),
-            tuple(
-                Button(
-                    ("✅ " if fmt == push_format else "") + t(language, f"button_{fmt}"),
-                    action=f"set:fmt:{fmt}",
+            )
+        ]
+        if per_reader:
+            rows.append(
+                tuple(
+                    Button(
+                        ("✅ " if fmt == push_format else "") + t(language, f"button_{fmt}"),
+                        action=f"set:fmt:{fmt}",
+                    )
+                    for fmt in PUSH_FORMATS
                 )
-                for fmt in PUSH_FORMATS
-            ),
-        )
-        return Reply(body, rows, replaces_origin=True)
+            )
+        return Reply(rich(*blocks), tuple(rows), replaces_origin=True)
 
     # button actions
 
@@ -235,6 +254,9 @@ class SubscriptionFeature:
             return None
         if not await caller.can_manage_chat():
             return [_refuse(caller)]
+        if kind == "fmt" and PER_READER_TOPICS in caller.lacks:
+            # An old choice (or forged data): the format would change nothing here.
+            return [self._settings_reply(caller)]
         view = self.subscriptions.update_preferences(
             caller.channel,
             caller.chat_id,
@@ -242,14 +264,8 @@ class SubscriptionFeature:
             push_format=value if kind == "fmt" else None,
             chat_type=caller.chat_type,
         )
-        updated = Caller(
-            channel=caller.channel,
-            user_id=caller.user_id,
-            chat_id=caller.chat_id,
-            language=view.language,
-            chat_type=caller.chat_type,
-        )
-        return [self._settings_reply(updated)]
+        # The same caller (what its channel lacks included), in the chosen language.
+        return [self._settings_reply(replace(caller, language=view.language))]
 
 
 def _subscribed_new(caller: Caller) -> str:
