@@ -177,7 +177,13 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     push_requests = PushRequestService(sessions)
     editorial = Editorial(reviews, subscriptions, push_requests, TagSuggester(sessions))
     editors = EditorsFeature(
-        reviews, subscriptions, push, editorial, settings.push_cron, settings.zone
+        reviews,
+        subscriptions,
+        push,
+        editorial,
+        settings.push_cron,
+        settings.zone,
+        BroadcastService(sessions),
     )
     editors.register(registry)
     return Core(

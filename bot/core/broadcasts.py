@@ -343,14 +343,14 @@ class BroadcastService:
                 _counts(row),
             )
 
-    def recent(self, channel: str, limit: int = 5) -> list[Broadcast]:
+    def recent(self, channel: str | None = None, limit: int = 5) -> list[Broadcast]:
+        """The last broadcasts, newest first: of `channel`, or of every channel (None:
+        the editors' /stats, which names no channel)."""
+        query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
+        if channel is not None:
+            query = query.where(Broadcast.channel == channel)
         with self._sessions() as session:
-            rows = session.scalars(
-                select(Broadcast)
-                .where(Broadcast.channel == channel)
-                .order_by(Broadcast.id.desc())
-                .limit(limit)
-            ).all()
+            rows = session.scalars(query).all()
             for row in rows:
                 session.expunge(row)
             return list(rows)

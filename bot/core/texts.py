@@ -356,6 +356,21 @@ TEXTS: dict[str, tuple[str, str]] = {
         "#{id} {when} ({trigger}, {status}): {sent} sent, {failed} failed, {blocked} blocked",
     ),
     "stats_no_pushes": ("还没有推送记录。", "No pushes yet."),
+    "stats_recent_broadcasts": ("最近的群发：", "Recent broadcasts:"),
+    "stats_broadcast_line": (
+        "#{id} {channel} {when}（{status}）：{count} 篇解读",
+        "#{id} {channel} {when} ({status}): {count} {count|review|reviews}",
+    ),
+    "stats_broadcast_counts": (
+        "；共 {total} 人，过滤后 {filter} 人，成功 {sent}，失败 {error}",
+        "; {total} total, {filter} after filtering, {sent} sent, {error} failed",
+    ),
+    "stats_broadcast_error": ("；原因：{reason}", "; reason: {reason}"),
+    "broadcast_status_planned": ("已计划", "planned"),
+    "broadcast_status_draft_created": ("草稿已建", "draft created"),
+    "broadcast_status_sent": ("已发出，等待结果", "sent, awaiting the result"),
+    "broadcast_status_finished": ("已结束", "finished"),
+    "broadcast_status_failed": ("失败", "failed"),
     "push_summary": ("推送完成：{summary}", "Push finished: {summary}"),
     "push_summary_line": (
         "推送 #{run}（{trigger}）：送达 {sent} 份，共 {messages} 条消息；屏蔽 {blocked}，"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.core.broadcasts import BroadcastService
 from bot.core.conversation import Button, Caller, Command, Registry, Reply
 from bot.core.cron_words import cron_in_words
 from bot.core.editorial import Editorial, Staged
@@ -22,7 +23,7 @@ from bot.core.numbers import parse_count
 from bot.core.push import PushService
 from bot.core.push_requests import Requester
 from bot.core.reviews import ReviewService, ReviewStateError, ReviewView
-from bot.core.richtext import bold, heading, numbered, paragraph, rich, text
+from bot.core.richtext import Block, bold, heading, numbered, paragraph, rich, text
 from bot.core.sources import MAX_DOCUMENT_BYTES as MAX_DOCUMENT_BYTES
 from bot.core.sources import (
     MAX_PUBLISH_AHEAD,
@@ -40,6 +41,9 @@ from bot.core.views import review_full
 from bot.db.models import utcnow
 
 log = logging.getLogger(__name__)
+
+#: How many broadcasts /stats lists (like the push runs it lists).
+RECENT_BROADCASTS = 5
 
 
 def next_push_time(cron: str, zone: ZoneInfo, now: dt.datetime | None = None) -> dt.datetime:
@@ -91,8 +95,11 @@ class EditorsFeature:
         editorial: Editorial,
         push_cron: str,
         zone: ZoneInfo,
+        broadcasts: BroadcastService | None = None,
     ) -> None:
         self.reviews = reviews
+        #: Broadcast pushes (a channel's one message to all followers) for /stats.
+        self.broadcasts = broadcasts
         self.subscriptions = subscriptions
         self.push = push
         self.editorial = editorial
@@ -329,7 +336,43 @@ class EditorsFeature:
                 )
         else:
             blocks.append(paragraph(t(language, "stats_no_pushes")))
+        blocks.extend(self._broadcast_lines(language))
         return [Reply(rich(*blocks))]
+
+    def _broadcast_lines(self, language: str) -> list[Block]:
+        """The last broadcasts (a channel's one message to every follower, e.g. WeChat's
+        mass send): their state, reviews and, once the channel reported the job's end,
+        its counts. Push runs count deliveries to subscribers and say nothing of them.
+        Nothing where no channel broadcasts, so a Telegram-only /stats is unchanged."""
+        rows = self.broadcasts.recent(None, RECENT_BROADCASTS) if self.broadcasts else []
+        if not rows:
+            return []
+        lines: list[Block] = [paragraph(t(language, "stats_recent_broadcasts"))]
+        for row in rows:
+            line = t(
+                language,
+                "stats_broadcast_line",
+                id=row.id,
+                channel=row.channel,
+                when=self._local(row.created_at),
+                status=t_known(language, f"broadcast_status_{row.status}", row.status),
+                count=len(row.review_ids or []),
+            )
+            counts = (row.total_count, row.filter_count, row.sent_count, row.error_count)
+            if any(value is not None for value in counts):
+                total, filtered, sent, error = ("?" if v is None else v for v in counts)
+                line += t(
+                    language,
+                    "stats_broadcast_counts",
+                    total=total,
+                    filter=filtered,
+                    sent=sent,
+                    error=error,
+                )
+            if row.error:
+                line += t(language, "stats_broadcast_error", reason=row.error[:120])
+            lines.append(paragraph(line))
+        return lines
 
     def _next_push(self) -> dt.datetime:
         return next_push_time(self.push_cron, self.zone)
