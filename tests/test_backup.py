@@ -95,6 +95,9 @@ def test_backup_during_a_push_restores_what_was_committed(
                 lambda calls: sum(c.method == "sendMessage" and c.ok for c in calls) >= 30,
                 timeout=60,
             )
+            # Stalled sends keep the push running however long the backup takes to
+            # start on a loaded machine; its in-flight deliveries are the "during".
+            server.hold("sendMessage")
             sent_before = sent_count(database_url)
             made = run_cli(["backup", str(backup)], tmp_path, **env)
             sent_after = sent_count(database_url)
@@ -102,6 +105,7 @@ def test_backup_during_a_push_restores_what_was_committed(
             assert "backup written" in made.stdout
             assert push.poll() is None, "the push ended before the backup did"
         finally:
+            server.release("sendMessage")
             _stdout, stderr = push.communicate(timeout=120)
         assert push.returncode == 0, stderr
     final = {row[0]: row for row in rows(database_url, DELIVERIES)}

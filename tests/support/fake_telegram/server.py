@@ -479,6 +479,8 @@ class FakeTelegramServer(WebhookDelivery):
         self._sent: list[SentMessage] = []
         self._tokens: list[str] = []
         self._injections: dict[str, deque[_Injection]] = {}
+        #: Methods whose calls wait, unanswered, until `release` (see `hold`).
+        self._held: set[str] = set()
         self._rate_limit_hits = 0
         self._global_window: deque[float] = deque()
         self._chat_windows: dict[int, deque[float]] = {}
@@ -805,6 +807,18 @@ class FakeTelegramServer(WebhookDelivery):
         return copy.deepcopy(stored), status
 
     # ----------------------------------------------------------------------------- arrange
+    def hold(self, method: str) -> None:
+        """Calls of ``method`` wait unanswered until `release`, like a server that stalls:
+        a test can do something *while* the bot is mid-push, whatever the machine's load
+        (a push at a fixed rate may otherwise end before a slow subprocess starts)."""
+        with self._lock:
+            self._held.add(method)
+
+    def release(self, method: str) -> None:
+        """Answer the calls `hold` kept waiting, and the next ones at once."""
+        with self._lock:
+            self._held.discard(method)
+
     def block_user(self, chat_id: int) -> None:
         """Sends to ``chat_id`` get 403 "Forbidden: bot was blocked by the user"."""
         self._set_forbidden(chat_id, "Forbidden: bot was blocked by the user")
@@ -1135,6 +1149,8 @@ class FakeTelegramServer(WebhookDelivery):
             if handler is None or "/" in method_name:
                 raise ApiError(404, "Not Found")
             await self._apply_injection(method)
+            while method in self._held:
+                await asyncio.sleep(0.01)
             if self.latency > 0 and method != "getUpdates":
                 await asyncio.sleep(self.latency)
             result = handler(_Ctx(method, params, files, request))
