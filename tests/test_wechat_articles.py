@@ -17,7 +17,12 @@ import pytest
 
 from bot.app import Core
 from bot.channels.wechat.api import WeChatApiError
-from bot.channels.wechat.article import ALLOWED_TAGS, MAX_CONTENT_CHARS, article_content
+from bot.channels.wechat.article import (
+    ALLOWED_TAGS,
+    MAX_CONTENT_CHARS,
+    article_blocks,
+    article_content,
+)
 from bot.channels.wechat.broadcast import WeChatBroadcaster
 from bot.core.broadcasts import BroadcastService
 from bot.core.richtext import markdown_html
@@ -43,7 +48,8 @@ HOSTILE_ISSUE = """# 论文解读（测试期）
 <img src=x onerror=alert(2)> 也是，[点我](javascript:alert(3)) 不成链接。
 
 - **粗体**、*斜体* 与 `x < y` 的行内代码
-- 外链 [论文](https://arxiv.org/abs/2401.00001) 只留文字，[公众号文章](https://mp.weixin.qq.com/s/abc) 保留
+- 外链 [论文](https://arxiv.org/abs/2401.00001) 只留文字，
+  [公众号文章](https://mp.weixin.qq.com/s/abc) 保留
 
 ```python
 def worst(x):
@@ -149,11 +155,11 @@ async def test_the_column_pushed_as_rendered_safe_articles(
     (slug,) = [slug for slug in articles if slug.startswith("hostile")]
     content = articles[slug]["content"]
     assert "<h4>核心思想</h4>" in content
-    assert "当 a &lt; b 且文本里有 ]]&gt; 时，&lt;script&gt;alert(1)&lt;/script&gt; 只是文字" in content
+    assert "当 a &lt; b 且文本里有 ]]&gt; 时，&lt;script&gt;alert(1)&lt;/script&gt; 只是" in content
     assert "&lt;img src=x onerror=alert(2)&gt;" in content
     assert "[点我](javascript:alert(3))" in content  # markdown-it made no link of it
     assert "<strong>粗体</strong>、<em>斜体</em> 与 <code>x &lt; y</code>" in content
-    assert "外链 论文 只留文字" in content
+    assert "外链 论文 只留文字，\n" in content
     assert '<a href="https://mp.weixin.qq.com/s/abc">公众号文章</a>' in content
     assert (
         '<pre><code>def worst(x):\n    return "&lt;/script&gt;&lt;script&gt;alert(4)'
@@ -218,3 +224,25 @@ async def test_the_fake_refuses_what_wechat_refuses(
     # Text that merely reads like markup is no markup: taken.
     article["content"] = "<p>&lt;script&gt; onclick=x javascript:y ]]&gt;</p>"
     assert await api.add_draft([article])
+
+
+def test_the_narrowing_holds_for_html_markdown_it_never_writes() -> None:
+    """The allowlist does not rely on markdown-it's escaping: raw hostile HTML comes out
+    as safe as the rendered review."""
+    hostile = (
+        "<P ONCLICK=x>a<SCRIPT>alert(1)</SCRIPT>b</P>"
+        "<svg onload=alert(2)><script>alert(3)</script><text>svg text</text></svg>"
+        '<style>p{}</style><iframe src="https://e.com">in frame</iframe>'
+        '<p><a href="&#106;avascript:alert(4)">j</a>'
+        '<a href="https://mp.weixin.qq.com.evil.com/s">look-alike</a>'
+        '<img src="https://mmbiz.qpic.cn.evil.com/x.png" onerror=alert(5)>'
+        '<img src="//mmbiz.qpic.cn/x.png"></p>'
+        '<div style="color:red" class="c">div text &lt;b&gt; ]]&gt;</div>'
+        "<ol start='2x'><li>x</li></ol><ul><li><p>unclosed"
+    )
+    content = "".join(article_blocks(hostile))
+    assert_wechat_safe(content)
+    assert content == (
+        "<p>ab</p><p>jlook-alike</p><section>div text &lt;b&gt; ]]&gt;</section>"
+        "<ol><li>x</li></ol><ul><li><p>unclosed</p></li></ul>"
+    )

@@ -66,6 +66,7 @@ RENAMED_TAGS = {
     "tr": "p",
     "th": "strong",
     "td": "span",
+    "div": "section",
 }
 #: Tags that go with everything inside them.
 DROPPED_WITH_CONTENT = frozenset(
