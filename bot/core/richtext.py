@@ -3,13 +3,22 @@
 The core never writes HTML or Markdown for a channel. It builds `RichText` (blocks of
 styled spans); each channel renders it (Telegram HTML, plain console text, ...), so
 escaping happens in exactly one place per channel.
+
+A review's body is Markdown. For short messages it becomes `RichText`
+(`markdown_to_rich`); where readers see a whole document as HTML, every channel uses the
+one HTML rendering here (`markdown_html`), so a review reads the same wherever it is
+shown, and a channel with a narrower HTML (an article platform's allowlist) filters this
+output instead of parsing Markdown a second way.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from markdown_it import MarkdownIt
 
 BlockKind = Literal["heading", "paragraph", "bullet", "numbered", "quote", "rule", "code"]
 
@@ -233,3 +242,26 @@ def markdown_to_rich(source: str) -> RichText:
 def plain_markdown(source: str) -> str:
     """Markdown without its markup, for summaries and search."""
     return markdown_to_rich(source).plain_text
+
+
+# --- Markdown -> HTML (a review as a document) ------------------------------------------
+
+
+def markdown_renderer() -> MarkdownIt:
+    """CommonMark with tables and strikethrough; raw HTML in a review is escaped, never
+    passed through, and markdown-it refuses javascript:/vbscript:/data: links."""
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+@functools.cache
+def _html_renderer() -> MarkdownIt:
+    # One configured parser for the process: rendering keeps no state between calls.
+    return markdown_renderer()
+
+
+def markdown_html(source: str) -> str:
+    """A review's Markdown as HTML: raw HTML in it escaped (`<` as `&lt;`), so the result
+    holds only the tags markdown-it writes."""
+    return str(_html_renderer().render(source))

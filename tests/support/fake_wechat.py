@@ -2,7 +2,9 @@
 
 It rejects what WeChat rejects, the way WeChat does (HTTP 200 with an `errcode`): a
 missing or stale access_token (40001), an unknown media_id (40007), a menu over WeChat's
-limits (40016–40020, 40023), an unknown follower (40003), text over the size limit (45002), a
+limits (40016–40020, 40023), an unknown follower (40003), text over the size limit (45002),
+an article whose content holds a script or iframe element, an `on…` handler or a
+`javascript:` URL, or has 20,000 characters or 1 MB and more (45166), a
 repeated `clientmsgid` (45065, with the existing job's msg_id). It can be told to fail
 like WeChat fails: `-1` (busy), a quota (45009), no permission (48001, an unverified
 account), an IP not whitelisted (40164), a 5xx from the gateway, or a hang. And it can
@@ -16,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,6 +43,30 @@ MAX_BUTTON_NAME_BYTES = 16
 MAX_SUB_BUTTON_NAME_BYTES = 60
 MAX_KEY_BYTES = 128
 MAX_URL_BYTES = 1024
+#: draft/add: an article's content has fewer than 20,000 characters and under 1 MB.
+MAX_ARTICLE_CHARS = 20_000
+MAX_ARTICLE_BYTES = 1_000_000
+#: Elements an article may not hold (WeChat removes or refuses active content).
+ACTIVE_TAGS = frozenset({"script", "iframe", "object", "embed", "frame", "applet", "form"})
+
+
+class _ActiveContent(HTMLParser):
+    """Finds active markup in an article's HTML: a script-like element, an `on…`
+    handler, a `javascript:` URL (text that merely reads like one is no markup)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ACTIVE_TAGS:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"{tag} {name}")
+            scheme = re.sub(r"[\s\x00-\x1f]", "", value or "").lower()
+            if scheme.startswith(("javascript:", "vbscript:", "data:")):
+                self.found.append(f"{tag} {name}={scheme[:20]}")
 
 
 @dataclass
@@ -323,6 +351,8 @@ class FakeWeChatServer:
                 return _error(44003, "empty news data")
             if article.get("thumb_media_id") not in self.state.materials:
                 return _error(40007, "invalid media_id")
+            if refusal := _article_content_refusal(str(article["content"])):
+                return _error(45166, refusal)
         media_id = "DRAFT_" + secrets.token_urlsafe(12)
         self.state.drafts[media_id] = articles
         return {"media_id": media_id}
@@ -460,6 +490,18 @@ def _leaf_error(item: JSONDict) -> JSONDict | None:
             return _error(40020, "invalid button url size")
     else:
         return _error(40017, "invalid button type")
+    return None
+
+
+def _article_content_refusal(content: str) -> str | None:
+    """Why WeChat refuses an article's content (draft/add), or None when it takes it."""
+    if len(content) >= MAX_ARTICLE_CHARS or len(content.encode("utf-8")) >= MAX_ARTICLE_BYTES:
+        return "invalid content: content size out of limit"
+    checker = _ActiveContent()
+    checker.feed(content)
+    checker.close()
+    if checker.found:
+        return "invalid content: active markup " + ", ".join(checker.found[:3])
     return None
 
 

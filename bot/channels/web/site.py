@@ -1,5 +1,6 @@
 """What every web page shares: the reader's language, links that keep it, the templates,
-the Markdown renderer, and the way a page goes from cache or renderer to the reader."""
+a review's body as HTML (the core's Markdown rendering), and the way a page goes from
+cache or renderer to the reader."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +23,7 @@ from bot.channels.web.fast import signature
 from bot.channels.web.labels import label
 from bot.channels.web.responses import CachedAnswer, Rendered
 from bot.core.reviews import ReviewService
+from bot.core.richtext import markdown_html
 from bot.core.search import SearchService
 from bot.settings import Settings
 
@@ -124,14 +125,6 @@ class StaticAsset:
         return f"/static/{self.name}"
 
 
-def markdown_renderer() -> MarkdownIt:
-    """CommonMark with tables and strikethrough; raw HTML in a review is escaped, never
-    passed through, and markdown-it refuses javascript:/vbscript:/data: links."""
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
-        ["table", "strikethrough"]
-    )
-
-
 class WebSite:
     """The web archive's shared parts; the route groups (pages, feeds, assets) use it."""
 
@@ -155,7 +148,6 @@ class WebSite:
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
-        self.markdown = markdown_renderer()
         self._rendering: dict[Hashable, asyncio.Future[CachedAnswer]] = {}
         self.stylesheet = StaticAsset.load("site.css", CSS)
 
@@ -252,4 +244,6 @@ class WebSite:
         )
 
     def markdown_html(self, body: str) -> Markup:
-        return Markup(self.markdown.render(body))  # markdown-it escaped any raw HTML
+        """A review's body for a page or a feed: the core's one Markdown rendering
+        (`bot.core.richtext.markdown_html`), which escaped any raw HTML in it."""
+        return Markup(markdown_html(body))

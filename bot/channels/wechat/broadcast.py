@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import html
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from bot.channels.wechat.api import (
     WeChatQuotaError,
     refusal_message,
 )
+from bot.channels.wechat.article import article_content
 from bot.core.broadcasts import BroadcastError
 from bot.core.shared_credentials import SharedCredentials
 from bot.db.models import utcnow
@@ -108,9 +108,10 @@ class WeChatBroadcaster:
         log.info("WeChat: broadcast cover uploaded as %s", media_id)
         return media_id
 
-    def article(self, review: Any, thumb: str) -> dict[str, Any]:
-        paragraphs = [p.strip() for p in str(review.body or "").split("\n\n") if p.strip()]
-        content = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs) or "<p></p>"
+    def article(self, review: Any, thumb: str, language: str = "zh") -> dict[str, Any]:
+        """One review as a draft article: its body rendered as on its web page, narrowed
+        to WeChat's article HTML (`article_content`); the page itself as 阅读原文."""
+        content = article_content(str(review.body or ""), language, on_web=bool(self._public_url))
         article: dict[str, Any] = {
             "title": str(review.title)[:64],
             "author": "paperbot",
@@ -123,19 +124,19 @@ class WeChatBroadcaster:
             article["content_source_url"] = f"{self._public_url}/r/{review.slug}"
         return article
 
-    def _articles(self, reviews: Sequence[Any], thumb: str) -> list[dict[str, Any]]:
-        return [self.article(review, thumb) for review in reviews[:MAX_ARTICLES]]
+    def _articles(self, reviews: Sequence[Any], thumb: str, language: str) -> list[dict[str, Any]]:
+        return [self.article(review, thumb, language) for review in reviews[:MAX_ARTICLES]]
 
     async def create_draft(self, push_key: str, reviews: Sequence[Any], language: str) -> str:
         try:
             thumb = await self._cover_id()
             try:
-                return await self._api.add_draft(self._articles(reviews, thumb))
+                return await self._api.add_draft(self._articles(reviews, thumb, language))
             except WeChatApiError as exc:
                 if exc.errcode != INVALID_MEDIA:
                     raise
             thumb = await self._cover_id(fresh=True)
-            return await self._api.add_draft(self._articles(reviews, thumb))
+            return await self._api.add_draft(self._articles(reviews, thumb, language))
         except WeChatApiError as exc:
             raise refused(exc) from exc
 
