@@ -28,7 +28,7 @@ run: requests/s, p50, p99, errors; then the scaling ratio (3-replica requests/s 
 where the machine's CPU went (replicas, nginx, load generators, the fakes, the rest:
 PostgreSQL and anything else running). The ratio cannot exceed what the cores allow:
 everything here (the generators too) shares the machine's CPUs. Not part of the test
-suite (tests/test_bench_deployment_load.py only checks that it runs in --quick mode).
+suite (tests/test_deployment_load_bench.py only checks that it runs in --quick mode).
 """
 
 from __future__ import annotations
