@@ -209,12 +209,13 @@ def generate(args: argparse.Namespace) -> None:
     """A generator process: prepare, `ready`, wait, load; print its figures as JSON
     (with its own CPU seconds during the load)."""
 
+    cpu_before = 0.0
+
     async def timed_start() -> None:
-        await _ready_then_go()
         nonlocal cpu_before
+        await _ready_then_go()
         cpu_before = own_cpu()
 
-    cpu_before = 0.0
     figures = asyncio.run(GENERATORS[args.generate](args, timed_start))
     print(json.dumps({**figures, "cpu_s": own_cpu() - cpu_before}), flush=True)
 
