@@ -370,7 +370,7 @@ def measure(
         WECHAT_ENCODING_AES_KEY=AES_KEY,
         WECHAT_API_BASE_URL=wechat_api.base_url,
     ) as deployment:
-        # Ids of chats, updates and followers unique in the run (the store dedupes them).
+        # Chats, update ids and followers fresh in every run (WeChat dedupes MsgIds).
         base_id = 10_000_000 * (2 * replicas)
         if args.warmup > 0:
             # Untimed: what each replica pays once (jieba's dictionary, compiled
@@ -427,6 +427,9 @@ def measure(
         f"{cpu['nginx']:.1f}, load generators {generators:.1f}, fakes {fakes:.1f}, rest "
         f"(PostgreSQL, other processes) {max(0.0, busy - accounted):.1f}"
     )
+    # What the replicas' code costs, whatever share of the cores they got.
+    per_cpu = requests / cpu["replicas"] if cpu["replicas"] > 0 else 0.0
+    lines.append(f"requests per replica CPU-second: {per_cpu:.0f}")
     return Configuration(replicas, figures, lines)
 
 
