@@ -332,6 +332,8 @@ class Configuration:
     replicas: int
     figures: dict[str, Figures]
     lines: list[str]
+    replica_cores: float  # the replicas' CPU-seconds a second of the load: their share
+    per_cpu: float  # requests per replica CPU-second
 
 
 def total(figures: dict[str, Figures]) -> tuple[float, int, int]:
@@ -430,7 +432,7 @@ def measure(
     # What the replicas' code costs, whatever share of the cores they got.
     per_cpu = requests / cpu["replicas"] if cpu["replicas"] > 0 else 0.0
     lines.append(f"requests per replica CPU-second: {per_cpu:.0f}")
-    return Configuration(replicas, figures, lines)
+    return Configuration(replicas, figures, lines, cpu["replicas"] / elapsed, per_cpu)
 
 
 @contextmanager
@@ -479,6 +481,11 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
         lines_after.append(f"{label:<17} {after / before if before else 0.0:6.2f}")
     before, after = total(one.figures)[0], total(three.figures)[0]
     lines_after.append(f"{'total':<17} {after / before if before else 0.0:6.2f}")
+    lines_after.append(
+        f"replicas' share of the CPU: {one.replica_cores:.2f} cores with {one.replicas}, "
+        f"{three.replica_cores:.2f} with {three.replicas}; requests per replica CPU-second: "
+        f"{one.per_cpu:.0f} and {three.per_cpu:.0f}"
+    )
     lines_after.append(
         f"the ratio is bounded by the cores: {cores} here, shared by the replicas, nginx, "
         f"PostgreSQL, the fakes and the load generators"
