@@ -174,7 +174,10 @@ async def web_load(args: argparse.Namespace, start: Callable[[], Awaitable[None]
     from bench.web_throughput import _python_load
 
     base = args.target.rstrip("/")
-    figures = await _python_load(base, args.connections, args.duration, web_paths(args), start)
+    # As long as a webhook update may take (30 s): on a loaded machine a page can wait.
+    figures = await _python_load(
+        base, args.connections, args.duration, web_paths(args), start, timeout_s=30
+    )
     return {**figures, "ran_out": 0}
 
 

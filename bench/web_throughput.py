@@ -258,9 +258,11 @@ async def _python_load(
     seconds: float,
     paths: list[str],
     start: Callable[[], Awaitable[None]] | None = None,
+    timeout_s: float = 5.0,
 ) -> dict[str, Any]:
     """`connections` workers GET `paths` in turn for `seconds`; the clock starts once
-    `start` (if any) returns, so several generators can start together."""
+    `start` (if any) returns, so several generators can start together. A request over
+    `timeout_s` counts as an error."""
     import aiohttp
 
     urls = [url + path for path in paths] or [url]
@@ -281,12 +283,12 @@ async def _python_load(
                     await response.read()
                     if response.status != 200:
                         errors += 1
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
                 errors += 1
             samples.append((time.perf_counter() - started) * 1000)
 
     connector = aiohttp.TCPConnector(limit=connections)
-    timeout = aiohttp.ClientTimeout(total=5)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
     headers = {"Accept-Encoding": "identity"}  # as wrk: the page's own bytes
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers
