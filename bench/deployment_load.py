@@ -24,13 +24,14 @@ a fixed concurrency:
 
 Before a configuration is measured, each replica answers every page and search of the
 load once (warm caches, as in a deployment that has run a while), then the mixed load
-runs untimed for --warmup seconds. Printed per kind and in total, for nginx + 1 replica and nginx + 3 replicas in the same
-run: requests/s, p50, p99, errors; then the scaling ratio (3-replica requests/s over
-1-replica requests/s). Also, per configuration, the load average before and after, and
-where the machine's CPU went (replicas, nginx, load generators, the fakes, the rest:
-PostgreSQL and anything else running). The ratio cannot exceed what the cores allow:
-everything here (the generators too) shares the machine's CPUs. Not part of the test
-suite (tests/test_deployment_load_bench.py only checks that it runs in --quick mode).
+runs untimed for --warmup seconds. Printed per kind and in total, for nginx + 1 replica
+and nginx + 3 replicas in the same run: requests/s, p50, p99, errors; then the scaling
+ratio (3-replica requests/s over 1-replica requests/s). Also, per configuration, the
+load average before and after, where the machine's CPU went (replicas, nginx, load
+generators, the fakes, the rest: PostgreSQL and anything else running) and requests per
+replica CPU-second. The ratio cannot exceed what the cores allow: everything here (the
+generators too) shares the machine's CPUs. Not part of the test suite
+(tests/test_deployment_load_bench.py only checks that it runs in --quick mode).
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def web_paths(args: argparse.Namespace) -> list[str]:
     from bench.wechat_callbacks import queries
 
     rng = random.Random(args.seed)
-    slugs = [f"/r/bench-{rng.randrange(args.reviews)}" for _ in range(200)]
+    count = min(200, max(10, args.reviews // 25))  # --quick's 300 reviews: a dozen
+    slugs = [f"/r/bench-{rng.randrange(args.reviews)}" for _ in range(count)]
     searches = [f"/search?q={quote(q)}" for q in queries(args.queries)]
     paths = ["/"] * 50 + slugs + searches * 2 + ["/feed.atom"] * 25
     rng.shuffle(paths)
