@@ -15,8 +15,8 @@ requests, then all start their clocks at once), send through nginx for a fixed t
 a fixed concurrency:
 
 * webhook updates: POST /telegram/webhook with the secret token header, as Telegram
-  does (a chat's next update only after the answer to its previous one), from thousands
-  of chats: /latest, /classic, /search, plain-text searches, /review N, /about;
+  does (a chat's next update only after the answer to its previous one), from 50
+  chats a connection: /latest, /classic, /search, plain-text searches, /review N, /about;
 * web pages: GET /, /r/<slug>, /search?q=… (a few dozen searches, so mostly the cache)
   and /feed.atom in turn (bench/web_throughput.py's generator);
 * WeChat callbacks: signed, encrypted safe-mode text callbacks (bench/wechat_callbacks.py's
