@@ -440,7 +440,7 @@ def measure(
     lines.append(
         f"fake Bot API: {replies} messages sent for {figures['telegram'].requests} updates, "
         f"{rejected} calls rejected; WeChat: {figures['wechat'].late} late replies "
-        f"({late_sent} sent as customer-service messages); replicas alive at the end: "
+        f"({late_sent} customer-service messages sent by then); replicas alive at the end: "
         f"{alive} of {replicas}; generators that ran out of requests: "
         f"{sum(f.ran_out for f in figures.values())}"
     )
