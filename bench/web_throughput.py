@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +65,10 @@ CACHED_RPS, CACHED_RATIO, SEARCH_RPS, P99_MS = 2_000, 0.3, 300, 50.0
 # --- the store ---------------------------------------------------------------------------
 
 
-def build_store(path: Path, reviews: int) -> str:
+def populate_published(url: str, reviews: int) -> None:
     """bench/search_latency.py's synthetic reviews, all published (it drafts 3 %), a
-    tenth of them in 经典论文回顾 so the front page has both sections."""
+    tenth of them in 经典论文回顾 so the front page has both sections, into the store at
+    `url` (SQLite here; PostgreSQL for bench/deployment_load.py)."""
     from bench.search_latency import Generator, populate
     from bot.db.engine import make_engine
 
@@ -78,13 +79,18 @@ def build_store(path: Path, reviews: int) -> str:
             row["section"] = "classic" if n % 10 == 9 else "latest"
             return row
 
-    url = f"sqlite:///{path}"
     engine = make_engine(url)
     try:
         insert_s, index_s = populate(engine, reviews, PublishedColumn())
     finally:
         engine.dispose()
     print(f"{reviews} reviews inserted in {insert_s:.1f} s, indexed in {index_s:.1f} s")
+
+
+def build_store(path: Path, reviews: int) -> str:
+    """A SQLite store at `path` of `reviews` published reviews (populate_published)."""
+    url = f"sqlite:///{path}"
+    populate_published(url, reviews)
     return url
 
 
@@ -247,14 +253,24 @@ def percentile(ordered: Sequence[float], share: float) -> float:
 
 
 async def _python_load(
-    url: str, connections: int, seconds: float, paths: list[str]
+    url: str,
+    connections: int,
+    seconds: float,
+    paths: list[str],
+    start: Callable[[], Awaitable[None]] | None = None,
+    timeout_s: float = 5.0,
 ) -> dict[str, Any]:
+    """`connections` workers GET `paths` in turn for `seconds`; the clock starts once
+    `start` (if any) returns, so several generators can start together. A request over
+    `timeout_s` counts as an error."""
     import aiohttp
 
     urls = [url + path for path in paths] or [url]
     sent = 0
     samples: list[float] = []
     errors = 0
+    if start is not None:
+        await start()
     deadline = time.perf_counter() + seconds
 
     async def worker(session: aiohttp.ClientSession) -> None:
@@ -267,12 +283,12 @@ async def _python_load(
                     await response.read()
                     if response.status != 200:
                         errors += 1
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
                 errors += 1
             samples.append((time.perf_counter() - started) * 1000)
 
     connector = aiohttp.TCPConnector(limit=connections)
-    timeout = aiohttp.ClientTimeout(total=5)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
     headers = {"Accept-Encoding": "identity"}  # as wrk: the page's own bytes
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers

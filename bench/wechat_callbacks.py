@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +165,11 @@ def conversations(
 # --- the load generator (a process of its own) ------------------------------------------
 
 
-async def _load(args: argparse.Namespace) -> dict[str, Any]:
+async def _load(
+    args: argparse.Namespace, start: Callable[[], Awaitable[None]] | None = None
+) -> dict[str, Any]:
+    """The load of `args`; the clock starts after the callbacks are prepared and `start`
+    (if any) returned, so several generators can start together."""
     import aiohttp
 
     maker = CallbackMaker(args.load)
@@ -209,6 +213,8 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
 
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=10)
+    if start is not None:
+        await start()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started = time.perf_counter()
         deadline = started + args.duration
