@@ -52,7 +52,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(SQLITE_BEGIN)
+        read_only = bool(connection.get_execution_options().get(READ_ONLY))
+        # The pooled connection remembers its mode (its record's info, emptied when a
+        # new DBAPI connection replaces it), so the pragma runs only when it changes.
+        info = connection.connection.info
+        if info.get(READ_ONLY, False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            info[READ_ONLY] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else SQLITE_BEGIN)
 
 
 #: How every SQLite transaction opened through the engine starts.
@@ -74,6 +81,31 @@ def _configure_sqlite(engine: Engine) -> None:
 #: its intent up front, and one that reads through `sessions()`, then commits a
 #: write, would bring the failure back silently. One rule here cannot be forgotten.
 SQLITE_BEGIN = "BEGIN IMMEDIATE"
+
+#: The execution option of `read_only` engines (see there).
+READ_ONLY = "paperbot_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """`engine` (same pool) for transactions that only read: the hot reads of a reader's
+    message (a search, a page of reviews, the choices a reader was offered, a chat's
+    language), which no longer queue behind writers.
+
+    On SQLite they begin DEFERRED: in WAL mode a reader never needs the write lock, and
+    `BEGIN IMMEDIATE` made every read wait for (and sleep in SQLite's busy handler
+    behind) each other process's and thread's write; at a few hundred WeChat
+    callbacks a second that wait was most of a callback's latency, and, for the reads
+    run on the event loop, everyone's. The rule above still holds where it matters: the
+    connection is `PRAGMA query_only` for such a transaction, so a write through a
+    read-only engine fails at once ("attempt to write a readonly database") instead of
+    bringing back the stale-snapshot failure. Elsewhere (PostgreSQL) it changes nothing.
+    """
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def read_only_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """A session factory like `sessions`, on `read_only(its engine)`."""
+    return sessionmaker(read_only(sessions.kw["bind"]), expire_on_commit=False)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -17,6 +17,7 @@ from bot.core.search.matching import AliasMatcher
 from bot.core.search.query import normalised, parse_query, query_phrase, relaxed
 from bot.core.search.ranker import MAX_RESULTS, Ranker
 from bot.core.search_index import IndexStore, StoreVersion
+from bot.db.engine import read_only_sessions
 from bot.db.models import Review
 
 #: How long the alias table may be served from memory (see SearchService._aliases).
@@ -48,6 +49,8 @@ class SearchService:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        #: Searches only read: they do not queue behind writers (`read_only`).
+        self._reads = read_only_sessions(sessions)
         self._matcher: tuple[tuple[tuple[str, int], ...], AliasMatcher] | None = None
         #: Grows when the alias table read differs from the last: results depend on it.
         self._alias_generation = 0
@@ -68,7 +71,7 @@ class SearchService:
     def _search(self, query: str, limit: int, offset: int) -> SearchPage:
         limit = max(1, min(int(limit), 50))
         offset = max(0, int(offset))
-        with self.sessions() as session:
+        with self._reads() as session:
             state = IndexStore(session.connection()).state()
             matcher = self._aliases(session)
             version = IndexStore.version_of(state)
