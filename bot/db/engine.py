@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str) -> str:
@@ -50,6 +54,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    turn = WriterTurn()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = bool(connection.get_execution_options().get(READ_ONLY))
@@ -59,7 +65,49 @@ def _configure_sqlite(engine: Engine) -> None:
         if info.get(READ_ONLY, False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
             info[READ_ONLY] = read_only
-        connection.exec_driver_sql("BEGIN" if read_only else SQLITE_BEGIN)
+        if read_only:
+            connection.exec_driver_sql("BEGIN")
+            return
+        info[_HOLDS_TURN] = turn.take()
+        try:
+            connection.exec_driver_sql(SQLITE_BEGIN)
+        except BaseException:
+            _end(connection.connection.info, None)
+            raise
+
+    def _end(info: dict[Any, Any], statement: str | None, driver: Any = None) -> None:
+        """End the transaction on the driver (COMMIT or ROLLBACK, before SQLAlchemy's
+        own, then a no-op), so the write lock is free when the next writer's turn
+        comes; then pass the turn on. A failed COMMIT is left to SQLAlchemy's, which
+        raises it as usual."""
+        if not info.pop(_HOLDS_TURN, False):
+            return
+        try:
+            if statement is not None and driver is not None and driver.in_transaction:
+                driver.execute(statement)
+        except Exception:
+            log.debug("%s failed; SQLAlchemy's own raises it", statement, exc_info=True)
+        finally:
+            turn.give()
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        record = connection.connection
+        _end(record.info, "COMMIT", record.driver_connection)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        record = connection.connection
+        if connection.invalidated:
+            _end(record.info, None)
+        else:
+            _end(record.info, "ROLLBACK", record.driver_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # A connection returned without its transaction ended through the events
+        # (the pool's own reset rolls it back): its turn must not be kept.
+        _end(record.info, None)
 
 
 #: How every SQLite transaction opened through the engine starts.
@@ -81,6 +129,41 @@ def _configure_sqlite(engine: Engine) -> None:
 #: its intent up front, and one that reads through `sessions()`, then commits a
 #: write, would bring the failure back silently. One rule here cannot be forgotten.
 SQLITE_BEGIN = "BEGIN IMMEDIATE"
+
+#: How long a writer waits for its turn in this process before leaving the wait to
+#: SQLite (`busy_timeout`), as it would without the turn.
+TURN_WAIT_SECONDS = 30.0
+_HOLDS_TURN = "paperbot_writer_turn"
+
+
+class WriterTurn:
+    """The turn of one process's SQLite writers: a writer waits for it before
+    `BEGIN IMMEDIATE`, and is woken the moment the one before ends its transaction.
+
+    Without it, threads of one process that want to write at once (a WeChat callback's
+    dedupe row and another's collected writes) wait in SQLite's busy handler, which
+    polls by sleeping 1, 2, 5, 10 ... 100 ms: under load most of a callback's time was
+    such sleeps, with the lock free. Other processes still meet SQLite's wait, as
+    before. A thread that already holds the turn (a transaction opened inside another)
+    does not wait for itself; SQLite decides, as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def take(self) -> bool:
+        """Wait for the turn; False (SQLite's wait decides) when this thread holds it
+        already or it did not come within TURN_WAIT_SECONDS."""
+        me = threading.get_ident()
+        if self._owner == me or not self._lock.acquire(timeout=TURN_WAIT_SECONDS):
+            return False
+        self._owner = me
+        return True
+
+    def give(self) -> None:
+        self._owner = None
+        self._lock.release()
+
 
 #: The execution option of `read_only` engines (see there).
 READ_ONLY = "paperbot_read_only"
