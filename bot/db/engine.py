@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     turn = WriterTurn()
+    _TURNS[engine] = turn
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -164,15 +166,24 @@ class WriterTurn:
         self._owner = None
         self._lock.release()
 
+    @property
+    def held(self) -> bool:
+        return self._lock.locked()
+
+
+def writer_turn(engine: Engine) -> WriterTurn | None:
+    """The turn of a SQLite engine's writers (None elsewhere)."""
+    return _TURNS.get(engine)
+
 
 #: The execution option of `read_only` engines (see there).
 READ_ONLY = "paperbot_read_only"
 
 
 def read_only(engine: Engine) -> Engine:
-    """`engine` (same pool) for transactions that only read: the hot reads of a reader's
-    message (a search, a page of reviews, the choices a reader was offered, a chat's
-    language), which no longer queue behind writers.
+    """An engine on `engine`'s store for transactions that only read: the hot reads of a
+    reader's message (a search, a page of reviews, the choices a reader was offered, a
+    chat's language), which no longer queue behind writers.
 
     On SQLite they begin DEFERRED: in WAL mode a reader never needs the write lock, and
     `BEGIN IMMEDIATE` made every read wait for (and sleep in SQLite's busy handler
@@ -181,9 +192,41 @@ def read_only(engine: Engine) -> Engine:
     run on the event loop, everyone's. The rule above still holds where it matters: the
     connection is `PRAGMA query_only` for such a transaction, so a write through a
     read-only engine fails at once ("attempt to write a readonly database") instead of
-    bringing back the stale-snapshot failure. Elsewhere (PostgreSQL) it changes nothing.
+    bringing back the stale-snapshot failure.
+
+    A store in a file gets a pool of its own for them (one per engine, disposed with
+    it), whose connections stay `query_only`: switching one pooled connection between
+    the modes cost two statements each time. An in-memory store (one database per
+    connection pool) shares the pool and switches. Elsewhere (PostgreSQL) this is
+    `engine` as it is, with an option no one reads.
     """
-    return engine.execution_options(**{READ_ONLY: True})
+    url = engine.url
+    if engine.dialect.name != "sqlite" or _in_memory(url.database, url.query.get("mode")):
+        return engine.execution_options(**{READ_ONLY: True})
+    with _READERS_LOCK:
+        readers = _READERS.get(engine)
+        if readers is None:
+            own = create_engine(url, connect_args={"timeout": 30})
+            _configure_sqlite(own)
+            event.listen(engine, "engine_disposed", lambda _engine: own.dispose())
+            readers = own.execution_options(**{READ_ONLY: True})
+            _READERS[engine] = readers
+        return readers
+
+
+def _in_memory(database: str | None, mode: Any) -> bool:
+    return (
+        not database
+        or database == ":memory:"
+        or "memory" in (database, mode)
+        or (database.startswith("file::memory:"))
+    )
+
+
+_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()
+#: Each file store's engine for reads (`read_only`), while the engine lives.
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_READERS_LOCK = threading.Lock()
 
 
 def read_only_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
