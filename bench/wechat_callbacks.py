@@ -16,6 +16,14 @@ mix is 1/3 searches, 1/2 numbered choices, 1/6 latest, from thousands of followe
 callbacks are built and encrypted before the clock starts, so the generator's own work
 during the run is HTTP only.
 
+The searches are a mix like real readers': most ask what others ask (`--queries`
+popular searches, drawn with a Zipf skew: 对齐 comes back far more often than 束搜索),
+and a share (`--fresh`, default 30 %) asks something no one asked before in the run (two
+of the column's terms, each such search sent once, different in the warm-up
+and the measured run), so that share is ranked from the index every time, whatever the
+server remembers; its `下一页` is the next page of a search never ranked before too.
+Nothing the server caches is made easier for it: it only sees distinct texts.
+
 A callback counts when the answer is HTTP 200 with an encrypted passive reply; `success`
 (the reply missed WECHAT_REPLY_SECONDS and goes as a customer-service message) counts as
 late, anything else as an error. The first answer of every connection is decrypted and
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -39,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +94,24 @@ def queries(count: int, seed: int = 11) -> list[str]:
         if rng.random() < 0.3:
             terms.append(rng.choice(ZH_TERMS))
         found[" ".join(terms)] = None
+    return list(found)
+
+
+def fresh_queries(run: str, seed: int, exclude: Sequence[str]) -> list[str]:
+    """Searches no reader of the run asked before (`run` gives the warm-up and the
+    measured run different ones): two of the column's terms (about 18,000 such pairs,
+    a Chinese one second), in a shuffled order, none of them a popular search."""
+    from bench.search_latency import EN_TERMS, ZH_TERMS
+
+    rng = random.Random(f"{seed}:{run}")
+    terms = ZH_TERMS + EN_TERMS
+    taken = set(exclude)
+    found: dict[str, None] = {}
+    pairs = [f"{a} {b}" for a in terms for b in ZH_TERMS if a != b]
+    rng.shuffle(pairs)
+    for query in pairs:
+        if query not in taken:
+            found[query] = None
     return list(found)
 
 
@@ -147,16 +174,33 @@ class CallbackMaker:
 
 
 def conversations(
-    maker: CallbackMaker, worker: int, count: int, searches: list[str], run: str, seed: int
+    maker: CallbackMaker,
+    worker: int,
+    count: int,
+    searches: list[str],
+    fresh: Iterator[str],
+    share: float,
+    run: str,
+    seed: int,
 ) -> list[Prepared]:
-    """`count` callbacks for one connection: its followers' conversations, in order."""
-    rng = random.Random(seed * 1_000 + worker)
+    """`count` callbacks for one connection: its followers' conversations, in order.
+    A search is a fresh one (`fresh`, shared by all connections, each used once) with
+    probability `share`, else a popular one with a Zipf skew (the n-th most popular
+    drawn in proportion to 1/n)."""
+    rng = random.Random(f"{seed}:{run}:{worker}")
+    weights = list(itertools.accumulate(1 / rank for rank in range(1, len(searches) + 1)))
+
+    def search() -> str:
+        if rng.random() < share:
+            return next(fresh)
+        return rng.choices(searches, cum_weights=weights)[0]
+
     prepared: list[Prepared] = []
     follower = 0
     while len(prepared) < count:
         sender = openid(worker, follower, run)
         follower += 1
-        first, second = rng.choice(searches), rng.choice(searches)
+        first, second = search(), search()
         for step in SCRIPT:
             prepared.append(maker.text(sender, step.format(q=first, r=second)))
     return prepared[:count]
@@ -174,9 +218,12 @@ async def _load(
 
     maker = CallbackMaker(args.load)
     searches = queries(args.queries)
+    fresh = iter(fresh_queries(args.run, args.seed, searches))
     per_connection = max(6, int(args.max_rate * args.duration / args.connections) + 6)
     plans = [
-        conversations(maker, worker, per_connection, searches, args.run, args.seed)
+        conversations(
+            maker, worker, per_connection, searches, fresh, args.fresh, args.run, args.seed
+        )
         for worker in range(args.connections)
     ]
     samples: list[float] = []
@@ -249,7 +296,7 @@ def load(url: str, args: argparse.Namespace, seconds: float, run: str) -> Load:
     command = [sys.executable, __file__, "--load", url, "--run", run]
     command += ["--connections", str(args.connections), "--duration", str(seconds)]
     command += ["--queries", str(args.queries), "--max-rate", str(args.max_rate)]
-    command += ["--seed", str(args.seed)]
+    command += ["--seed", str(args.seed), "--fresh", str(args.fresh)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"the load generator failed:\n{result.stderr[-3000:]}")
@@ -290,7 +337,8 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     lines = [
         f"WeChat callbacks (safe mode), {args.reviews} published reviews, "
         f"{args.connections} connections, {args.duration:g} s, "
-        f"{args.queries} distinct searches, {dt.date.today().isoformat()}",
+        f"{args.queries} popular searches (Zipf) + {args.fresh:.0%} of searches fresh, "
+        f"{dt.date.today().isoformat()}",
         "mix per follower: search, 1, 最新, 3, search, 下一页 (load: aiohttp, own process)",
     ]
     with FakeWeChatServer(APP_ID, APP_SECRET) as api:
@@ -351,7 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before it")
-    parser.add_argument("--queries", type=int, default=200, help="distinct searches")
+    parser.add_argument("--queries", type=int, default=200, help="popular searches")
+    parser.add_argument(
+        "--fresh",
+        type=float,
+        default=0.3,
+        help="share of searches asked once in the run (ranked from the index every time)",
+    )
     parser.add_argument(
         "--max-rate",
         type=int,

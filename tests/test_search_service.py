@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import Core
 from bot.core.search import SearchService
+from bot.core.search import ranker as ranker_module
 from bot.core.search.ranker import MAX_RESULTS
 from bot.core.search_index import CHANGES_KEY, IndexStore
 from bot.db.engine import make_engine, make_session_factory
@@ -215,3 +217,35 @@ def test_the_change_counter_counts_commits_that_change_reviews(core: Core, tmp_p
     with core.sessions.begin() as session:
         session.scalars(select(Review)).all()  # nothing changed: nothing counted
     assert counter() == before + 1
+
+
+def test_a_next_page_read_from_the_first_pages_ranking_is_a_fresh_services(
+    core: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`下一页` reuses the first page's ranking where ranking again would return the same
+    list (`Ranker.same_for`), and ranks again where the common terms' body scan, whose
+    LIMIT is the number of results needed, would read further: either way each page is
+    what a service with nothing remembered answers."""
+    # 蜂鸟 is "common" (no body scan of its own) and only the newest 12 reviews are
+    # looked up by body: the first page (needed 6) and the second (needed 11) scan with
+    # different LIMITs; 翅膀 is in titles, found by the head alone.
+    monkeypatch.setattr(ranker_module, "BODY_SCAN_MAX_DF", 1)
+    monkeypatch.setattr(ranker_module, "BODY_WINDOW", 12)
+    load(
+        core,
+        *(
+            write_review(
+                tmp_path,
+                f"r{n:02d}",
+                title=f"翅膀 study {n}" if n % 3 == 0 else f"Paper {n}",
+                body="正文里有蜂鸟。" * (1 + n % 3),
+            )
+            for n in range(20)
+        ),
+    )
+    for query in ("蜂鸟", "翅膀", "翅膀 study", "蜂鸟 翅膀"):
+        remembered = [core.search.search(query, limit=5, offset=o) for o in (0, 5, 10, 0)]
+        for offset, page in zip((0, 5, 10, 0), remembered, strict=True):
+            assert page == SearchService(core.sessions).search(query, limit=5, offset=offset)
+    # A ranking that holds for a larger `needed` served the next page from memory.
+    assert core.search.results.rankings.hits > 0

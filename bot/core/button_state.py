@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message_writes import upsert, write
+from bot.db.engine import read_only
 from bot.db.models import ButtonState, utcnow
 
 #: Expired rows are deleted once every this many remembered states (cheap, and keeps
@@ -42,6 +43,8 @@ class ButtonStateStore:
     def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
+        #: Recalls only read (a reader's choices, a page button's query): `read_only`.
+        self._reads = read_only(self._engine)
         self._ttl = dt.timedelta(seconds=ttl_seconds)
         self._remembered = 0
         #: token -> when this process last stored it (time.monotonic()).
@@ -112,7 +115,7 @@ class ButtonStateStore:
 
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""
-        with self._engine.connect() as connection:
+        with self._reads.connect() as connection:
             payload = connection.execute(_PAYLOAD, {"token": token, "now": utcnow()}).scalar()
         return dict(payload) if payload is not None else None
 

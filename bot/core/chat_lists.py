@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message_writes import upsert, write
+from bot.db.engine import read_only
 from bot.db.models import ChatList, utcnow
 
 #: Lists remembered in memory to skip writing what the store already has.
@@ -37,6 +38,8 @@ class ChatListStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self._engine = sessions.kw["bind"]
+        #: What a chat was shown is read on every `/review N`, `1`: `read_only`.
+        self._reads = read_only(self._engine)
         self._written: dict[tuple[str, str], tuple[str, dict[str, int]]] = {}
 
     def remember(
@@ -88,7 +91,7 @@ class ChatListStore:
         return items
 
     def _items(self, channel: str, chat_id: str) -> dict[str, int] | None:
-        with self._engine.connect() as connection:
+        with self._reads.connect() as connection:
             row = connection.execute(_ROW, _chat(channel, chat_id)).first()
         return dict(row[1]) if row is not None else None
 

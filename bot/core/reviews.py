@@ -33,6 +33,7 @@ from bot.core.sources import (
     source_files,
     to_front_matter,
 )
+from bot.db.engine import read_only_sessions
 from bot.db.models import Review, ReviewImport, utcnow
 
 log = logging.getLogger(__name__)
@@ -307,6 +308,8 @@ class ReviewService:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        #: What readers' messages read (pages, a review): `read_only`, never behind a write.
+        self._reads = read_only_sessions(sessions)
         self._pages: dict[tuple[str | None, int, int], tuple[Page, float]] = {}
 
     # reading
@@ -321,7 +324,7 @@ class ReviewService:
         cached = self._pages.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        with self.sessions() as session:
+        with self._reads() as session:
             repo = ReviewRepository(session)
             rows = repo.published(section, limit, offset)
             page = Page(tuple(map(ReviewView.of, rows)), offset, repo.count_published(section))
@@ -380,7 +383,7 @@ class ReviewService:
         """The published ones among `review_ids`, in that order (others are left out)."""
         if not review_ids:
             return []
-        with self.sessions() as session:
+        with self._reads() as session:
             rows = session.scalars(
                 select(Review).where(Review.id.in_(list(review_ids)), Review.status == "published")
             ).all()
@@ -394,7 +397,7 @@ class ReviewService:
     def find(self, reference: str, published_only: bool = True) -> ReviewView | None:
         """A review by numeric id, slug or arXiv id (with or without version or URL)."""
         reference = reference.strip()
-        with self.sessions() as session:
+        with self._reads() as session:
             repo = ReviewRepository(session)
             row: Review | None = None
             review_id = parse_count(reference)
@@ -411,7 +414,7 @@ class ReviewService:
 
     def find_by_id(self, review_id: int, published_only: bool = True) -> ReviewView | None:
         """A review by its database id (what buttons and chat lists carry)."""
-        with self.sessions() as session:
+        with self._reads() as session:
             row = ReviewRepository(session).get(review_id)
             if row is None or (published_only and row.status != "published"):
                 return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.engine import read_only
 from bot.db.models import Subscriber, utcnow
 
 PUSH_FORMATS = ("digest", "full")
@@ -133,6 +134,8 @@ class SubscriptionService:
     ) -> None:
         self.sessions = sessions
         self._engine = sessions.kw["bind"]
+        #: A new chat's language is read on the event loop, for every message: `read_only`.
+        self._reads = read_only(self._engine)
         #: Channels whose "subscribers" are no readers (the operator's terminal): they
         #: keep their settings but are not counted in /stats or "N subscribers".
         self.uncounted_channels = frozenset(uncounted_channels)
@@ -150,7 +153,7 @@ class SubscriptionService:
         if cached is not None and cached[1] > now:
             return cached[0]
         # One column through Core: no ORM object for a value asked of every new chat.
-        with self._engine.connect() as connection:
+        with self._reads.connect() as connection:
             language: str | None = connection.execute(
                 _LANGUAGE, {"channel": channel, "chat_id": chat_id}
             ).scalar()

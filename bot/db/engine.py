@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str) -> str:
@@ -50,9 +55,61 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    turn = WriterTurn()
+    _TURNS[engine] = turn
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(SQLITE_BEGIN)
+        read_only = bool(connection.get_execution_options().get(READ_ONLY))
+        # The pooled connection remembers its mode (its record's info, emptied when a
+        # new DBAPI connection replaces it), so the pragma runs only when it changes.
+        info = connection.connection.info
+        if info.get(READ_ONLY, False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            info[READ_ONLY] = read_only
+        if read_only:
+            connection.exec_driver_sql("BEGIN")
+            return
+        info[_HOLDS_TURN] = turn.take()
+        try:
+            connection.exec_driver_sql(SQLITE_BEGIN)
+        except BaseException:
+            _end(connection.connection.info, None)
+            raise
+
+    def _end(info: dict[Any, Any], statement: str | None, driver: Any = None) -> None:
+        """End the transaction on the driver (COMMIT or ROLLBACK, before SQLAlchemy's
+        own, then a no-op), so the write lock is free when the next writer's turn
+        comes; then pass the turn on. A failed COMMIT is left to SQLAlchemy's, which
+        raises it as usual."""
+        if not info.pop(_HOLDS_TURN, False):
+            return
+        try:
+            if statement is not None and driver is not None and driver.in_transaction:
+                driver.execute(statement)
+        except Exception:
+            log.debug("%s failed; SQLAlchemy's own raises it", statement, exc_info=True)
+        finally:
+            turn.give()
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        record = connection.connection
+        _end(record.info, "COMMIT", record.driver_connection)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        record = connection.connection
+        if connection.invalidated:
+            _end(record.info, None)
+        else:
+            _end(record.info, "ROLLBACK", record.driver_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # A connection returned without its transaction ended through the events
+        # (the pool's own reset rolls it back): its turn must not be kept.
+        _end(record.info, None)
 
 
 #: How every SQLite transaction opened through the engine starts.
@@ -74,6 +131,107 @@ def _configure_sqlite(engine: Engine) -> None:
 #: its intent up front, and one that reads through `sessions()`, then commits a
 #: write, would bring the failure back silently. One rule here cannot be forgotten.
 SQLITE_BEGIN = "BEGIN IMMEDIATE"
+
+#: How long a writer waits for its turn in this process before leaving the wait to
+#: SQLite (`busy_timeout`), as it would without the turn.
+TURN_WAIT_SECONDS = 30.0
+_HOLDS_TURN = "paperbot_writer_turn"
+
+
+class WriterTurn:
+    """The turn of one process's SQLite writers: a writer waits for it before
+    `BEGIN IMMEDIATE`, and is woken the moment the one before ends its transaction.
+
+    Without it, threads of one process that want to write at once (a WeChat callback's
+    dedupe row and another's collected writes) wait in SQLite's busy handler, which
+    polls by sleeping 1, 2, 5, 10 ... 100 ms: under load most of a callback's time was
+    such sleeps, with the lock free. Other processes still meet SQLite's wait, as
+    before. A thread that already holds the turn (a transaction opened inside another)
+    does not wait for itself; SQLite decides, as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def take(self) -> bool:
+        """Wait for the turn; False (SQLite's wait decides) when this thread holds it
+        already or it did not come within TURN_WAIT_SECONDS."""
+        me = threading.get_ident()
+        if self._owner == me or not self._lock.acquire(timeout=TURN_WAIT_SECONDS):
+            return False
+        self._owner = me
+        return True
+
+    def give(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+    @property
+    def held(self) -> bool:
+        return self._lock.locked()
+
+
+def writer_turn(engine: Engine) -> WriterTurn | None:
+    """The turn of a SQLite engine's writers (None elsewhere)."""
+    return _TURNS.get(engine)
+
+
+#: The execution option of `read_only` engines (see there).
+READ_ONLY = "paperbot_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """An engine on `engine`'s store for transactions that only read: the hot reads of a
+    reader's message (a search, a page of reviews, the choices a reader was offered, a
+    chat's language), which no longer queue behind writers.
+
+    On SQLite they begin DEFERRED: in WAL mode a reader never needs the write lock, and
+    `BEGIN IMMEDIATE` made every read wait for (and sleep in SQLite's busy handler
+    behind) each other process's and thread's write; at a few hundred WeChat
+    callbacks a second that wait was most of a callback's latency, and, for the reads
+    run on the event loop, everyone's. The rule above still holds where it matters: the
+    connection is `PRAGMA query_only` for such a transaction, so a write through a
+    read-only engine fails at once ("attempt to write a readonly database") instead of
+    bringing back the stale-snapshot failure.
+
+    A store in a file gets a pool of its own for them (one per engine, disposed with
+    it), whose connections stay `query_only`: switching one pooled connection between
+    the modes cost two statements each time. An in-memory store (one database per
+    connection pool) shares the pool and switches. Elsewhere (PostgreSQL) this is
+    `engine` as it is, with an option no one reads.
+    """
+    url = engine.url
+    if engine.dialect.name != "sqlite" or _in_memory(url.database, url.query.get("mode")):
+        return engine.execution_options(**{READ_ONLY: True})
+    with _READERS_LOCK:
+        readers = _READERS.get(engine)
+        if readers is None:
+            own = create_engine(url, connect_args={"timeout": 30})
+            _configure_sqlite(own)
+            event.listen(engine, "engine_disposed", lambda _engine: own.dispose())
+            readers = own.execution_options(**{READ_ONLY: True})
+            _READERS[engine] = readers
+        return readers
+
+
+def _in_memory(database: str | None, mode: Any) -> bool:
+    return (
+        not database
+        or database == ":memory:"
+        or "memory" in (database, mode)
+        or (database.startswith("file::memory:"))
+    )
+
+
+_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()
+#: Each file store's engine for reads (`read_only`), while the engine lives.
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_READERS_LOCK = threading.Lock()
+
+
+def read_only_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """A session factory like `sessions`, on `read_only(its engine)`."""
+    return sessionmaker(read_only(sessions.kw["bind"]), expire_on_commit=False)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -34,6 +34,8 @@ V = TypeVar("V")
 
 #: Whole answers kept (a few KB each: ten review views and a count).
 RESULTS = 2_048
+#: Rankings kept (at most MAX_RESULTS ids each, ~2 KB), for the next pages of a search.
+RANKINGS = 2_048
 #: Tokens whose document frequency is kept (typo candidates pass through here too).
 DFS = 16_384
 #: Tokens whose head postings (at most HEAD_K each, ~25 KB) are kept: about 13 MB.
@@ -107,11 +109,17 @@ class Versioned:
 
 
 class ResultCache(Versioned, Generic[V]):
-    """Answers by (version, normalised query, limit, offset)."""
+    """Answers by (version, normalised query, limit, offset); and rankings (the ranked
+    review ids, and the range of `needed` they hold for, see `Ranker.same_for`) by
+    (version, normalised query): `下一页` (offset 5) is the first page's ranking read
+    further, not a second ranking of a query that was just ranked."""
 
     def __init__(self, size: int = RESULTS) -> None:
         super().__init__()
         self.pages: LRU[tuple[Hashable, str, int, int], V] = self._table(size)
+        self.rankings: LRU[tuple[Hashable, str], tuple[list[int], float, float]] = self._table(
+            RANKINGS
+        )
 
 
 class IndexCache(Versioned):

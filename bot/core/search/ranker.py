@@ -54,6 +54,10 @@ class Ranker:
         #: asked, from the last scoring (its share of the groups: `_share`).
         self._totals: dict[int, list[float]] = {}
         self._groups = 1
+        #: The `needed` values for which the last `rank` returns the same list (both
+        #: ends included): `needed` only decides whether the common terms' body scan
+        #: runs (and its LIMIT), so a next page can reuse a first page's ranking.
+        self.same_for: tuple[float, float] = (1, math.inf)
 
     def rank(
         self,
@@ -82,6 +86,8 @@ class Ranker:
             if group.alternatives or (group.split and all(p.alternatives for p in group.split))
         ]
         live_asked = [group for group in live if not group.bonus]
+        # Nothing below the body scan's condition depends on `needed`.
+        self.same_for = (1, math.inf)
         if not live_asked:
             return []
         if min_share:
@@ -115,6 +121,9 @@ class Ranker:
             floor = self.store.newest_floor(BODY_WINDOW)
             self._body(common, body, floor=floor, limit=needed)
             keys = self._keys(*scoring)
+            self.same_for = (needed, needed)  # the scan's LIMIT is `needed`
+        elif common:
+            self.same_for = (1, len(keys))  # a larger `needed` would scan
         # Only the first MAX_RESULTS are ever shown or counted: no need to sort the rest.
         # The keys end with the review's id, so no two are equal: plain tuple order.
         top = heapq.nsmallest(MAX_RESULTS, keys)

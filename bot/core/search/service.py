@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.reviews import ReviewView
 from bot.core.search import aliases
 from bot.core.search.cache import IndexCache, ResultCache
+from bot.core.search.groups import Group
 from bot.core.search.matching import AliasMatcher
 from bot.core.search.query import normalised, parse_query, query_phrase, relaxed
 from bot.core.search.ranker import MAX_RESULTS, Ranker
 from bot.core.search_index import IndexStore, StoreVersion
+from bot.db.engine import read_only_sessions
 from bot.db.models import Review
 
 #: How long the alias table may be served from memory (see SearchService._aliases).
@@ -48,6 +50,8 @@ class SearchService:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        #: Searches only read: they do not queue behind writers (`read_only`).
+        self._reads = read_only_sessions(sessions)
         self._matcher: tuple[tuple[tuple[str, int], ...], AliasMatcher] | None = None
         #: Grows when the alias table read differs from the last: results depend on it.
         self._alias_generation = 0
@@ -68,7 +72,7 @@ class SearchService:
     def _search(self, query: str, limit: int, offset: int) -> SearchPage:
         limit = max(1, min(int(limit), 50))
         offset = max(0, int(offset))
-        with self.sessions() as session:
+        with self._reads() as session:
             state = IndexStore(session.connection()).state()
             matcher = self._aliases(session)
             version = IndexStore.version_of(state)
@@ -78,7 +82,7 @@ class SearchService:
             remembered = self.results.pages.get(key)
             if remembered is not None:
                 return dataclasses.replace(remembered, query=query)
-            page = self._ranked(session, state, matcher, query, limit, offset)
+            page = self._ranked(session, state, matcher, query, limit, offset, results_version)
             self.results.pages.put(key, page)
             return page
 
@@ -90,24 +94,49 @@ class SearchService:
         query: str,
         limit: int,
         offset: int,
+        results_version: Hashable,
     ) -> SearchPage:
         """The search itself, its index reads through this version's `IndexCache`."""
-        groups = parse_query(query, matcher)
-        if not groups or offset >= MAX_RESULTS:
+        if offset >= MAX_RESULTS:
             return SearchPage(query, (), offset, 0)
-        store = self.index.store(session.connection(), IndexStore.version_of(state))
-        ranker = Ranker(store, docs=state.get("docs", 0))
         needed = offset + limit + 1
-        phrase = query_phrase(query, matcher)
-        ranked = ranker.rank(groups, needed, phrase=phrase)
-        if not ranked:
-            retry = relaxed(groups, matcher)
-            if retry:
-                ranked = ranker.rank(retry, needed, RELAXED_SHARE, phrase)
+        ranking_key = (results_version, normalised(query))
+        known = self.results.rankings.get(ranking_key)
+        if known is not None and known[1] <= needed <= known[2]:
+            ranked = known[0]  # what ranking again would return (`Ranker.same_for`)
+        else:
+            groups = parse_query(query, matcher)
+            if not groups:
+                return SearchPage(query, (), offset, 0)
+            ranked, low, high = self._rank(session, state, matcher, query, groups, needed)
+            self.results.rankings.put(ranking_key, (ranked, low, high))
         window = ranked[offset : offset + limit]
         by_id = self._views(session, IndexStore.version_of(state), window)
         items = tuple(by_id[review_id] for review_id in window if review_id in by_id)
         return SearchPage(query, items, offset, len(ranked))
+
+    def _rank(
+        self,
+        session: Session,
+        state: dict[str, int],
+        matcher: AliasMatcher,
+        query: str,
+        groups: list[Group],
+        needed: int,
+    ) -> tuple[list[int], float, float]:
+        """The ranked ids, and the range of `needed` for which they are the same (that
+        of every ranking run: the relaxed retry's too)."""
+        store = self.index.store(session.connection(), IndexStore.version_of(state))
+        ranker = Ranker(store, docs=state.get("docs", 0))
+        phrase = query_phrase(query, matcher)
+        ranked = ranker.rank(groups, needed, phrase=phrase)
+        low, high = ranker.same_for
+        if not ranked:
+            retry = relaxed(groups, matcher)
+            if retry:
+                ranked = ranker.rank(retry, needed, RELAXED_SHARE, phrase)
+                low, high = max(low, ranker.same_for[0]), min(high, ranker.same_for[1])
+        return ranked, low, high
 
     def _views(
         self, session: Session, version: StoreVersion, review_ids: list[int]
