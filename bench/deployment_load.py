@@ -196,6 +196,7 @@ async def wechat_load(args: argparse.Namespace, start: Callable[[], Awaitable[No
         connections=args.connections,
         run=args.run,
         seed=args.seed,
+        fresh=args.fresh,
     )
     figures = await _load(options, start)
     return {
@@ -270,6 +271,7 @@ def run_generators(
         command += ["--duration", str(seconds), "--max-rate", str(args.max_rate)]
         command += ["--queries", str(args.queries), "--reviews", str(args.reviews)]
         command += ["--run", run, "--base-id", str(base_id), "--seed", str(args.seed)]
+        command += ["--fresh", str(args.fresh)]
         processes[kind] = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -536,6 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--fresh",
+        type=float,
+        default=0.3,
+        help="share of WeChat searches asked once in the run (as bench/wechat_callbacks.py)",
+    )
     parser.add_argument("--work-dir", type=Path, help="for the replicas' logs (default: temp)")
     # Internal mode: the load generators this script starts.
     parser.add_argument("--generate", choices=sorted(GENERATORS), help=argparse.SUPPRESS)
