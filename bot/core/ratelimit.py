@@ -141,7 +141,10 @@ class SendRateLimiter:
         #: The schedule shared with the other processes (None: this process alone).
         self.slots = slots if self.interval > 0 else None
         self.wall = wall
-        self._shared: deque[float] = deque()
+        #: The reserved batch not yet handed out: slots `_shared_next` + k × interval
+        #: for k < `_shared_left` (arithmetic: at 1,000/s a batch is 200 slots).
+        self._shared_next = 0.0
+        self._shared_left = 0
         self._shared_lock = asyncio.Lock()
         self._pause_writes: set[asyncio.Task[None]] = set()
         self.lateness = SHARED_LATENESS * limits.margin / (1 - limits.margin)
@@ -225,18 +228,22 @@ class SendRateLimiter:
     async def _next_slot(self) -> float:
         """The earliest shared slot this process holds that is still usable (taken
         synchronously, so two senders never get the same one), reserving a batch when
-        none is left."""
+        none is left. Slots already too late, or inside a pause, are skipped."""
         while True:
-            horizon = self.clock() - self.lateness
-            while self._shared and (
-                self._shared[0] < horizon or self._shared[0] < self._paused_until
-            ):
-                self._shared.popleft()
-                self.missed_slots += 1
-            if self._shared:
-                return self._shared.popleft()
+            usable = max(self.clock() - self.lateness, self._paused_until)
+            if self._shared_left and self._shared_next < usable:
+                behind = math.ceil((usable - self._shared_next) / self.interval)
+                skipped = min(behind, self._shared_left)
+                self._shared_left -= skipped
+                self._shared_next += skipped * self.interval
+                self.missed_slots += skipped
+            if self._shared_left:
+                slot = self._shared_next
+                self._shared_next += self.interval
+                self._shared_left -= 1
+                return slot
             async with self._shared_lock:
-                if not self._shared:
+                if not self._shared_left:
                     await self._reserve()
 
     async def _reserve(self) -> None:
@@ -248,8 +255,8 @@ class SendRateLimiter:
         offset = self.wall() - self.clock()
         if got.paused_until - offset > self._paused_until:
             self._paused_until = got.paused_until - offset
-        first = got.first - offset
-        self._shared.extend(first + k * self.interval for k in range(got.count))
+        self._shared_next = got.first - offset
+        self._shared_left = got.count
 
     @staticmethod
     async def _write_pause(slots: SlotSource, until: float) -> None:
@@ -312,7 +319,7 @@ class SendRateLimiter:
         if self.slots is not None:
             # The slots this process holds from before the pause are dropped; the other
             # processes pause from their next reservation on (a batch, ~0.2 s, later).
-            self._shared.clear()
+            self._shared_left = 0
             write = asyncio.get_running_loop().create_task(
                 self._write_pause(self.slots, self.wall() - self.clock() + until)
             )
