@@ -106,13 +106,14 @@ class ChannelSlots:
         self.channel = channel
 
     async def reserve(self, count: int, interval: float) -> Reservation:
-        return await self.pacer.db_retry.arun(
+        # In a thread: the senders waiting for their slots wake on time meanwhile.
+        return await self.pacer.db_retry.athread(
             partial(self.pacer.reserve, self.channel, count, interval),
             f"reserving {self.channel} send slots",
         )
 
     async def pause(self, until: float) -> None:
-        await self.pacer.db_retry.arun(
+        await self.pacer.db_retry.athread(
             partial(self.pacer.pause, self.channel, until),
             f"sharing a {self.channel} 429 pause",
         )

@@ -797,12 +797,20 @@ class PushService:
         finally:
             for task in [*tasks, *background]:
                 task.cancel()
+            limiter.close()
         if summary.timed_out or summary.deposed:
             await db.arun(
                 lambda: self._stop_at_deadline(worker, summary, watch, sender.channel),
                 "giving back unsent claims",
             )
         summary.rate_limited = limiter.pauses
+        if limiter.slots is not None:
+            log.info(
+                "push #%s: %d shared slot reservations, %d slots missed by late senders",
+                summary.run_id,
+                limiter.reservations,
+                limiter.missed_slots,
+            )
         summary.seconds = time.monotonic() - started
         await db.arun(lambda: self._finish_run(summary), "closing the push run")
         log.info("%s", summary.describe())

@@ -145,7 +145,11 @@ class SendRateLimiter:
         #: for k < `_shared_left` (arithmetic: at 1,000/s a batch is 200 slots).
         self._shared_next = 0.0
         self._shared_left = 0
-        self._shared_lock = asyncio.Lock()
+        #: The next batch, reserved ahead (at half the current one) so that senders
+        #: never wait on the store: (first slot in this process's clock, count).
+        self._spare: tuple[float, int] | None = None
+        self._refill: asyncio.Task[None] | None = None
+        self._refill_error: BaseException | None = None
         self._pause_writes: set[asyncio.Task[None]] = set()
         self.lateness = SHARED_LATENESS * limits.margin / (1 - limits.margin)
         self.batch = max(1, math.ceil(limits.per_second * SHARED_BATCH_SECONDS))
@@ -227,8 +231,9 @@ class SendRateLimiter:
 
     async def _next_slot(self) -> float:
         """The earliest shared slot this process holds that is still usable (taken
-        synchronously, so two senders never get the same one), reserving a batch when
-        none is left. Slots already too late, or inside a pause, are skipped."""
+        synchronously, so two senders never get the same one); slots already too late,
+        or inside a pause, are skipped. The next batch is reserved in the background
+        once half of this one is handed out; a sender waits for it only if it is late."""
         while True:
             usable = max(self.clock() - self.lateness, self._paused_until)
             if self._shared_left and self._shared_next < usable:
@@ -237,14 +242,37 @@ class SendRateLimiter:
                 self._shared_left -= skipped
                 self._shared_next += skipped * self.interval
                 self.missed_slots += skipped
+            if not self._shared_left and self._spare is not None:
+                (self._shared_next, self._shared_left), self._spare = self._spare, None
+                continue
             if self._shared_left:
                 slot = self._shared_next
                 self._shared_next += self.interval
                 self._shared_left -= 1
+                if self._shared_left <= self.batch // 2:
+                    self._start_refill()
                 return slot
-            async with self._shared_lock:
-                if not self._shared_left:
-                    await self._reserve()
+            if self._refill_error is not None:
+                error, self._refill_error = self._refill_error, None
+                raise error
+            refill = self._start_refill()
+            assert refill is not None  # no spare batch, no error: one is under way
+            # Not `await refill`: a sender cancelled while waiting must not cancel the
+            # reservation the others wait for.
+            await asyncio.wait({refill})
+
+    def _start_refill(self) -> asyncio.Task[None] | None:
+        """The reservation of the next batch, started unless one is under way or done
+        (then None: the spare batch is there)."""
+        if self._refill is None and self._spare is None:
+            self._refill = asyncio.get_running_loop().create_task(self._reserve())
+            self._refill.add_done_callback(self._refilled)
+        return self._refill
+
+    def _refilled(self, task: asyncio.Task[None]) -> None:
+        self._refill = None
+        if not task.cancelled() and task.exception() is not None:
+            self._refill_error = task.exception()
 
     async def _reserve(self) -> None:
         """One batch of slots (one transaction), in this process's clock; the shared
@@ -255,8 +283,14 @@ class SendRateLimiter:
         offset = self.wall() - self.clock()
         if got.paused_until - offset > self._paused_until:
             self._paused_until = got.paused_until - offset
-        self._shared_next = got.first - offset
-        self._shared_left = got.count
+        self._spare = (got.first - offset, got.count)
+
+    def close(self) -> None:
+        """Stop a reservation under way (the push is over)."""
+        if self._refill is not None:
+            self._refill.cancel()
+        for write in list(self._pause_writes):
+            write.cancel()
 
     @staticmethod
     async def _write_pause(slots: SlotSource, until: float) -> None:
@@ -320,6 +354,7 @@ class SendRateLimiter:
             # The slots this process holds from before the pause are dropped; the other
             # processes pause from their next reservation on (a batch, ~0.2 s, later).
             self._shared_left = 0
+            self._spare = None
             write = asyncio.get_running_loop().create_task(
                 self._write_pause(self.slots, self.wall() - self.clock() + until)
             )
