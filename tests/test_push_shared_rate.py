@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -29,7 +29,7 @@ from bot.channels.telegram.app import build_push_bot
 from bot.channels.telegram.capabilities import PAID_BROADCAST_MAX_PER_SECOND
 from bot.channels.telegram.sender import telegram_push
 from bot.core.pacer import SharedPacer
-from bot.core.ratelimit import SendLimits, SendRateLimiter
+from bot.core.ratelimit import Reservation, SendLimits, SendRateLimiter
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.migrate import upgrade
 from bot.settings import SettingsError
@@ -39,6 +39,7 @@ from tests.support.paths import DATA_DIR
 from tests.support.stores import make_settings
 from tests.test_push import LONG_AGO, queue_now, received, subscribe
 from tests.test_push_processes import environment, prepare, sent_count, spawn_push
+from tests.test_push_throttled import LateClock
 
 TELEGRAM_RATE = 30
 
@@ -144,6 +145,49 @@ async def test_two_limiters_on_one_store_follow_one_schedule(sqlite_url: str) ->
     spans = [b - a for a, b in zip(starts, starts[window:], strict=False)]
     assert min(spans) >= window * interval - lateness - 1e-6
     assert all(limiter.reservations > 0 for limiter in limiters)
+
+
+class OneSchedule:
+    """A `SlotSource` in memory on the test's clock (the store's row, without a store)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.next = 0.0
+        self.paused_until = 0.0
+
+    async def reserve(self, count: int, interval: float) -> Reservation:
+        first = max(self.next, self.clock(), self.paused_until)
+        self.next = first + count * interval
+        return Reservation(first, count, self.paused_until)
+
+    async def pause(self, until: float) -> None:
+        self.paused_until = max(self.paused_until, until)
+
+
+async def test_a_late_waker_leaves_its_shared_slot_instead_of_crowding_the_next() -> None:
+    """Sleeps overshoot by up to 0.9 interval (31 ms at 30/s, more than the 21 ms a slot
+    allows): no send starts before its slot or later than `lateness` after it, so any
+    31 starts span at least 30 intervals less that; the late ones' slots are left."""
+    limits = SendLimits(per_second=30.0)
+    late = LateClock(late=0.9, interval=limits.global_interval)
+    schedule = OneSchedule(late.clock)
+    limiter = SendRateLimiter(limits, late.clock, late.sleep, slots=schedule, wall=late.clock)
+    starts: list[float] = []
+    for n in range(300):
+        await limiter.acquire(str(n), is_group=False)
+        starts.append(late.now)
+    window, interval = limiter.window, limiter.interval
+    spans = [b - a for a, b in zip(starts, starts[window:], strict=False)]
+    assert min(spans) >= window * interval - limiter.lateness - 1e-9
+    assert limiter.missed_slots > 0  # the overshoots beyond 21 ms cost their slots
+    assert limiter.reservations >= 300 / limiter.batch
+    # A 429: this limiter waits it out and the shared schedule hears of it.
+    limiter.pause(1.0)
+    await asyncio.sleep(0)  # the pause is written in a task of its own
+    assert schedule.paused_until == pytest.approx(late.now + 1.0)
+    await limiter.acquire("after", is_group=False)
+    assert late.now >= schedule.paused_until - 1e-9
+    limiter.close()
 
 
 def test_a_429_pause_is_shared(sqlite_url: str) -> None:
