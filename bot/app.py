@@ -38,6 +38,7 @@ from bot.core.leader_duties import LeaderDuties, Notify, PushNow
 from bot.core.leadership import Callback as LeaderCallback
 from bot.core.leadership import LeaderElector, LeaseStore
 from bot.core.notify import Notifier
+from bot.core.pacer import SharedPacer
 from bot.core.push import PushOptions, PushService, PushSummary
 from bot.core.push_requests import PushRequestService
 from bot.core.ratelimit import SendLimits
@@ -167,12 +168,16 @@ def build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -
     )
     drafts = DraftService(reviews, arxiv_records, watcher)
     ArxivFeature(watcher, drafts, settings.arxiv_poll_cron, settings.timezone).register(registry)
+    options = push_options(settings)
     push = PushService(
         sessions,
         reviews,
         subscriptions,
-        push_options(settings),
+        options,
         standing_subscribers=telegram_standing_subscribers(settings.telegram_channel_id),
+        # Always: any other process may push on this store (a replica, `paperbot push`
+        # beside the bot), and the channel's limit is for all of them together.
+        pacer=SharedPacer(sessions, options.db_retry).for_channel,
     )
     push_requests = PushRequestService(sessions)
     editorial = Editorial(reviews, subscriptions, push_requests, TagSuggester(sessions))

@@ -759,12 +759,11 @@ async def _push_once(core: Core, *, trigger: str, retry_failed: bool = False) ->
     async with contextlib.AsyncExitStack() as stack:
         if settings.telegram_bot_token:
             from bot.channels.telegram.bridge import TelegramNotifier
-            from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
-            from bot.channels.telegram.sender import TelegramSender
+            from bot.channels.telegram.sender import telegram_push
 
             bot = await _telegram_push_bot(core)
             stack.push_async_callback(bot.shutdown)
-            deliveries.append(ChannelPush(TelegramSender(bot), TELEGRAM_CAPABILITIES.send_limits))
+            deliveries.append(telegram_push(bot, settings.push_paid_broadcast))
             notifiers.append(TelegramNotifier(bot))
         if settings.wechat_enabled:
             from bot.channels.wechat.channel import push_parts

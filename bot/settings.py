@@ -18,7 +18,11 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.channels.telegram.capabilities import TELEGRAM, is_telegram_id
+from bot.channels.telegram.capabilities import (
+    PAID_BROADCAST_MAX_PER_SECOND,
+    TELEGRAM,
+    is_telegram_id,
+)
 from bot.core.addresses import ChatAddress, parse_address
 
 #: The repository's own `content/` folder; the default seed for an empty database
@@ -187,6 +191,10 @@ class Settings(BaseSettings):
     push_max_per_second: float = Field(default=0.0, ge=0)
     push_private_per_second: float = Field(default=0.0, ge=0)
     push_group_per_minute: float = Field(default=0.0, ge=0)
+    #: Telegram's paid broadcast: the push's messages allow it (`allow_paid_broadcast`,
+    #: charged in Stars beyond the free 30/s), and Telegram's declared overall limit
+    #: becomes 1000/s, paced up to PUSH_MAX_PER_SECOND (at most 1000).
+    push_paid_broadcast: bool = False
     push_concurrency: int = Field(default=8, ge=1, le=256)
     push_max_attempts: int = Field(default=5, ge=1, le=20)
     push_lease_seconds: float = Field(default=120.0, ge=1)
@@ -287,6 +295,18 @@ class Settings(BaseSettings):
             return parts
         # A bare id predates other channels: it means Telegram.
         return [_admin_address(part) for part in parts]
+
+    @field_validator("push_paid_broadcast")
+    @classmethod
+    def _check_paid_rate(cls, value: bool, info: ValidationInfo) -> bool:
+        ceiling = info.data.get("push_max_per_second") or 0.0
+        if value and ceiling > PAID_BROADCAST_MAX_PER_SECOND:
+            raise ValueError(
+                f"PUSH_MAX_PER_SECOND={ceiling:g} is above Telegram's paid broadcast limit "
+                f"of {PAID_BROADCAST_MAX_PER_SECOND:g} messages/s; set it to "
+                f"{PAID_BROADCAST_MAX_PER_SECOND:g} or less (0 = that limit)"
+            )
+        return value
 
     @field_validator("telegram_mode", mode="before")
     @classmethod

@@ -47,7 +47,10 @@ Pacing is per channel: `run(sender, limits=...)` paces that channel's sends by t
 limits it declares, lowered (never raised) by the operator's ceiling in
 `PushOptions.limits` (PUSH_MAX_PER_SECOND etc.). Channels push concurrently, each run
 with its own limiter (scheduler/push.py `run_channel_pushes`, the deliveries of
-`run_everywhere`).
+`run_everywhere`). With a `SlotSource` factory (`PushService(pacer=...)`, which the
+composition root always passes: bot/core/pacer.py), the overall limit is one schedule
+in the store shared by every process that sends on the channel (replicas, `paperbot
+push` beside the bot), so they stay within it together.
 
 What is due: a review is pushed to the subscribers who subscribed before it was
 announced (`Review.announced_at`: published from the queue, by an editor's publish, or
@@ -75,7 +78,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.broadcasts import BroadcastResult
 from bot.core.conversation import Reply
 from bot.core.outbox import MARK_SENT_ONE, Claimed, OutboxRepository
-from bot.core.ratelimit import SendLimits, SendRateLimiter
+from bot.core.ratelimit import SendLimits, SendRateLimiter, SlotSource
 from bot.core.reviews import ReviewService, ReviewView
 from bot.core.subscriptions import SubscriberView, SubscriptionService, wants
 from bot.core.views import push_digest, review_full
@@ -153,6 +156,9 @@ class ChannelPush:
     sender: Sender
     limits: SendLimits
 
+
+#: A channel's send schedule shared with the other processes (bot/core/pacer.py).
+Pacer = Callable[[str], SlotSource]
 
 #: Is this process's leadership (the epoch the push was started under) still current?
 Fence = Callable[[], bool]
@@ -517,8 +523,11 @@ class PushService:
         options: PushOptions = PushOptions(),
         clock: Callable[[], dt.datetime] = utcnow,
         standing_subscribers: Sequence[StandingSubscriber] = (),
+        pacer: Pacer | None = None,
     ) -> None:
         self.sessions = sessions
+        #: None: this process paces its sends alone (a store no other process uses).
+        self.pacer = pacer
         self.reviews = reviews
         self.subscriptions = subscriptions
         self.options = options
@@ -755,7 +764,8 @@ class PushService:
         self._reply_cache.clear()
         worker = f"{uuid.uuid4().hex[:12]}"
         summary.limits = (limits or SendLimits()).capped_by(self.options.limits)
-        limiter = SendRateLimiter(summary.limits)
+        slots = self.pacer(sender.channel) if self.pacer is not None else None
+        limiter = SendRateLimiter(summary.limits, slots=slots)
         watch = RunWatch(limiter)
         reviews: dict[int, ReviewView] = {}
         recorder = self._recorder_for_run()
@@ -787,12 +797,20 @@ class PushService:
         finally:
             for task in [*tasks, *background]:
                 task.cancel()
+            limiter.close()
         if summary.timed_out or summary.deposed:
             await db.arun(
                 lambda: self._stop_at_deadline(worker, summary, watch, sender.channel),
                 "giving back unsent claims",
             )
         summary.rate_limited = limiter.pauses
+        if limiter.slots is not None:
+            log.info(
+                "push #%s: %d shared slot reservations, %d slots missed by late senders",
+                summary.run_id,
+                limiter.reservations,
+                limiter.missed_slots,
+            )
         summary.seconds = time.monotonic() - started
         await db.arun(lambda: self._finish_run(summary), "closing the push run")
         log.info("%s", summary.describe())

@@ -10,11 +10,15 @@ sending resumes at pace.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,42 @@ def _lower(declared: float, ceiling: float) -> float:
     return ceiling if declared <= 0 else min(declared, ceiling)
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """Slots a `SlotSource` handed out: `count` starts `interval` apart from `first`
+    (wall clock, `time.time()`), and the channel's shared pause (until `paused_until`,
+    wall clock; 0 = none), which another process may have set after a 429."""
+
+    first: float
+    count: int
+    paused_until: float = 0.0
+
+
+class SlotSource(Protocol):
+    """One schedule of sends for a channel, shared by every process that sends on it."""
+
+    async def reserve(self, count: int, interval: float) -> Reservation:
+        """The next `count` free slots `interval` apart, none before now or the shared
+        pause."""
+        ...
+
+    async def pause(self, until: float) -> None:
+        """Extend the shared pause to `until` (wall clock): a 429 this process got holds
+        the other processes too."""
+        ...
+
+
+#: A shared slot is used only when its sender starts at most this share of the margin's
+#: slack (margin / (1 - margin) s, 42 ms at 4 %) after it; a later waker leaves it and
+#: takes the next. So no send starts before its slot or more than 21 ms after it, and
+#: any 31 sends of all the processes together span at least 1.042 s - 21 ms: the other
+#: half of the slack is for the network and the server's queue.
+SHARED_LATENESS = 0.5
+#: A process reserves this many seconds' worth of slots at a time: one short
+#: transaction per batch, not per message (6 slots at 30/s, 200 at 1,000/s).
+SHARED_BATCH_SECONDS = 0.2
+
+
 #: Every so many sends the limiter forgets the chats it no longer needs to pace.
 PRUNE_EVERY = 1024
 #: At most this many past starts are kept for the overall limit (a channel's count per
@@ -90,11 +130,32 @@ class SendRateLimiter:
         limits: SendLimits,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        slots: SlotSource | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.limits = limits
         self.clock = clock
         self.sleep = sleep
         self.interval = limits.global_interval
+        #: The schedule shared with the other processes (None: this process alone).
+        self.slots = slots if self.interval > 0 else None
+        self.wall = wall
+        #: The reserved batch not yet handed out: slots `_shared_next` + k × interval
+        #: for k < `_shared_left` (arithmetic: at 1,000/s a batch is 200 slots).
+        self._shared_next = 0.0
+        self._shared_left = 0
+        #: The next batch, reserved ahead (at half the current one) so that senders
+        #: never wait on the store: (first slot in this process's clock, count).
+        self._spare: tuple[float, int] | None = None
+        self._refill: asyncio.Task[None] | None = None
+        self._refill_error: BaseException | None = None
+        self._pause_writes: set[asyncio.Task[None]] = set()
+        self.lateness = SHARED_LATENESS * limits.margin / (1 - limits.margin)
+        self.batch = max(1, math.ceil(limits.per_second * SHARED_BATCH_SECONDS))
+        #: Shared slots taken but left because their sender woke too late.
+        self.missed_slots = 0
+        self.reservations = 0
         self.window = max(1, min(MAX_WINDOW, math.ceil(limits.per_second)))
         self._starts: deque[float] = deque(maxlen=self.window)
         self._global_next = 0.0
@@ -113,6 +174,9 @@ class SendRateLimiter:
         decide, because a sender can wake later than its slot (the event loop was busy).
         Call it right before writing the request: the start is recorded on return.
         """
+        if self.slots is not None:
+            await self._acquire_shared(chat_id, is_group)
+            return
         now = self.clock()
         chat_interval = self.limits.chat_interval(is_group)
         start = max(now, self._chat_next.get(chat_id, 0.0), self._paused_until)
@@ -132,6 +196,109 @@ class SendRateLimiter:
                     self.prune()
                 return
             await self.sleep(ready - now)
+
+    async def _acquire_shared(self, chat_id: str, is_group: bool) -> None:
+        """The chat's own limit and any pause first (here, in this process), then the
+        next slot of the shared schedule: the sender waits for its slot and starts at
+        most `lateness` after it, or leaves it and takes the next one."""
+        chat_interval = self.limits.chat_interval(is_group)
+        while True:
+            now = self.clock()
+            ready = max(
+                self._chat_next.get(chat_id, 0.0),
+                self._chat_last.get(chat_id, -chat_interval) + chat_interval,
+                self._paused_until,
+            )
+            if ready > now:
+                self._chat_next[chat_id] = ready
+                await self.sleep(ready - now)
+                continue
+            slot = await self._next_slot()
+            if slot > self.clock():
+                await self.sleep(slot - self.clock())
+            now = self.clock()
+            if slot < self._paused_until:
+                continue  # a 429 came while it waited: after the pause, another slot
+            if now - slot > self.lateness:
+                self.missed_slots += 1
+                continue
+            self._chat_last[chat_id] = now
+            self._chat_next[chat_id] = now + chat_interval
+            self._acquired += 1
+            if self._acquired % PRUNE_EVERY == 0:
+                self.prune()
+            return
+
+    async def _next_slot(self) -> float:
+        """The earliest shared slot this process holds that is still usable (taken
+        synchronously, so two senders never get the same one); slots already too late,
+        or inside a pause, are skipped. The next batch is reserved in the background
+        once half of this one is handed out; a sender waits for it only if it is late."""
+        while True:
+            usable = max(self.clock() - self.lateness, self._paused_until)
+            if self._shared_left and self._shared_next < usable:
+                behind = math.ceil((usable - self._shared_next) / self.interval)
+                skipped = min(behind, self._shared_left)
+                self._shared_left -= skipped
+                self._shared_next += skipped * self.interval
+                self.missed_slots += skipped
+            if not self._shared_left and self._spare is not None:
+                (self._shared_next, self._shared_left), self._spare = self._spare, None
+                continue
+            if self._shared_left:
+                slot = self._shared_next
+                self._shared_next += self.interval
+                self._shared_left -= 1
+                if self._shared_left <= self.batch // 2:
+                    self._start_refill()
+                return slot
+            if self._refill_error is not None:
+                error, self._refill_error = self._refill_error, None
+                raise error
+            refill = self._start_refill()
+            assert refill is not None  # no spare batch, no error: one is under way
+            # Not `await refill`: a sender cancelled while waiting must not cancel the
+            # reservation the others wait for.
+            await asyncio.wait({refill})
+
+    def _start_refill(self) -> asyncio.Task[None] | None:
+        """The reservation of the next batch, started unless one is under way or done
+        (then None: the spare batch is there)."""
+        if self._refill is None and self._spare is None:
+            self._refill = asyncio.get_running_loop().create_task(self._reserve())
+            self._refill.add_done_callback(self._refilled)
+        return self._refill
+
+    def _refilled(self, task: asyncio.Task[None]) -> None:
+        self._refill = None
+        if not task.cancelled() and task.exception() is not None:
+            self._refill_error = task.exception()
+
+    async def _reserve(self) -> None:
+        """One batch of slots (one transaction), in this process's clock; the shared
+        pause it reads back holds this process too (another one got the 429)."""
+        assert self.slots is not None
+        got = await self.slots.reserve(self.batch, self.interval)
+        self.reservations += 1
+        offset = self.wall() - self.clock()
+        if got.paused_until - offset > self._paused_until:
+            self._paused_until = got.paused_until - offset
+        self._spare = (got.first - offset, got.count)
+
+    def close(self) -> None:
+        """Stop a reservation under way (the push is over)."""
+        if self._refill is not None:
+            self._refill.cancel()
+        for write in list(self._pause_writes):
+            write.cancel()
+
+    @staticmethod
+    async def _write_pause(slots: SlotSource, until: float) -> None:
+        """Best effort: a process that misses the pause meets the 429 itself."""
+        try:
+            await slots.pause(until)
+        except Exception as exc:
+            log.warning("could not share a 429 pause with the other senders: %s", exc)
 
     def _ready(self) -> float:
         """When the next send may start under the overall limit and any pause."""
@@ -183,5 +350,15 @@ class SendRateLimiter:
         self.pauses += 1
         until = self.clock() + seconds
         self._paused_until = max(self._paused_until, until)
+        if self.slots is not None:
+            # The slots this process holds from before the pause are dropped; the other
+            # processes pause from their next reservation on (a batch, ~0.2 s, later).
+            self._shared_left = 0
+            self._spare = None
+            write = asyncio.get_running_loop().create_task(
+                self._write_pause(self.slots, self.wall() - self.clock() + until)
+            )
+            self._pause_writes.add(write)
+            write.add_done_callback(self._pause_writes.discard)
         self._global_next = max(self._global_next, self._paused_until)
         self._resume_at(self._paused_until)

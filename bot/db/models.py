@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Double,
     Float,
     ForeignKey,
     Index,
@@ -390,6 +391,19 @@ class Replica(Base):
     role: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SendPacer(Base):
+    """One channel's send schedule, shared by every process that sends on it (see
+    bot/core/pacer.py): the next free slot and the end of the shared 429 pause, both
+    wall-clock seconds (`time.time()`; 0 = none), so the channel's overall limit holds
+    for all the processes together."""
+
+    __tablename__ = "send_pacers"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Double, default=0.0)
+    paused_until: Mapped[float] = mapped_column(Double, default=0.0)
 
 
 PUSH_REQUEST_STATUSES = ("pending", "running", "done", "failed")

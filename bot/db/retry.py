@@ -110,3 +110,21 @@ class DbRetry:
                 if not is_transient(exc):
                     raise
                 await asyncio.sleep(self._next_delay(what, attempt, started, exc))
+
+    async def athread(self, work: Callable[[], _T], what: str) -> _T:
+        """`arun` with each attempt in a worker thread: for a transaction the event loop
+        must not wait on (the send pacer's: its senders are due to the millisecond).
+        Cancelling the caller leaves the attempt under way to finish in its thread."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await asyncio.to_thread(work)
+                if attempt > 1:
+                    log.info("database answers again: %s done (attempt %d)", what, attempt)
+                return result
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await asyncio.sleep(self._next_delay(what, attempt, started, exc))

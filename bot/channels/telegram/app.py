@@ -23,13 +23,12 @@ from telegram.ext import (
 from bot.app import Core
 from bot.background import Background
 from bot.channels.telegram.bridge import TelegramBridge, TelegramNotifier, publish_commands
-from bot.channels.telegram.capabilities import TELEGRAM, TELEGRAM_CAPABILITIES
+from bot.channels.telegram.capabilities import TELEGRAM
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inline import InlineSearch
 from bot.channels.telegram.membership import MembershipHandlers
 from bot.channels.telegram.ordering import PerChatUpdateProcessor
-from bot.channels.telegram.sender import TelegramSender
-from bot.core.push import ChannelPush
+from bot.channels.telegram.sender import telegram_push
 from bot.core.search.segment import warm_up
 from bot.core.texts import language_of, t
 from bot.metrics import Metrics
@@ -119,7 +118,7 @@ def build_application(
             await warming
         await push_bot.initialize()
         if host_jobs:
-            pushes = [ChannelPush(TelegramSender(push_bot), TELEGRAM_CAPABILITIES.send_limits)]
+            pushes = [telegram_push(push_bot, settings.push_paid_broadcast)]
             notifier = TelegramNotifier(application.bot)
             background.start(lambda: pushes, lambda: notifier, [CHANNEL])
 

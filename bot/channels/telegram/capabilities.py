@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.channels.base import ChannelCapabilities
 from bot.core.ratelimit import SendLimits
@@ -22,6 +23,19 @@ TELEGRAM_CAPABILITIES = ChannelCapabilities(
     # 20/min to one group (PUSH_MAX_PER_SECOND etc. override these).
     send_limits=SendLimits(per_second=30.0, private_per_second=1.0, group_per_minute=20.0),
 )
+
+#: Telegram's paid broadcast (`allow_paid_broadcast`): up to 1000 messages/s overall,
+#: those beyond the free 30/s paid in Stars; the chat limits stay.
+PAID_BROADCAST_MAX_PER_SECOND = 1000.0
+
+
+def telegram_capabilities(paid_broadcast: bool = False) -> ChannelCapabilities:
+    """Telegram's capabilities; with PUSH_PAID_BROADCAST its declared overall limit is
+    the paid broadcast's (which PUSH_MAX_PER_SECOND lowers as any other)."""
+    if not paid_broadcast:
+        return TELEGRAM_CAPABILITIES
+    limits = replace(TELEGRAM_CAPABILITIES.send_limits, per_second=PAID_BROADCAST_MAX_PER_SECOND)
+    return replace(TELEGRAM_CAPABILITIES, send_limits=limits)
 
 
 def telegram_id(address: str) -> int:

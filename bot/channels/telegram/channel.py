@@ -27,7 +27,7 @@ from bot.app import Core
 from bot.channels.plugin import ChannelStartError, ChannelState
 from bot.channels.telegram.app import CHANNEL, build_application
 from bot.channels.telegram.bridge import TelegramNotifier
-from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
+from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES, telegram_capabilities
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.broadcasts import Broadcaster
 from bot.core.notify import Notifier
@@ -50,6 +50,9 @@ class TelegramChannel:
 
     def __init__(self, core: Core, metrics: Metrics | None = None) -> None:
         self.core = core
+        #: PUSH_PAID_BROADCAST raises the declared overall limit to the paid one.
+        self.paid_broadcast = core.settings.push_paid_broadcast
+        self.capabilities = telegram_capabilities(self.paid_broadcast)
         self.mode = core.settings.effective_telegram_mode
         self._state: ChannelState = "off"
         self._sender: TelegramSender | None = None
@@ -122,7 +125,7 @@ class TelegramChannel:
                 f"Telegram is unreachable ({exc.__class__.__name__}: {_one_line(exc)})"
             ) from None
         push_bot = application.bot_data["push_bot"]
-        self._sender = TelegramSender(push_bot)
+        self._sender = TelegramSender(push_bot, paid_broadcast=self.paid_broadcast)
         self._notifier = TelegramNotifier(application.bot)
         self._state = "polling" if self.mode == "polling" else "webhook"
 

@@ -13,10 +13,11 @@ from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
-from bot.channels.telegram.capabilities import TELEGRAM, telegram_id
+from bot.channels.telegram.capabilities import TELEGRAM, telegram_capabilities, telegram_id
 from bot.channels.telegram.render import keyboard, render_messages, split_keyboard
 from bot.core.conversation import Reply
 from bot.core.push import (
+    ChannelPush,
     ChatMovedError,
     PermanentDeliveryError,
     RateLimitedError,
@@ -70,8 +71,10 @@ class TelegramSender:
     channel = TELEGRAM
     max_reviews_per_message = DIGEST_REVIEWS_PER_MESSAGE
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, paid_broadcast: bool = False) -> None:
         self.bot = bot
+        #: PUSH_PAID_BROADCAST: every push message allows Telegram's paid broadcast.
+        self._extra: dict[str, object] = {"allow_paid_broadcast": True} if paid_broadcast else {}
 
     def render(self, replies: list[Reply]) -> Sequence[object]:
         """Each reply as messages within Telegram's limits: text split at 4096 units and
@@ -96,7 +99,8 @@ class TelegramSender:
         assert isinstance(message, OutgoingMessage)
         try:
             sent = await self.bot._post(
-                "sendMessage", {"chat_id": telegram_id(chat_id), **message.parameters}
+                "sendMessage",
+                {"chat_id": telegram_id(chat_id), **message.parameters, **self._extra},
             )
         except RetryAfter as exc:
             raise RateLimitedError(retry_after_seconds(exc)) from exc
@@ -112,3 +116,12 @@ class TelegramSender:
         except NetworkError as exc:  # timeouts, connection errors, 5xx
             raise TemporaryDeliveryError(exc.message) from exc
         return int(sent["message_id"])
+
+
+def telegram_push(bot: Bot, paid_broadcast: bool = False) -> ChannelPush:
+    """Telegram's part of a push: its sender and the limits it declares, both as
+    PUSH_PAID_BROADCAST says (`allow_paid_broadcast`, 1000/s overall)."""
+    return ChannelPush(
+        TelegramSender(bot, paid_broadcast=paid_broadcast),
+        telegram_capabilities(paid_broadcast).send_limits,
+    )

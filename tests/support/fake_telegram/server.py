@@ -431,6 +431,9 @@ class FakeTelegramServer(WebhookDelivery):
         enforce_rate_limits: answer 429 when the bot exceeds ``global_rate`` messages per
             sliding second, ``per_chat_rate`` messages/s to one private chat, or
             ``group_rate_per_minute`` messages per sliding minute to one group/channel.
+            A sendMessage with ``allow_paid_broadcast`` (Telegram's paid broadcast) may
+            go beyond ``global_rate``, up to ``paid_broadcast_rate`` (1000) per sliding
+            second counting every message; the chat limits hold for it all the same.
         strict_html: reject ``&`` that Telegram would keep literally and ``<a>`` without href.
         admins: ``{chat_id: [user dict or user id, ...]}`` for ``getChatAdministrators``.
         bot_id: the bot's user id; default: numeric prefix of the token used (else 123).
@@ -445,6 +448,7 @@ class FakeTelegramServer(WebhookDelivery):
         port: int = 0,
         latency: float = 0.0,
         global_rate: float = 30.0,
+        paid_broadcast_rate: float = 1000.0,
         per_chat_rate: float = 1.0,
         group_rate_per_minute: float = 20.0,
         enforce_rate_limits: bool = False,
@@ -463,6 +467,7 @@ class FakeTelegramServer(WebhookDelivery):
         self._requested_port = port
         self.latency = latency
         self.global_rate = global_rate
+        self.paid_broadcast_rate = paid_broadcast_rate
         self.per_chat_rate = per_chat_rate
         self.group_rate_per_minute = group_rate_per_minute
         self.enforce_rate_limits = enforce_rate_limits
@@ -1380,8 +1385,9 @@ class FakeTelegramServer(WebhookDelivery):
             )
         return make_group(chat_id, f"Group {chat_id}")
 
-    def _check_rate(self, method: str, chat_id: int) -> None:
-        """Flood control: sliding windows; a hit raises a (non-injected) 429."""
+    def _check_rate(self, method: str, chat_id: int, *, paid: bool = False) -> None:
+        """Flood control: sliding windows; a hit raises a (non-injected) 429. `paid`: the
+        message allows a paid broadcast, so the overall limit is the paid one."""
         if not self.enforce_rate_limits or method not in self.rate_limited_methods:
             return
         now = time.monotonic()
@@ -1389,8 +1395,9 @@ class FakeTelegramServer(WebhookDelivery):
         window = self._global_window
         while window and window[0] <= now - 1.0:
             window.popleft()
-        if len(window) >= self.global_rate:
-            waits.append(window[0] + 1.0 - now)
+        limit = self.paid_broadcast_rate if paid else self.global_rate
+        if len(window) >= limit:
+            waits.append(window[-int(limit)] + 1.0 - now)
         chat_window = self._chat_windows.setdefault(chat_id, deque())
         if chat_id > 0:
             span, limit = 1.0 / self.per_chat_rate, 1.0
@@ -1806,7 +1813,7 @@ class FakeTelegramServer(WebhookDelivery):
         reply_to = self._reply_to(params, chat_id)
         with self._cond:
             self._check_chat(chat_id, sending=True)
-            self._check_rate(ctx.method, chat_id)
+            self._check_rate(ctx.method, chat_id, paid=bool(params.get("allow_paid_broadcast")))
             fields: JSONDict = {"text": parsed.text}
             if parsed.entities:
                 fields["entities"] = parsed.entities
