@@ -80,7 +80,7 @@ from bot.core.reviews import ReviewService, ReviewView
 from bot.core.subscriptions import SubscriberView, SubscriptionService, wants
 from bot.core.views import push_digest, review_full
 from bot.db.models import PushRun, Review, Subscriber, utcnow
-from bot.db.retry import DbRetry, first_line, is_transient
+from bot.db.retry import OUTAGE, DbRetry, first_line, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -400,12 +400,9 @@ class SentRecorder:
             if not is_transient(exc):
                 raise
             self.stalled = True
-            log.warning(
-                "could not record %d sent deliveries yet (kept, retried): %s",
-                self.backlog,
-                first_line(exc),
-            )
+            OUTAGE.failed(f"recording {self.backlog} sent deliveries (kept, retried)", exc)
             return False
+        OUTAGE.answered()
         return True
 
     def flush(self) -> None:
@@ -1019,7 +1016,9 @@ class PushService:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("push #%s: heartbeat missed: %s", run_id, first_line(exc))
+                OUTAGE.failed(f"writing push #{run_id}'s heartbeat", exc)
+            else:
+                OUTAGE.answered()
 
     def _beat(self, worker: str, run_id: int | None) -> None:
         now = self.clock()
@@ -1234,9 +1233,7 @@ class PushService:
             if not is_transient(exc):
                 self._unwritten_failures.remove(failure)
                 raise
-            log.warning(
-                "could not record %d failed deliveries yet: %s", len(delivery_ids), first_line(exc)
-            )
+            OUTAGE.failed(f"recording {len(delivery_ids)} failed deliveries (kept, retried)", exc)
 
     def _write_failures(self) -> None:
         """Safe to repeat: a delivery marked failed twice is still failed."""
