@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from sqlalchemy import select, text
 from bot.app import Core, build_core
 from bot.db.engine import make_engine
 from bot.db.models import PushRun
-from bot.db.retry import DatabaseUnavailableError, DbRetry
+from bot.db.retry import OUTAGE, DatabaseUnavailableError, DbRetry
 from tests.support.fake_telegram import FakeTelegramServer
 from tests.support.network import free_port
 from tests.support.paths import DATA_DIR
@@ -127,6 +128,48 @@ def test_retry_rides_out_an_outage_on_fresh_connections(postgres_schema_url: str
 
         assert asyncio.run(scenario()) == 1
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_outage_is_logged_once_however_many_units_retry(
+    postgres_schema_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four units of work retrying through one outage (a push's senders): one WARNING,
+    the other failures at DEBUG, one INFO when the database answers (bot.db.retry.OUTAGE)."""
+    OUTAGE.answered()  # no outage left open by an earlier test in this process
+    with TcpProxy() as proxy:
+        engine = make_engine(proxy.url(postgres_schema_url))
+
+        def select_one() -> int:
+            with engine.connect() as connection:
+                return int(connection.execute(text("SELECT 1")).scalar_one())
+
+        assert select_one() == 1
+        proxy.cut()
+
+        async def scenario() -> list[int]:
+            async def come_back_later() -> None:
+                await asyncio.sleep(1.5)
+                proxy.restore()
+
+            back = asyncio.create_task(come_back_later())
+            retry = DbRetry(patience=30, base_delay=0.1, max_delay=0.2)
+            results = await asyncio.gather(*(retry.arun(select_one, f"unit {n}") for n in range(4)))
+            await back
+            return list(results)
+
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="bot.db.retry"):
+            assert asyncio.run(scenario()) == [1, 1, 1, 1]
+        engine.dispose()
+    records = [r for r in caplog.records if r.name == "bot.db.retry"]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    infos = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    debugs = [r for r in records if r.levelno == logging.DEBUG]
+    assert len(warnings) == 1 and "database error while unit" in warnings[0], warnings
+    assert len(infos) == 1 and infos[0].startswith("database answers again after"), infos
+    assert len(debugs) >= 4, "every unit failed more than once while the database was away"
+    assert not OUTAGE.open
 
 
 # --- real processes through the proxy --------------------------------------------------
