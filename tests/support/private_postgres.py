@@ -2,9 +2,9 @@
 
 The machine's PostgreSQL (127.0.0.1:5432) is shared by every test and helper: a test
 that restarts the database must not restart that one. This starts a server of its own
-from Debian's binaries (/usr/lib/postgresql/15/bin): `initdb` into a temporary
-directory, trust authentication, a free TCP port on 127.0.0.1 and its Unix socket in
-the same directory (never /var/run/postgresql, which the machine's server uses).
+from Debian's binaries (/usr/lib/postgresql/15/bin, or PAPERBOT_POSTGRES_BIN): `initdb`
+into a temporary directory, trust authentication, a free TCP port on 127.0.0.1 and its
+Unix socket in the same directory (never /var/run/postgresql, the machine server's).
 PostgreSQL refuses to run as root, and the tests run as root, so the data directory is
 given to the `postgres` user and every server command runs under `runuser -u postgres`.
 
@@ -34,7 +34,24 @@ import pytest
 
 from tests.support.network import free_port
 
-BIN_DIR = Path(os.environ.get("PAPERBOT_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _bin_dir() -> Path:
+    """PAPERBOT_POSTGRES_BIN if set; else Debian's PostgreSQL 15 (these machines'), else
+    the newest /usr/lib/postgresql/N/bin with an initdb (a CI image on another release)."""
+    if configured := os.environ.get("PAPERBOT_POSTGRES_BIN"):
+        return Path(configured)
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if (preferred / "initdb").is_file():
+        return preferred
+    found = [
+        p.parent
+        for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")
+        if p.parent.parent.name.isdigit()
+    ]
+    return max(found, key=lambda b: int(b.parent.name), default=preferred)
+
+
+BIN_DIR = _bin_dir()
 #: The user the server runs as (PostgreSQL will not run as root).
 SERVER_USER = "postgres"
 
