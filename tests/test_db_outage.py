@@ -24,7 +24,7 @@ from sqlalchemy import select, text
 
 from bot.app import Core, build_core
 from bot.db.engine import make_engine
-from bot.db.models import PushRun
+from bot.db.models import Delivery, PushRun, Subscriber
 from bot.db.retry import OUTAGE, DatabaseUnavailableError, DbRetry
 from tests.support.fake_telegram import FakeTelegramServer
 from tests.support.network import free_port
@@ -170,6 +170,68 @@ def test_an_outage_is_logged_once_however_many_units_retry(
     assert len(infos) == 1 and infos[0].startswith("database answers again after"), infos
     assert len(debugs) >= 4, "every unit failed more than once while the database was away"
     assert not OUTAGE.open
+
+
+@pytest.mark.postgres
+async def test_a_push_stopped_in_an_outage_writes_its_sends_once_the_database_is_back(
+    postgres_schema_url: str, tmp_path: Path
+) -> None:
+    """A leader stepping down while the database is away cancels its push with sends
+    done but not recorded. Once the database answers, that process writes them (and
+    closes the run) long before their claims' lease runs out, so the next leader does
+    not send them again."""
+    chats = range(7000, 7200)
+    with FakeTelegramServer(latency=0.05) as server, TcpProxy() as proxy:
+        settings = push_settings(
+            proxy.url(postgres_schema_url),
+            tmp_path,
+            server,
+            push_concurrency=4,
+            push_lease_seconds=60.0,  # the claims outlive the test: only the writer helps
+        )
+        core = build_core(settings, seed=True)
+        try:
+            for chat_id in chats:
+                subscribe(core, chat_id, when=LONG_AGO)
+            queue_now(core)
+            running = asyncio.create_task(push(core))
+            while sum(received(server).values()) < 20:
+                await asyncio.sleep(0.02)
+            proxy.cut()
+            await asyncio.sleep(0.5)  # the sends in flight end; their records fail
+            running.cancel()  # what the leader's step-down does to its push
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            sent = set(received(server))
+            proxy.restore()
+
+            direct = make_engine(postgres_schema_url)  # the test's view, not via the proxy
+            try:
+
+                def recorded() -> tuple[set[int], list[str]]:
+                    with direct.connect() as connection:
+                        chats_sent = {
+                            int(chat)
+                            for chat in connection.execute(
+                                select(Subscriber.chat_id)
+                                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                                .where(Delivery.status == "sent")
+                            ).scalars()
+                        }
+                        statuses = list(connection.execute(select(PushRun.status)).scalars())
+                    return chats_sent, statuses
+
+                deadline = time.monotonic() + 15
+                while recorded() != (sent, ["interrupted"]) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                chats_sent, statuses = recorded()
+            finally:
+                direct.dispose()
+        finally:
+            core.close()
+    print(f"{len(sent)} chats messaged before the cancel; {len(chats_sent)} recorded sent")
+    assert chats_sent == sent, sorted(sent ^ chats_sent)
+    assert statuses == ["interrupted"]
 
 
 # --- real processes through the proxy --------------------------------------------------
