@@ -128,19 +128,27 @@ def _reconnected(port: int) -> bool:
     return health is not None and health["status"] == "ok" and bool(health["database"]["reachable"])
 
 
-def _poll(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+def _poll(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    state: Callable[[], object] | None = None,
+) -> Any:
     """The condition's first true value; a database error while polling (the test's
-    own engine across the restart) counts as "not yet"."""
+    own engine across the restart) counts as "not yet". On a timeout the message has
+    the last error and `state()`, what the condition looked at."""
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             value = condition()
-        except Exception:
-            value = None
+        except Exception as exc:
+            value, last_error = None, exc
         if value is not None and value is not False:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+    seen = state() if state is not None else None
+    raise AssertionError(f"not within {timeout:.0f} s: {what}; last error {last_error!r}; {seen}")
 
 
 def _heartbeats(core: Core) -> dict[str, dt.datetime]:
@@ -201,7 +209,12 @@ def test_postgres_restarted_mid_push_every_replica_reconnects_and_the_push_compl
         sent_while_down = sum(received(fake).values()) - sent_before
 
         for port in ports:
-            _poll(lambda port=port: _reconnected(port), 60, f"replica :{port} reconnected")
+            _poll(
+                lambda port=port: _reconnected(port),
+                60,
+                f"replica :{port} reconnected",
+                lambda port=port: _health(port),
+            )
         reconnected_in = time.monotonic() - restarted
         _poll(
             lambda: (
@@ -209,7 +222,8 @@ def test_postgres_restarted_mid_push_every_replica_reconnects_and_the_push_compl
                 and set(_heartbeats(core)) == set(holders)
             ),
             60,
-            "every replica's heartbeat written again",
+            f"every replica's heartbeat written again after {stopped_at:%H:%M:%S.%f}",
+            lambda: _heartbeats(core),
         )
         leader = _poll(
             lambda: next(
