@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Replica, utcnow
+from bot.db.retry import OUTAGE, first_line, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ class ReplicaRegistry:
 class Heartbeat:
     """The running process's heartbeat task: `start()` in the lifespan, `stop()` at the end.
 
-    A failed beat (the database away) is logged at DEBUG and tried again next period:
-    the heartbeat only informs `paperbot status`, it decides nothing."""
+    A failed beat is tried again next period, never ending the task: the heartbeat only
+    informs `paperbot status`, it decides nothing. The database being away goes to the
+    process's outage log (one WARNING per outage, one INFO when it answers again), so a
+    follower, which otherwise does no database work of its own, says so too."""
 
     def __init__(
         self,
@@ -145,7 +148,12 @@ class Heartbeat:
                     self.registry.beat, self._holder(), self.address, self._role(), self.started_at
                 )
             except Exception as exc:
-                log.debug("replica heartbeat not written: %s", exc.__class__.__name__)
+                if is_transient(exc):  # one line per outage, for followers too
+                    OUTAGE.failed("writing this replica's heartbeat", exc)
+                else:
+                    log.warning("replica heartbeat not written: %s", first_line(exc))
+            else:
+                OUTAGE.answered()
             await asyncio.sleep(self.every)
 
     async def stop(self) -> None:

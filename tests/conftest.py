@@ -37,8 +37,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"{nodeid}: {text}")
 
 
-#: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core).
-pytest_plugins = ["tests.support.fake_arxiv"]
+#: The arXiv watcher's local stand-in for arXiv and its fixtures (arxiv_server, arxiv_core);
+#: a private PostgreSQL a test may restart (private_pg).
+pytest_plugins = ["tests.support.fake_arxiv", "tests.support.private_postgres"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -23,8 +24,8 @@ from sqlalchemy import select, text
 
 from bot.app import Core, build_core
 from bot.db.engine import make_engine
-from bot.db.models import PushRun
-from bot.db.retry import DatabaseUnavailableError, DbRetry
+from bot.db.models import Delivery, PushRun, Subscriber
+from bot.db.retry import OUTAGE, DatabaseUnavailableError, DbRetry
 from tests.support.fake_telegram import FakeTelegramServer
 from tests.support.network import free_port
 from tests.support.paths import DATA_DIR
@@ -127,6 +128,110 @@ def test_retry_rides_out_an_outage_on_fresh_connections(postgres_schema_url: str
 
         assert asyncio.run(scenario()) == 1
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_an_outage_is_logged_once_however_many_units_retry(
+    postgres_schema_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four units of work retrying through one outage (a push's senders): one WARNING,
+    the other failures at DEBUG, one INFO when the database answers (bot.db.retry.OUTAGE)."""
+    OUTAGE.answered()  # no outage left open by an earlier test in this process
+    with TcpProxy() as proxy:
+        engine = make_engine(proxy.url(postgres_schema_url))
+
+        def select_one() -> int:
+            with engine.connect() as connection:
+                return int(connection.execute(text("SELECT 1")).scalar_one())
+
+        assert select_one() == 1
+        proxy.cut()
+
+        async def scenario() -> list[int]:
+            async def come_back_later() -> None:
+                await asyncio.sleep(1.5)
+                proxy.restore()
+
+            back = asyncio.create_task(come_back_later())
+            retry = DbRetry(patience=30, base_delay=0.1, max_delay=0.2)
+            results = await asyncio.gather(*(retry.arun(select_one, f"unit {n}") for n in range(4)))
+            await back
+            return list(results)
+
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="bot.db.retry"):
+            assert asyncio.run(scenario()) == [1, 1, 1, 1]
+        engine.dispose()
+    records = [r for r in caplog.records if r.name == "bot.db.retry"]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    infos = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    debugs = [r for r in records if r.levelno == logging.DEBUG]
+    assert len(warnings) == 1 and "database error while unit" in warnings[0], warnings
+    assert len(infos) == 1 and infos[0].startswith("database answers again after"), infos
+    assert len(debugs) >= 4, "every unit failed more than once while the database was away"
+    assert not OUTAGE.open
+
+
+@pytest.mark.postgres
+async def test_a_push_stopped_in_an_outage_writes_its_sends_once_the_database_is_back(
+    postgres_schema_url: str, tmp_path: Path
+) -> None:
+    """A leader stepping down while the database is away cancels its push with sends
+    done but not recorded. Once the database answers, that process writes them (and
+    closes the run) long before their claims' lease runs out, so the next leader does
+    not send them again."""
+    chats = range(7000, 7200)
+    with FakeTelegramServer(latency=0.05) as server, TcpProxy() as proxy:
+        settings = push_settings(
+            proxy.url(postgres_schema_url),
+            tmp_path,
+            server,
+            push_concurrency=4,
+            push_lease_seconds=60.0,  # the claims outlive the test: only the writer helps
+        )
+        core = build_core(settings, seed=True)
+        try:
+            for chat_id in chats:
+                subscribe(core, chat_id, when=LONG_AGO)
+            queue_now(core)
+            running = asyncio.create_task(push(core))
+            while sum(received(server).values()) < 20:
+                await asyncio.sleep(0.02)
+            proxy.cut()
+            await asyncio.sleep(0.5)  # the sends in flight end; their records fail
+            running.cancel()  # what the leader's step-down does to its push
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            sent = set(received(server))
+            proxy.restore()
+
+            direct = make_engine(postgres_schema_url)  # the test's view, not via the proxy
+            try:
+
+                def recorded() -> tuple[set[int], list[str]]:
+                    with direct.connect() as connection:
+                        chats_sent = {
+                            int(chat)
+                            for chat in connection.execute(
+                                select(Subscriber.chat_id)
+                                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                                .where(Delivery.status == "sent")
+                            ).scalars()
+                        }
+                        statuses = list(connection.execute(select(PushRun.status)).scalars())
+                    return chats_sent, statuses
+
+                deadline = time.monotonic() + 15
+                while recorded() != (sent, ["interrupted"]) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                chats_sent, statuses = recorded()
+            finally:
+                direct.dispose()
+        finally:
+            core.close()
+    print(f"{len(sent)} chats messaged before the cancel; {len(chats_sent)} recorded sent")
+    assert chats_sent == sent, sorted(sent ^ chats_sent)
+    assert statuses == ["interrupted"]
 
 
 # --- real processes through the proxy --------------------------------------------------

@@ -12,10 +12,13 @@ exactly one of two racing inserts win); renew = UPDATE ... WHERE holder = me AND
 = mine AND expires_at > now. Times are the processes' clocks (UTC): processes on one
 database should keep their clocks within a fraction of the lease of each other (NTP).
 
-A leader that cannot renew (the database is away, or another process holds a newer
-epoch) steps down, stopping its jobs, half a renewal period before its lease runs out,
-measured on its own monotonic clock from the start of its last successful renewal:
-by the time anyone else may take over, it has stopped.
+The loop never ends on a database error: a failed take or renewal (PostgreSQL restarting,
+a dropped connection; the engine's `pool_pre_ping` replaces dead pooled connections) is
+reported to the process's outage log (bot/db/retry.py: one line per outage, not per try)
+and tried again next period. A leader that cannot renew (the database is away, or
+another process holds a newer epoch) steps down, stopping its jobs, half a renewal
+period before its lease runs out, measured on its own monotonic clock from the start of
+its last successful renewal: by the time anyone else may take over, it has stopped.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import LeaderLease, utcnow
+from bot.db.retry import OUTAGE, first_line, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +254,12 @@ class LeaderElector:
             # to keep: the step-down time counts from before the call.
             epoch = await asyncio.to_thread(self.store.try_take, self.holder, self.lease_seconds)
         except Exception as exc:
-            log.debug("could not campaign for the leader lease: %s", exc)
+            if is_transient(exc):  # the database is away: said once per outage
+                OUTAGE.failed("campaigning for the leader lease", exc)
+            else:
+                log.warning("could not campaign for the leader lease: %s", first_line(exc))
             return
+        OUTAGE.answered()
         if epoch is None:
             if not self._role_logged:  # the start-up line; later campaigns stay quiet
                 self._role_logged = True
@@ -276,8 +284,15 @@ class LeaderElector:
                     renewed = await asyncio.to_thread(
                         self.store.renew, self.holder, self.epoch, self.lease_seconds
                     )
-            except Exception as exc:  # the database is away or slow: try again shortly
-                log.warning("could not renew the leader lease: %s", exc.__class__.__name__)
+            except TimeoutError:  # slow: try again shortly (the step-down time still holds)
+                log.warning("could not renew the leader lease within %.1f s", self.renew_every)
+            except Exception as exc:  # the database is away: try again shortly
+                if is_transient(exc):
+                    OUTAGE.failed("renewing the leader lease", exc)
+                else:
+                    log.warning("could not renew the leader lease: %s", first_line(exc))
+        if renewed is not None:
+            OUTAGE.answered()
         if renewed:
             self._step_down_at = started + self.lease_seconds - self.renew_every / 2
         elif renewed is False:

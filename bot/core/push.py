@@ -83,7 +83,7 @@ from bot.core.reviews import ReviewService, ReviewView
 from bot.core.subscriptions import SubscriberView, SubscriptionService, wants
 from bot.core.views import push_digest, review_full
 from bot.db.models import PushRun, Review, Subscriber, utcnow
-from bot.db.retry import DbRetry, first_line, is_transient
+from bot.db.retry import OUTAGE, DbRetry, first_line, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -406,12 +406,9 @@ class SentRecorder:
             if not is_transient(exc):
                 raise
             self.stalled = True
-            log.warning(
-                "could not record %d sent deliveries yet (kept, retried): %s",
-                self.backlog,
-                first_line(exc),
-            )
+            OUTAGE.failed(f"recording {self.backlog} sent deliveries (kept, retried)", exc)
             return False
+        OUTAGE.answered()
         return True
 
     def flush(self) -> None:
@@ -551,6 +548,8 @@ class PushService:
         self._unwritten_failures: list[tuple[list[int], str, str]] = []
         #: Runs of this service that died: (run id, worker prefix), closed at the next.
         self._abandoned: list[tuple[int, str]] = []
+        #: Writes a dead run's unrecorded sends once the database is back (`_abandon`).
+        self._backlog_writer: asyncio.Task[None] | None = None
 
     # step 1: publish what is due
 
@@ -888,6 +887,34 @@ class PushService:
                 if not is_transient(exc):
                     raise
                 log.warning("push #%s: left for the next run to close: %s", run_id, first_line(exc))
+        elif self._backlog_writer is None or self._backlog_writer.done():
+            self._backlog_writer = asyncio.create_task(
+                self._write_backlog(run_id), name="push-backlog-writer"
+            )
+
+    async def _write_backlog(self, run_id: int) -> None:
+        """A run that died while the database was away (a leader stepping down in an
+        outage) holds sends it could not record. They are facts: write them as soon as
+        the database answers, then close the run, so whichever process leads next does
+        not send them again once their claims expire. Tried for one push lease (the
+        claims' life; after it the next leader has sent them anyway), with backoff; the
+        next run of this service writes whatever is left (`_settle`)."""
+        deadline = time.monotonic() + self.options.lease_seconds
+        delay = 0.25
+        while self._recorder.backlog and time.monotonic() < deadline:
+            await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
+            delay = min(delay * 2, 1.0)
+            try:
+                if not self._recorder.try_flush():
+                    continue
+            except Exception:  # not the database being away: a bug, said loudly, once
+                log.exception("push #%s: its unrecorded sends could not be written", run_id)
+                return
+            log.info("push #%s: its unrecorded sends are written now", run_id)
+            try:
+                self._close_abandoned()
+            except Exception as exc:  # the next run closes it (`_close_dead_runs`)
+                log.warning("push #%s: left for the next run to close: %s", run_id, first_line(exc))
 
     def _close_abandoned(self) -> None:
         """Release this service's dead runs' unsent claims at once (no lease to wait
@@ -1037,7 +1064,9 @@ class PushService:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("push #%s: heartbeat missed: %s", run_id, first_line(exc))
+                OUTAGE.failed(f"writing push #{run_id}'s heartbeat", exc)
+            else:
+                OUTAGE.answered()
 
     def _beat(self, worker: str, run_id: int | None) -> None:
         now = self.clock()
@@ -1252,9 +1281,7 @@ class PushService:
             if not is_transient(exc):
                 self._unwritten_failures.remove(failure)
                 raise
-            log.warning(
-                "could not record %d failed deliveries yet: %s", len(delivery_ids), first_line(exc)
-            )
+            OUTAGE.failed(f"recording {len(delivery_ids)} failed deliveries (kept, retried)", exc)
 
     def _write_failures(self) -> None:
         """Safe to repeat: a delivery marked failed twice is still failed."""

@@ -13,6 +13,14 @@ or the connection is in trouble", not a bug in our SQL) and any DBAPI error SQLA
 marked as a disconnect. Integrity errors, programming errors and the like are bugs or
 bad data and are raised at once.
 
+An outage is logged once, not once per retry: the first failure of any unit of work
+logs a WARNING (`OUTAGE.failed`), later ones while it lasts go to DEBUG, and the first
+success after it logs one INFO line saying how long it was away (`OUTAGE.answered`).
+The push's senders, the leader lease, the replica heartbeat and the web archive's
+version check all report to the one process-wide `OUTAGE` (a process has one store),
+so a PostgreSQL restart reads as two lines in each replica's log, plus the state
+changes it caused (a leader stepping down, a push interrupted).
+
 One caveat the callers must live with: a connection lost during COMMIT leaves it
 unknown whether the transaction committed. The retry runs the work again, so each
 unit is written to be safe to repeat (updates guarded by the row's current status).
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +62,61 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+class OutageLog:
+    """Says once that the database stopped answering and once that it answers again.
+
+    Thread-safe: units of work fail in worker threads (`asyncio.to_thread`) and in the
+    event loop at once. A success while no outage is open costs one attribute read."""
+
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self._log = logger
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._errors = 0
+
+    @property
+    def open(self) -> bool:
+        return self._since is not None
+
+    def failed(self, what: str, exc: BaseException) -> bool:
+        """Record a transient failure while `what`; True if it opened the outage
+        (logged at WARNING), False if one was already open (logged at DEBUG)."""
+        with self._lock:
+            first = self._since is None
+            if first:
+                self._since = time.monotonic()
+                self._errors = 0
+            self._errors += 1
+        if first:
+            self._log.warning(
+                "database error while %s: %s; retrying with backoff (further errors at "
+                "DEBUG until the database answers again)",
+                what,
+                first_line(exc),
+            )
+        else:
+            self._log.debug("database error while %s: %s", what, first_line(exc))
+        return first
+
+    def answered(self) -> None:
+        """A unit of work succeeded: close the outage, if one is open, with one line."""
+        if self._since is None:
+            return
+        with self._lock:  # another thread may have closed it since the check above
+            since, self._since = self._since, None
+            errors, self._errors = self._errors, 0
+        if since is not None:
+            self._log.info(
+                "database answers again after %.1f s (%d failed attempts meanwhile)",
+                time.monotonic() - since,
+                errors,
+            )
+
+
+#: The process's one outage state (bot.core.push, bot.core.leadership, bot.replicas...).
+OUTAGE = OutageLog()
+
+
 @dataclass(frozen=True)
 class DbRetry:
     """Exponential backoff (base, doubling, capped) for at most `patience` seconds."""
@@ -73,13 +137,7 @@ class DbRetry:
                 f"database unavailable for {waited:.0f} s while {what}: {first_line(exc)}"
             ) from exc
         delay = min(self.delay(attempt), max(self.patience - waited, 0.0))
-        log.warning(
-            "database error while %s (attempt %d, retrying in %.2f s): %s",
-            what,
-            attempt,
-            delay,
-            first_line(exc),
-        )
+        OUTAGE.failed(f"{what} (attempt {attempt}, retrying in {delay:.2f} s)", exc)
         return delay
 
     def run(self, work: Callable[[], _T], what: str) -> _T:
@@ -89,7 +147,9 @@ class DbRetry:
         while True:
             attempt += 1
             try:
-                return work()
+                result = work()
+                OUTAGE.answered()
+                return result
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -103,8 +163,7 @@ class DbRetry:
             attempt += 1
             try:
                 result = work()
-                if attempt > 1:
-                    log.info("database answers again: %s done (attempt %d)", what, attempt)
+                OUTAGE.answered()
                 return result
             except Exception as exc:
                 if not is_transient(exc):

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.web.responses import CachedAnswer
 from bot.core.reviews import CatalogueVersion, ReviewEntry, ReviewService
+from bot.db.retry import OUTAGE, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,7 @@ class CatalogueCache:
         return True
 
     async def start(self) -> None:
-        try:
-            await asyncio.to_thread(self.check)
-        except SQLAlchemyError as exc:
-            log.warning("web: the store did not answer its version check: %s", exc)
+        await self._check()
         self._task = asyncio.create_task(self._watch(), name="web-catalogue-watch")
 
     async def stop(self) -> None:
@@ -184,7 +182,17 @@ class CatalogueCache:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_seconds)
-            try:
-                await asyncio.to_thread(self.check)
-            except SQLAlchemyError as exc:  # the store is away: serve what we have
+            await self._check()
+
+    async def _check(self) -> None:
+        """One version check; the store away is the process's outage (logged once per
+        outage, bot/db/retry.py), and the pages already rendered are served meanwhile."""
+        try:
+            await asyncio.to_thread(self.check)
+        except SQLAlchemyError as exc:
+            if is_transient(exc):
+                OUTAGE.failed("checking the web archive's catalogue version", exc)
+            else:
                 log.warning("web: the store did not answer its version check: %s", exc)
+        else:
+            OUTAGE.answered()
