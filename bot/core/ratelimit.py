@@ -68,6 +68,15 @@ MAX_WINDOW = 100
 MIN_GAP = 0.5
 
 
+@dataclass(eq=False)
+class SendStart:
+    """One send's real start, and when its answer came back (None while in flight):
+    the server counted the send's arrival somewhere in between."""
+
+    at: float
+    answered: float | None = None
+
+
 class SendRateLimiter:
     """Paces the starts of sends, as the channel's server counts their arrivals.
 
@@ -83,6 +92,17 @@ class SendRateLimiter:
     add up into a slower rate: a send after late ones may follow its predecessor after
     half an interval (`MIN_GAP`), never sooner. A chat's own limit (1/s private,
     20/min group) is a plain spacing between its sends.
+
+    Starts alone cannot see a send that was held up after it started (our loop or the
+    server's busy, a connection waiting): it arrives late and is counted together with
+    the on-time sends a second later, the 429s that remained at 30/s with 50 ms of
+    latency. So the answers count too (`answered`, called when a send's answer came
+    back, which is after the server counted it): a send starts only once every send
+    but the `window` - 1 latest was answered at least a window's span (1 s) before
+    this send can arrive, that is, at least half the fastest recent round trip from
+    now. Then at most `window` - 1 others share its second, however late they came.
+    In steady state this waits for nothing (answers come back in a round trip, far
+    within the interval rule); it only holds back sends after one that was late.
     """
 
     def __init__(
@@ -97,6 +117,10 @@ class SendRateLimiter:
         self.interval = limits.global_interval
         self.window = max(1, min(MAX_WINDOW, math.ceil(limits.per_second)))
         self._starts: deque[float] = deque(maxlen=self.window)
+        #: The last `window` real sends (`SendStart`), and the latest answer of those
+        #: before them.
+        self._sends: deque[SendStart] = deque(maxlen=self.window)
+        self._older_answered = float("-inf")
         self._global_next = 0.0
         self._chat_next: dict[str, float] = {}
         self._chat_last: dict[str, float] = {}
@@ -105,13 +129,14 @@ class SendRateLimiter:
         self._acquired = 0
         self._resume_at(clock())
 
-    async def acquire(self, chat_id: str, is_group: bool) -> None:
+    async def acquire(self, chat_id: str, is_group: bool) -> SendStart:
         """Wait until a send to `chat_id` may start, and record that it starts now.
 
         Slots are reserved first (no await between reading and writing the schedule),
         so waiting senders queue in order instead of all polling; then the real starts
         decide, because a sender can wake later than its slot (the event loop was busy).
-        Call it right before writing the request: the start is recorded on return.
+        Call it right before writing the request: the start is recorded on return;
+        pass what it returns to `answered` when the request has been answered.
         """
         now = self.clock()
         chat_interval = self.limits.chat_interval(is_group)
@@ -130,8 +155,39 @@ class SendRateLimiter:
                 self._acquired += 1
                 if self._acquired % PRUNE_EVERY == 0:
                     self.prune()
-                return
+                return self._started(now)
             await self.sleep(ready - now)
+
+    def _started(self, now: float) -> SendStart:
+        sends = self._sends
+        if len(sends) == self.window and sends[0].answered is not None:
+            self._older_answered = max(self._older_answered, sends[0].answered)
+        start = SendStart(now)
+        sends.append(start)
+        return start
+
+    def answered(self, start: SendStart) -> None:
+        """The send that `acquire` returned `start` for has its answer (any answer: a
+        refused one only makes this stricter than the server)."""
+        start.answered = self.clock()
+        if all(send is not start for send in self._sends):  # older than the record
+            self._older_answered = max(self._older_answered, start.answered)
+
+    def _answered_floor(self, ready: float) -> float:
+        """When the next send may start by the answers (see the class docstring), or
+        `ready` when they allow that already."""
+        if self.limits.per_second <= 0:
+            return ready
+        sends = self._sends
+        latest = self._older_answered
+        if len(sends) == self.window and sends[0].answered is not None:
+            latest = max(latest, sends[0].answered)
+        span = self.window / self.limits.per_second
+        if latest + span <= ready:
+            return ready
+        trips = [s.answered - s.at for s in sends if s.answered is not None]
+        one_way = min(trips) / 2 if trips else 0.0
+        return max(ready, latest + span - one_way)
 
     def _ready(self) -> float:
         """When the next send may start under the overall limit and any pause."""
@@ -140,7 +196,7 @@ class SendRateLimiter:
             return self._paused_until
         ready = max(self._paused_until, starts[-1] + MIN_GAP * self.interval)
         if len(starts) == self.window:
-            ready = max(ready, starts[0] + self.window * self.interval)
+            ready = self._answered_floor(max(ready, starts[0] + self.window * self.interval))
         return ready
 
     def _resume_at(self, at: float) -> None:
