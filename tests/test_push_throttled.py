@@ -223,6 +223,6 @@ async def test_sends_held_up_after_their_start_do_not_crowd_the_next_second() ->
     untold = await run_stalling(tell=False)
     assert untold.crowded_seconds(30) > 0
     # What waiting for the answers costs is about the stalls' own share of the time
-    # (5 % here: 28.8/s paced, 28.0 seen), not a slower pace between them.
+    # (5 % here), not a slower pace between them.
     seconds = told.limiter._sends[-1].at
     assert 900 / seconds >= 0.9 * 30
