@@ -9,9 +9,10 @@ durations. The limiter's own tests run on a fake clock whose sleeps overshoot.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from bot.app import Core, build_core
 from bot.channels.telegram.app import build_push_bot
 from bot.channels.telegram.capabilities import TELEGRAM_CAPABILITIES
 from bot.channels.telegram.sender import TelegramSender
-from bot.core.ratelimit import SendLimits, SendRateLimiter
+from bot.core.ratelimit import SendLimits, SendRateLimiter, SendStart
 from bot.db.models import Subscriber
 from tests.support.fake_telegram import FakeTelegramServer
 from tests.support.stores import make_settings
@@ -162,3 +163,66 @@ async def test_a_fresh_limiter_starts_at_pace() -> None:
     assert starts[0] == 0.0
     gaps = [b - a for a, b in pairwise(starts)]
     assert min(gaps) == pytest.approx(limits.global_interval)
+
+
+class StallingServer:
+    """A clock, and a server 50 ms away that now and then stalls (its loop busy): the
+    sends started during a stall all arrive, and are counted, when it ends. Answers
+    come back 1 ms after the arrival and are given to the limiter at that time."""
+
+    def __init__(self, limiter_of: Callable[[StallingServer], SendRateLimiter]) -> None:
+        self.now = 0.0
+        self.random = random.Random(14)
+        self.pending: list[tuple[float, int, SendStart]] = []
+        self.arrivals: list[float] = []
+        self.tell = True
+        self.limiter = limiter_of(self)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(self.now + seconds)
+
+    def advance(self, until: float) -> None:
+        while self.pending and self.pending[0][0] <= until:
+            self.now, _, start = heapq.heappop(self.pending)
+            if self.tell:
+                self.limiter.answered(start)
+        self.now = until
+
+    def send(self, start: SendStart) -> None:
+        arrival = start.at + 0.05
+        stall = arrival % 3.0  # a 150 ms stall every 3 s
+        if stall < 0.15:
+            arrival += 0.15 - stall
+        self.arrivals.append(arrival)
+        heapq.heappush(self.pending, (arrival + 0.001, len(self.arrivals), start))
+
+    def crowded_seconds(self, limit: int) -> int:
+        """How many arrivals found `limit` others in the second before them (429s)."""
+        arrivals = sorted(self.arrivals)
+        return sum(1 for a, b in zip(arrivals, arrivals[limit:], strict=False) if b - a <= 1.0)
+
+
+async def run_stalling(tell: bool) -> StallingServer:
+    limits = SendLimits(per_second=30.0)
+    server = StallingServer(lambda s: SendRateLimiter(limits, s.clock, s.sleep))
+    server.tell = tell
+    for n in range(900):
+        start = await server.limiter.acquire(str(n), is_group=False)
+        server.send(start)
+    return server
+
+
+async def test_sends_held_up_after_their_start_do_not_crowd_the_next_second() -> None:
+    told = await run_stalling(tell=True)
+    assert told.crowded_seconds(30) == 0
+    # The same stalls, the answers not told: the starts alone pace as before, and the
+    # sends a stall held back share their second with the on-time ones after it.
+    untold = await run_stalling(tell=False)
+    assert untold.crowded_seconds(30) > 0
+    # What waiting for the answers costs is about the stalls' own share of the time
+    # (5 % here), not a slower pace between them.
+    seconds = told.limiter._sends[-1].at
+    assert 900 / seconds >= 0.9 * 30

@@ -1106,9 +1106,13 @@ class PushService:
             messages = self._rendered(sender, delivery_ids, items, subscriber, replies)
             position = failures = 0
             while position < len(messages):
-                await limiter.acquire(chat_id, is_group)
+                started = await limiter.acquire(chat_id, is_group)
                 try:
-                    message_ids.append(await self._send(sender, chat_id, messages[position], watch))
+                    try:
+                        message = await self._send(sender, chat_id, messages[position], watch)
+                    finally:
+                        limiter.answered(started)
+                    message_ids.append(message)
                     position, failures = position + 1, 0
                     summary.messages_sent += 1
                     self._progress(summary)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # search in the same transaction.
 import bot.core.search_index  # noqa: F401
 from bot.core.numbers import parse_count
+from bot.core.search_index import IndexStore, StoreVersion
 from bot.core.sources import (
     SLUG_PATTERN,
     PaperDate,
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 #: this process are seen at once; those made by another replica within this time.
 PAGE_CACHE_SECONDS = 10.0
 PAGE_CACHE_SIZE = 1_000
+#: Reviews kept by id for the store's current search version (`find_by_id`).
+BY_ID_CACHE_SIZE = 1_000
 
 
 class ReviewStateError(ValueError):
@@ -311,6 +314,9 @@ class ReviewService:
         #: What readers' messages read (pages, a review): `read_only`, never behind a write.
         self._reads = read_only_sessions(sessions)
         self._pages: dict[tuple[str | None, int, int], tuple[Page, float]] = {}
+        #: (search version, review id, published only) -> the review as read then.
+        self._by_id: dict[tuple[StoreVersion, int, bool], ReviewView | None] = {}
+        self._by_id_version: StoreVersion | None = None
 
     # reading
 
@@ -413,12 +419,28 @@ class ReviewService:
             return ReviewView.of(row)
 
     def find_by_id(self, review_id: int, published_only: bool = True) -> ReviewView | None:
-        """A review by its database id (what buttons and chat lists carry)."""
+        """A review by its database id (what buttons and chat lists carry).
+
+        Kept per store version (`IndexStore.version_of`: every change to any review, by
+        any process, bumps it in its own transaction), read in the same transaction as
+        the row: every `/review N` loaded the whole review through the ORM, which cost
+        several times the small query that says nothing changed since."""
         with self._reads() as session:
+            version = IndexStore.version_of(IndexStore(session.connection()).state())
+            key = (version, review_id, published_only)
+            if key in self._by_id:
+                return self._by_id[key]
             row = ReviewRepository(session).get(review_id)
-            if row is None or (published_only and row.status != "published"):
-                return None
-            return ReviewView.of(row)
+            found = None
+            if row is not None and not (published_only and row.status != "published"):
+                found = ReviewView.of(row)
+        if len(self._by_id) >= BY_ID_CACHE_SIZE or version != self._by_id_version:
+            # A new version: what was kept may have changed (keys hold their version,
+            # so a read from an older snapshot finishing late is never served as new).
+            self._by_id.clear()
+            self._by_id_version = version
+        self._by_id[key] = found
+        return found
 
     def tag_counts(self) -> list[tuple[str, int]]:
         """Tags of published reviews with how many reviews carry each, most used first."""

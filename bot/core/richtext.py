@@ -191,8 +191,13 @@ def _heading_text(line: str) -> str | None:
     return line[level:].strip().rstrip("#").strip()
 
 
+@functools.lru_cache(maxsize=256)
 def markdown_to_rich(source: str) -> RichText:
-    """Block-level Markdown: headings, lists, quotes, rules, fenced code, paragraphs."""
+    """Block-level Markdown: headings, lists, quotes, rules, fenced code, paragraphs.
+
+    Remembered by source (the result is immutable): a review's body is parsed again
+    for every reader who opens it, a millisecond or more of CPU per `/review`.
+    """
     blocks: list[Block] = []
     paragraph_lines: list[str] = []
     lines = source.splitlines()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
@@ -135,10 +136,8 @@ async def send_to_chat(bot: Bot, chat_id: int | str, replies: list[Reply]) -> li
     """
     sent: list[int] = []
     for reply in replies:
-        parts = render_messages(reply.body)
-        for index, part in enumerate(parts):
-            markup = keyboard(reply.buttons) if index == len(parts) - 1 else None
-            data = {"chat_id": chat_id, **OutgoingMessage(part, markup).parameters}
+        for message in rendered(reply):
+            data = {"chat_id": chat_id, **message.parameters}
 
             def send(data: dict[str, object] = data) -> Awaitable[Any]:
                 return bot._post("sendMessage", data)
@@ -146,6 +145,26 @@ async def send_to_chat(bot: Bot, chat_id: int | str, replies: list[Reply]) -> li
             answer = await with_retries(send, "a reply")
             sent.append(int(answer["message_id"]))
     return sent
+
+
+#: Replies whose messages are kept rendered (a few KB each).
+RENDERED_REPLIES = 1_024
+
+
+@functools.lru_cache(maxsize=RENDERED_REPLIES)
+def rendered(reply: Reply) -> tuple[OutgoingMessage, ...]:
+    """A reply as the messages that carry it, its buttons on the last one.
+
+    Remembered by value (a `Reply` is frozen and hashable): readers ask the same few
+    things, and rendering a list or a review to HTML and its keyboard to JSON cost more
+    CPU than the core took to answer (0.6–1 ms; hashing and comparing a reply is a few
+    percent of that). The rendering depends on nothing but the reply.
+    """
+    parts = render_messages(reply.body)
+    return tuple(
+        OutgoingMessage(part, keyboard(reply.buttons) if index == len(parts) - 1 else None)
+        for index, part in enumerate(parts)
+    )
 
 
 async def send_replies(message: Message, replies: list[Reply]) -> None:
