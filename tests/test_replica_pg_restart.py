@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from bot.app import Core, build_core
 from bot.core.push_requests import Requester
@@ -156,6 +157,19 @@ def _heartbeats(core: Core) -> dict[str, dt.datetime]:
         return {r.holder: r.heartbeat_at for r in session.scalars(select(Replica))}
 
 
+def _activity(core: Core) -> list[tuple[Any, ...]]:
+    """What the server's other sessions are doing (state, what they wait for, since
+    when, their query): for a timed-out wait, whether a heartbeat waited on a lock."""
+    with core.sessions() as session:
+        rows = session.execute(
+            sql(
+                "SELECT pid, state, wait_event_type, wait_event, xact_start, left(query, 120)"
+                " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname IS NOT NULL"
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
 def _served(core: Core) -> bool:
     with core.sessions() as session:
         count = session.scalar(
@@ -188,7 +202,9 @@ def test_postgres_restarted_mid_push_every_replica_reconnects_and_the_push_compl
     core = build_core(make_settings(deployment.postgres.url, tmp_path))
     try:
         holders = _poll(
-            lambda: (beats := _heartbeats(core)) and len(beats) == REPLICAS and beats,
+            # None, not {}, until every replica beat: `_poll` takes any value but None
+            # and False (a leader's index may be 0), so an empty table is "not yet".
+            lambda: beats if len(beats := _heartbeats(core)) == REPLICAS else None,
             30,
             "a heartbeat from every replica",
         )
@@ -223,7 +239,7 @@ def test_postgres_restarted_mid_push_every_replica_reconnects_and_the_push_compl
             ),
             60,
             f"every replica's heartbeat written again after {stopped_at:%H:%M:%S.%f}",
-            lambda: _heartbeats(core),
+            lambda: (_heartbeats(core), sorted(holders), _activity(core)),
         )
         leader = _poll(
             lambda: next(
