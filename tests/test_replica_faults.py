@@ -24,7 +24,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from bot.core.sources import read_source
 from bot.db.models import Delivery
 from tests.support.fake_telegram import FakeTelegramServer, make_user, message_update
 from tests.support.paths import DATA_DIR
-from tests.support.replicas import webhook_replicas
+from tests.support.replicas import sent_per_reader, webhook_replicas
 from tests.support.stores import fresh_postgres_schema, make_settings
 from tests.test_push import LONG_AGO, received, subscribe
 
@@ -227,18 +226,7 @@ def test_the_leader_sigkilled_mid_push_a_new_leader_finishes_it(
             return count == len(PUSH_READERS)
 
         _poll(served, 900, "every reader served")
-        with core.sessions() as session:
-            per_reader = Counter(
-                dict(
-                    session.execute(
-                        select(Delivery.subscriber_id, func.count())
-                        .where(Delivery.status == "sent")
-                        .group_by(Delivery.subscriber_id)
-                    )
-                    .tuples()
-                    .all()
-                )
-            )
+        per_reader = sent_per_reader(core)
     finally:
         core.close()
     messages = received(fake)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +56,7 @@ from bot.db.models import Delivery, Replica
 from tests.support.fake_telegram import FakeTelegramServer
 from tests.support.paths import DATA_DIR
 from tests.support.private_postgres import PrivatePostgres, StopMode
-from tests.support.replicas import webhook_replicas
+from tests.support.replicas import sent_per_reader, webhook_replicas
 from tests.support.stores import make_settings
 from tests.test_push import received
 from tests.test_push_scaling import add_subscribers
@@ -250,18 +249,7 @@ def test_postgres_restarted_mid_push_every_replica_reconnects_and_the_push_compl
             "a leader after the restart",
         )
         _poll(lambda: _served(core), 300, "every reader served")
-        with core.sessions() as session:
-            per_reader = Counter(
-                dict(
-                    session.execute(
-                        select(Delivery.subscriber_id, func.count())
-                        .where(Delivery.status == "sent")
-                        .group_by(Delivery.subscriber_id)
-                    )
-                    .tuples()
-                    .all()
-                )
-            )
+        per_reader = sent_per_reader(core)
     finally:
         core.close()
     messages = received(fake)

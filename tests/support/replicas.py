@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from bot.app import Core
+from bot.db.models import Delivery
 from tests.support import nginx
 from tests.support.cli import PAPERBOT
 from tests.support.fake_telegram import FakeTelegramServer
@@ -92,3 +97,15 @@ def _stop(processes: list[subprocess.Popen[str]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def sent_per_reader(core: Core) -> Counter[int]:
+    """How many `sent` deliveries each subscriber has: exactly one each after a push that
+    survived a fault (a kill, a restart), whatever the fake counted as duplicates."""
+    with core.sessions() as session:
+        rows = session.execute(
+            select(Delivery.subscriber_id, func.count())
+            .where(Delivery.status == "sent")
+            .group_by(Delivery.subscriber_id)
+        )
+        return Counter(dict(rows.tuples().all()))
