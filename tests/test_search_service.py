@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import Core
@@ -15,7 +15,7 @@ from bot.core.search import SearchService
 from bot.core.search import ranker as ranker_module
 from bot.core.search.ranker import MAX_RESULTS
 from bot.core.search_index import CHANGES_KEY, IndexStore
-from bot.db.engine import make_engine, make_session_factory
+from bot.db.engine import make_engine, make_session_factory, read_only
 from bot.db.models import Review
 from tests.test_search import load, write_review
 
@@ -158,6 +158,36 @@ def test_a_repeated_search_is_answered_from_memory_until_a_review_changes(
     hits = core.search.results.pages.hits
     core.search.search("hummingbird", limit=2)
     assert core.search.results.pages.hits == hits + 1
+
+
+def test_a_remembered_answer_opens_no_transaction(core: Core, tmp_path: Path) -> None:
+    """A search or `/review N` already answered for this version of the store reads only
+    the version, in one statement on a DBAPI connection: no session or transaction is
+    begun (their machinery cost most of such an answer). A change is still seen at once
+    (the tests above)."""
+    load_numbered(core, tmp_path, 3)
+    first = core.search.search("hummingbird")
+    review_id = first.items[0].id
+    assert core.reviews.find_by_id(review_id) is not None
+    begun: list[object] = []
+
+    def on_begin(connection: object) -> None:
+        begun.append(connection)
+
+    engines = {core.sessions.kw["bind"], read_only(core.sessions.kw["bind"])}
+    for engine in engines:
+        event.listen(engine, "begin", on_begin)
+    try:
+        assert core.search.search("hummingbird").items == first.items
+        found = core.reviews.find_by_id(review_id)
+        assert begun == []
+        # A query not answered before does begin one (the listener sees it).
+        core.search.search("hummingbird 2")
+        assert begun
+    finally:
+        for engine in engines:
+            event.remove(engine, "begin", on_begin)
+    assert found is not None and found.id == review_id
 
 
 def test_publishing_in_another_process_shows_in_the_next_search(core: Core, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,8 @@ PAGE_CACHE_SECONDS = 10.0
 PAGE_CACHE_SIZE = 1_000
 #: Reviews kept by id for the store's current search version (`find_by_id`).
 BY_ID_CACHE_SIZE = 1_000
+#: What `_by_id` holds for a review it does not know (None is a kept answer: no such review).
+_NOT_KEPT = object()
 
 
 class ReviewStateError(ValueError):
@@ -313,6 +315,7 @@ class ReviewService:
         self.sessions = sessions
         #: What readers' messages read (pages, a review): `read_only`, never behind a write.
         self._reads = read_only_sessions(sessions)
+        self._reads_engine: Engine = self._reads.kw["bind"]
         self._pages: dict[tuple[str | None, int, int], tuple[Page, float]] = {}
         #: (search version, review id, published only) -> the review as read then.
         self._by_id: dict[tuple[StoreVersion, int, bool], ReviewView | None] = {}
@@ -425,11 +428,17 @@ class ReviewService:
         any process, bumps it in its own transaction), read in the same transaction as
         the row: every `/review N` loaded the whole review through the ORM, which cost
         several times the small query that says nothing changed since."""
+        # Most lookups are of what this version already answered: no session for them.
+        known = (IndexStore.current_version(self._reads_engine), review_id, published_only)
+        kept = self._by_id.get(known, _NOT_KEPT)  # one lookup: another thread may clear
+        if kept is not _NOT_KEPT:
+            return kept  # type: ignore[return-value]
         with self._reads() as session:
             version = IndexStore.version_of(IndexStore(session.connection()).state())
             key = (version, review_id, published_only)
-            if key in self._by_id:
-                return self._by_id[key]
+            kept = self._by_id.get(key, _NOT_KEPT)
+            if kept is not _NOT_KEPT:
+                return kept  # type: ignore[return-value]
             row = ReviewRepository(session).get(review_id)
             found = None
             if row is not None and not (published_only and row.status != "published"):

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from bot.core.search_text import arxiv_token, text_tokens, weighted_tokens
@@ -255,6 +255,29 @@ class IndexStore:
         """The store's search version in a `state()`: what results and index reads
         remembered between searches are keyed by (`bot.core.search.cache`)."""
         return (state.get(CHANGES_KEY, 0), state.get("docs", 0), state.get("version", 0))
+
+    @staticmethod
+    def current_version(engine: Engine) -> StoreVersion:
+        """The store's search version, read by one statement on a pooled DBAPI
+        connection: what a search or a review lookup answered from memory needs to know.
+
+        Through a session (or a Core connection: its BEGIN, events and result objects)
+        the same read cost six times the query, and every cached search and `/review N`
+        paid it. A single SELECT is a consistent snapshot by itself (SQLite in
+        autocommit mode; PostgreSQL, a transaction the pool rolls back on return).
+        Whatever is then read from the store goes through a session, which reads the
+        version again in its own transaction and keys what it reads by that one."""
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute("SELECT key, value FROM search_state")
+                state = {key: int(value) for key, value in cursor.fetchall()}
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+        return IndexStore.version_of(state)
 
     def count_change(self) -> None:
         """Bump the change counter: some review was added, changed or removed."""

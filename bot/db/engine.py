@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import weakref
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def _on_driver(driver: sqlite3.Connection, statement: str) -> None:
+    """`statement` on the DBAPI connection, its errors raised as SQLAlchemy's (a locked
+    database is still `sqlalchemy.exc.OperationalError` to the callers that retry it)."""
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -63,16 +74,21 @@ def _configure_sqlite(engine: Engine) -> None:
         read_only = bool(connection.get_execution_options().get(READ_ONLY))
         # The pooled connection remembers its mode (its record's info, emptied when a
         # new DBAPI connection replaces it), so the pragma runs only when it changes.
-        info = connection.connection.info
+        record = connection.connection
+        info = record.info
+        # On the driver itself: through `exec_driver_sql` each BEGIN was a whole
+        # SQLAlchemy execution (events, a result object), a third of what a small read
+        # on the event loop cost; nothing listens for these statements.
+        driver = record.driver_connection
         if info.get(READ_ONLY, False) != read_only:
-            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            _on_driver(driver, f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
             info[READ_ONLY] = read_only
         if read_only:
-            connection.exec_driver_sql("BEGIN")
+            _on_driver(driver, "BEGIN")
             return
         info[_HOLDS_TURN] = turn.take()
         try:
-            connection.exec_driver_sql(SQLITE_BEGIN)
+            _on_driver(driver, SQLITE_BEGIN)
         except BaseException:
             _end(connection.connection.info, None)
             raise

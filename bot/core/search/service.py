@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.reviews import ReviewView
@@ -52,6 +52,7 @@ class SearchService:
         self.sessions = sessions
         #: Searches only read: they do not queue behind writers (`read_only`).
         self._reads = read_only_sessions(sessions)
+        self._reads_engine: Engine = self._reads.kw["bind"]
         self._matcher: tuple[tuple[tuple[str, int], ...], AliasMatcher] | None = None
         #: Grows when the alias table read differs from the last: results depend on it.
         self._alias_generation = 0
@@ -72,6 +73,9 @@ class SearchService:
     def _search(self, query: str, limit: int, offset: int) -> SearchPage:
         limit = max(1, min(int(limit), 50))
         offset = max(0, int(offset))
+        remembered = self._remembered(query, limit, offset)
+        if remembered is not None:
+            return remembered
         with self._reads() as session:
             state = IndexStore(session.connection()).state()
             matcher = self._aliases(session)
@@ -85,6 +89,18 @@ class SearchService:
             page = self._ranked(session, state, matcher, query, limit, offset, results_version)
             self.results.pages.put(key, page)
             return page
+
+    def _remembered(self, query: str, limit: int, offset: int) -> SearchPage | None:
+        """The answer kept for this version of the store, found without opening a
+        session (`IndexStore.current_version`): readers ask the same few things again
+        and again, and the session cost most of such an answer. Only while the alias
+        table read last is fresh: its generation is part of the key."""
+        if self._matcher is None or time.monotonic() >= self._aliases_fresh_until:
+            return None
+        version = IndexStore.current_version(self._reads_engine)
+        key = ((version, self._alias_generation), normalised(query), limit, offset)
+        remembered = self.results.pages.get(key)
+        return dataclasses.replace(remembered, query=query) if remembered else None
 
     def _ranked(
         self,
