@@ -145,15 +145,24 @@ async def test_the_column_pushed_as_rendered_safe_articles(
         assert_wechat_safe(article["content"])
 
     mamba = articles["mamba-linear-time-sequence-modeling"]["content"]
-    assert mamba.startswith("<h4>核心创新</h4><p>Mamba 提出了")
+    # The paper first, as on the review's page (the column's body does not repeat it).
+    lead = (
+        "<p><em>作者：Albert Gu, Tri Dao (CMU &amp; Stanford)</em></p>"
+        "<p><em>发表时间：2023年12月 · arXiv:2312.00752</em></p>"
+    )
+    assert mamba.startswith(lead + "<h4>核心创新</h4><p>Mamba 提出了")
     assert "<ul><li>线性时间复杂度" in mamba
     assert "<li><strong>选择性SSM</strong>: 传统SSM" in mamba
     # The same rendering as the web page, only without the source's layout newlines.
     review = next(r for r in reviews if r.slug == "mamba-linear-time-sequence-modeling")
-    assert mamba == markdown_html(review.body).replace(">\n<", "><").rstrip("\n")
+    assert mamba == lead + markdown_html(review.body).replace(">\n<", "><").rstrip("\n")
 
     (slug,) = [slug for slug in articles if slug.startswith("hostile")]
     content = articles[slug]["content"]
+    assert content.startswith(
+        "<p><em>作者：Mallory Example (Nowhere)</em></p>"
+        "<p><em>发表时间：2024年1月 · arXiv:2401.00001</em></p><h4>"
+    )
     assert "<h4>核心思想</h4>" in content
     assert "当 a &lt; b 且文本里有 ]]&gt; 时，&lt;script&gt;alert(1)&lt;/script&gt; 只是" in content
     assert "&lt;img src=x onerror=alert(2)&gt;" in content

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import html
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlsplit
 
 from bot.core.richtext import markdown_html
+from bot.core.texts import label
 
 #: WeChat: the content must have fewer than 20,000 characters (its HTML, tags included)...
 MAX_CONTENT_CHARS = 20_000
@@ -257,11 +259,32 @@ def fits(content: str) -> bool:
     return len(content) < MAX_CONTENT_CHARS and len(content.encode("utf-8")) < MAX_CONTENT_BYTES
 
 
-def article_content(markdown: str, language: str = "zh", *, on_web: bool = True) -> str:
+def article_lead(review: Any, language: str = "zh") -> list[str]:
+    """What a review's web page and card show above its body: the paper's authors, its
+    date and arXiv id. In WeChat the article is often all a follower reads of a review,
+    and the column's body does not repeat them. Plain text: an article links nothing
+    outside WeChat's own hosts, so the arXiv id is written out, not linked."""
+    lines: list[str] = []
+    if authors := str(getattr(review, "authors", "") or "").strip():
+        lines.append(label(language, "authors", authors))
+    details: list[str] = []
+    if (date := getattr(review, "paper_date", None)) is not None:
+        details.append(label(language, "date", date.display(language)))
+    if arxiv_id := getattr(review, "arxiv_id", None):
+        details.append(f"arXiv:{arxiv_id}")
+    if details:
+        lines.append(" · ".join(details))
+    return [f"<p><em>{html.escape(line, quote=False)}</em></p>" for line in lines]
+
+
+def article_content(
+    markdown: str, language: str = "zh", *, on_web: bool = True, lead: list[str] | None = None
+) -> str:
     """A review's Markdown body as the content of its WeChat article: the web's rendering,
-    narrowed (module docstring), whole blocks within WeChat's limits; `on_web`: the
-    article links the review's web page (content_source_url) for the rest of a long one."""
-    blocks = article_blocks(markdown_html(markdown))
+    narrowed (module docstring), whole blocks within WeChat's limits, after `lead`
+    (`article_lead`, already WeChat's HTML); `on_web`: the article links the review's
+    web page (content_source_url) for the rest of a long one."""
+    blocks = [*(lead or ()), *article_blocks(markdown_html(markdown))]
     whole = "".join(blocks)
     if fits(whole):
         return whole or "<p></p>"

@@ -34,7 +34,7 @@ from bot.channels.wechat.api import (
     WeChatQuotaError,
     refusal_message,
 )
-from bot.channels.wechat.article import article_content
+from bot.channels.wechat.article import article_content, article_lead
 from bot.core.broadcasts import BroadcastError
 from bot.core.shared_credentials import SharedCredentials
 from bot.db.models import utcnow
@@ -109,9 +109,15 @@ class WeChatBroadcaster:
         return media_id
 
     def article(self, review: Any, thumb: str, language: str = "zh") -> dict[str, Any]:
-        """One review as a draft article: its body rendered as on its web page, narrowed
-        to WeChat's article HTML (`article_content`); the page itself as 阅读原文."""
-        content = article_content(str(review.body or ""), language, on_web=bool(self._public_url))
+        """One review as a draft article: the paper's authors, date and arXiv id, then its
+        body rendered as on its web page, narrowed to WeChat's article HTML
+        (`article_content`); the page itself as 阅读原文."""
+        content = article_content(
+            str(review.body or ""),
+            language,
+            on_web=bool(self._public_url),
+            lead=article_lead(review, language),
+        )
         article: dict[str, Any] = {
             "title": str(review.title)[:64],
             "author": "paperbot",
