@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message_writes import upsert, write
+from bot.db.driver_reads import DriverRead
 from bot.db.engine import read_only
 from bot.db.models import ButtonState, utcnow
 
@@ -37,6 +38,9 @@ _TABLE: Table = ButtonState.__table__  # type: ignore[assignment]
 _PAYLOAD = select(_TABLE.c.payload).where(
     _TABLE.c.token == bindparam("token"), _TABLE.c.expires_at > bindparam("now")
 )
+
+#: The same read on the DBAPI connection (`DriverRead`): every choice and page button.
+_READ_PAYLOAD = DriverRead(_PAYLOAD)
 
 
 class ButtonStateStore:
@@ -115,9 +119,8 @@ class ButtonStateStore:
 
     def recall(self, token: str) -> dict[str, Any] | None:
         """The payload behind `token`, or None if it is unknown or expired."""
-        with self._reads.connect() as connection:
-            payload = connection.execute(_PAYLOAD, {"token": token, "now": utcnow()}).scalar()
-        return dict(payload) if payload is not None else None
+        row = _READ_PAYLOAD.first(self._reads, {"token": token, "now": utcnow()})
+        return dict(row[0]) if row is not None and row[0] is not None else None
 
     def prune(self) -> int:
         """Delete expired states; returns how many."""

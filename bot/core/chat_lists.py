@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message_writes import upsert, write
+from bot.db.driver_reads import DriverRead
 from bot.db.engine import read_only
 from bot.db.models import ChatList, utcnow
 
@@ -32,6 +33,9 @@ _TABLE: Table = ChatList.__table__  # type: ignore[assignment]
 _ROW = select(_TABLE.c.list_key, _TABLE.c["items"]).where(  # `c.items` is the collection's own
     _TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_id == bindparam("chat_id")
 )
+
+#: The same read on the DBAPI connection (`DriverRead`): it runs for every `/review N`.
+_READ_ROW = DriverRead(_ROW)
 
 
 class ChatListStore:
@@ -91,8 +95,7 @@ class ChatListStore:
         return items
 
     def _items(self, channel: str, chat_id: str) -> dict[str, int] | None:
-        with self._reads.connect() as connection:
-            row = connection.execute(_ROW, _chat(channel, chat_id)).first()
+        row = _READ_ROW.first(self._reads, _chat(channel, chat_id))
         return dict(row[1]) if row is not None else None
 
     def recall(self, channel: str, chat_id: str, number: int) -> int | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.driver_reads import DriverRead
 from bot.db.engine import read_only
 from bot.db.models import Subscriber, utcnow
 
@@ -30,6 +31,8 @@ LANGUAGE_CACHE_SIZE = 100_000
 _LANGUAGE = select(Subscriber.language).where(
     Subscriber.channel == bindparam("channel"), Subscriber.chat_id == bindparam("chat_id")
 )
+#: The same read on the DBAPI connection (`DriverRead`).
+_READ_LANGUAGE = DriverRead(_LANGUAGE)
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,8 @@ class SubscriptionService:
         if cached is not None and cached[1] > now:
             return cached[0]
         # One column through Core: no ORM object for a value asked of every new chat.
-        with self._reads.connect() as connection:
-            language: str | None = connection.execute(
-                _LANGUAGE, {"channel": channel, "chat_id": chat_id}
-            ).scalar()
+        row = _READ_LANGUAGE.first(self._reads, {"channel": channel, "chat_id": chat_id})
+        language: str | None = row[0] if row is not None else None
         if len(self._languages) >= LANGUAGE_CACHE_SIZE:
             self._languages.clear()
         self._languages[(channel, chat_id)] = (language, now + LANGUAGE_CACHE_SECONDS)

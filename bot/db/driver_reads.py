@@ -1,0 +1,106 @@
+"""Small reads run on a pooled DBAPI connection, outside SQLAlchemy's execution machinery.
+
+Every reader's message reads a few tiny rows by key: the list a chat was shown, the
+choices a WeChat reader was offered, a chat's language. Through a Core connection each
+such read cost about 50 µs of Python (checkout, BEGIN, events, a result object, the
+rollback), five times the query itself, and it runs for every message. A `DriverRead`
+compiles its Core statement once per dialect and runs it on the pool's DBAPI connection
+with the same bind and result processing SQLAlchemy would apply (a UTC datetime
+parameter, a JSON column), so callers get the same values.
+
+One SELECT is a consistent snapshot by itself: SQLite's connections are in autocommit
+mode (`bot.db.engine`), and PostgreSQL's transaction is rolled back when the connection
+goes back to the pool. Writes never come here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Select
+from sqlalchemy.engine.interfaces import Dialect
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    #: Parameter names in order (qmark/format styles), or None for named styles.
+    positions: tuple[str, ...] | None
+    defaults: Mapping[str, Any]
+    binds: Mapping[str, Processor]
+    results: Sequence[Processor]
+
+
+class DriverRead:
+    """One SELECT (a Core statement with `bindparam`s), compiled once per dialect."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self._statement = statement
+        self._plans: dict[str, _Plan] = {}
+        self._lock = threading.Lock()
+
+    def first(self, engine: Engine, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        rows = self.all(engine, params, limit=1)
+        return rows[0] if rows else None
+
+    def all(
+        self, engine: Engine, params: Mapping[str, Any], limit: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        plan = self._plan(engine.dialect)
+        values = {**plan.defaults, **params}
+        for name, process in plan.binds.items():
+            if process is not None and name in values:
+                values[name] = process(values[name])
+        arguments: Any = (
+            tuple(values[name] for name in plan.positions) if plan.positions is not None else values
+        )
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(plan.sql, arguments)
+                raw = cursor.fetchmany(limit) if limit else cursor.fetchall()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+        results = plan.results
+        if not any(results):
+            return [tuple(row) for row in raw]
+        return [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(results, row, strict=True)
+            )
+            for row in raw
+        ]
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is not None:
+            return plan
+        with self._lock:
+            compiled = self._statement.compile(dialect=dialect)
+            binds = compiled.binds
+            plan = _Plan(
+                sql=compiled.string,
+                positions=tuple(compiled.positiontup) if compiled.positiontup else None,
+                defaults={
+                    name: bind.effective_value for name, bind in binds.items() if not bind.required
+                },
+                binds={
+                    name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                    for name, bind in binds.items()
+                },
+                results=[
+                    column.type.dialect_impl(dialect).result_processor(dialect, None)
+                    for column in self._statement.selected_columns
+                ],
+            )
+            self._plans[dialect.name] = plan
+            return plan

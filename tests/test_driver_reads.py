@@ -1,0 +1,83 @@
+"""Small reads on the DBAPI connection (bot/db/driver_reads.py) return what the same
+Core statement returns through SQLAlchemy: JSON columns decoded, UTC datetimes as
+parameters and results, literal values in the statement, no row. On both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import bindparam, select
+
+from bot.app import Core
+from bot.db.driver_reads import DriverRead
+from bot.db.engine import read_only
+from bot.db.models import ButtonState, ChatList
+
+_STATES = ButtonState.__table__
+_LISTS = ChatList.__table__
+
+
+def test_a_driver_read_returns_what_sqlalchemy_returns(core: Core) -> None:
+    now = dt.datetime(2026, 12, 3, 18, 0, tzinfo=dt.UTC)
+    engine = core.sessions.kw["bind"]
+    with engine.begin() as connection:
+        connection.execute(
+            _STATES.insert(),
+            [
+                {
+                    "token": token,
+                    "payload": {"q": "对齐", "n": n, "nested": [1, {"x": None}]},
+                    "created_at": now,
+                    "expires_at": now + dt.timedelta(minutes=n),
+                }
+                for n, token in ((1, "soon"), (30, "later"))
+            ],
+        )
+        connection.execute(
+            _LISTS.insert(),
+            {
+                "channel": "wechat",
+                "chat_id": "o1",
+                "list_key": "search:对齐",
+                "items": {"1": 7, "2": 9},
+                "updated_at": now,
+            },
+        )
+    live = select(_STATES.c.token, _STATES.c.payload, _STATES.c.expires_at).where(
+        _STATES.c.expires_at > bindparam("now"), _STATES.c.token != "never"
+    )
+    reads = read_only(engine)
+    for at in (now, now + dt.timedelta(minutes=5), now + dt.timedelta(hours=1)):
+        with engine.connect() as connection:
+            expected = [tuple(row) for row in connection.execute(live, {"now": at})]
+        got = DriverRead(live).all(reads, {"now": at})
+        assert sorted(got) == sorted(expected), at
+    later = DriverRead(live).all(reads, {"now": now + dt.timedelta(minutes=5)})
+    payload = {"q": "对齐", "n": 30, "nested": [1, {"x": None}]}
+    assert later == [("later", payload, now + dt.timedelta(minutes=30))]
+    assert later[0][2].tzinfo is not None
+
+    row = select(_LISTS.c.list_key, _LISTS.c["items"]).where(
+        _LISTS.c.channel == bindparam("channel"), _LISTS.c.chat_id == bindparam("chat_id")
+    )
+    chat_list = DriverRead(row)
+    assert chat_list.first(reads, {"channel": "wechat", "chat_id": "o1"}) == (
+        "search:对齐",
+        {"1": 7, "2": 9},
+    )
+    assert chat_list.first(reads, {"channel": "wechat", "chat_id": "nobody"}) is None
+
+
+def test_the_stores_reads_see_what_was_written(core: Core) -> None:
+    """The three hot reads that moved to the DBAPI connection, through their stores."""
+    lists, states = core.reading.chat_lists, core.reading.button_states
+    lists.remember("wechat", "o2", "latest", 1, [11, 12, 13])
+    assert lists.recall("wechat", "o2", 2) == 12
+    assert lists.recall("wechat", "o2", 4) is None
+    assert lists.number_of("wechat", "o2", 13) == 3
+    states.keep_for("o2", {"choices": {"1": "r:11"}})
+    assert states.recall_for("o2") == {"choices": {"1": "r:11"}}
+    assert states.recall_for("o3") is None
+    assert core.subscriptions.language_of("wechat", "o2") is None
+    core.subscriptions.subscribe("wechat", "o2", language="en")
+    assert core.subscriptions.language_of("wechat", "o2") == "en"
