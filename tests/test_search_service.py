@@ -167,8 +167,9 @@ def test_a_remembered_answer_opens_no_transaction(core: Core, tmp_path: Path) ->
     (the tests above)."""
     load_numbered(core, tmp_path, 3)
     first = core.search.search("hummingbird")
-    review_id = first.items[0].id
+    review_id, slug = first.items[0].id, first.items[0].slug
     assert core.reviews.find_by_id(review_id) is not None
+    assert core.reviews.find(slug) is not None
     begun: list[object] = []
 
     def on_begin(connection: object) -> None:
@@ -180,6 +181,7 @@ def test_a_remembered_answer_opens_no_transaction(core: Core, tmp_path: Path) ->
     try:
         assert core.search.search("hummingbird").items == first.items
         found = core.reviews.find_by_id(review_id)
+        assert core.reviews.find(f" {slug} ") == found
         assert begun == []
         # A query not answered before does begin one (the listener sees it).
         core.search.search("hummingbird 2")
@@ -188,6 +190,13 @@ def test_a_remembered_answer_opens_no_transaction(core: Core, tmp_path: Path) ->
         for engine in engines:
             event.remove(engine, "begin", on_begin)
     assert found is not None and found.id == review_id
+    # Another process takes it back to a draft: both lookups see it at once.
+    with _other_process(core).begin() as session:
+        row = session.get(Review, review_id)
+        assert row is not None
+        row.status = "draft"
+    assert core.reviews.find(slug) is None
+    assert core.reviews.find_by_id(review_id) is None
 
 
 def test_publishing_in_another_process_shows_in_the_next_search(core: Core, tmp_path: Path) -> None:

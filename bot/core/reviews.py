@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 #: this process are seen at once; those made by another replica within this time.
 PAGE_CACHE_SECONDS = 10.0
 PAGE_CACHE_SIZE = 1_000
-#: Reviews kept by id for the store's current search version (`find_by_id`).
+#: Reviews kept by id or reference for the store's current search version (`_versioned`).
 BY_ID_CACHE_SIZE = 1_000
 #: What `_by_id` holds for a review it does not know (None is a kept answer: no such review).
 _NOT_KEPT = object()
@@ -318,7 +318,7 @@ class ReviewService:
         self._reads_engine: Engine = self._reads.kw["bind"]
         self._pages: dict[tuple[str | None, int, int], tuple[Page, float]] = {}
         #: (search version, review id, published only) -> the review as read then.
-        self._by_id: dict[tuple[StoreVersion, int, bool], ReviewView | None] = {}
+        self._by_id: dict[tuple[StoreVersion, str, int | str, bool], ReviewView | None] = {}
         self._by_id_version: StoreVersion | None = None
 
     # reading
@@ -404,9 +404,13 @@ class ReviewService:
         self._pages.clear()
 
     def find(self, reference: str, published_only: bool = True) -> ReviewView | None:
-        """A review by numeric id, slug or arXiv id (with or without version or URL)."""
+        """A review by numeric id, slug or arXiv id (with or without version or URL).
+
+        Kept per store version, like `find_by_id`: a WeChat reader's `1` opens a review
+        of the list by its slug, and most such lookups are of reviews just opened."""
         reference = reference.strip()
-        with self._reads() as session:
+
+        def load(session: Session) -> ReviewView | None:
             repo = ReviewRepository(session)
             row: Review | None = None
             review_id = parse_count(reference)
@@ -421,28 +425,40 @@ class ReviewService:
                 return None
             return ReviewView.of(row)
 
-    def find_by_id(self, review_id: int, published_only: bool = True) -> ReviewView | None:
-        """A review by its database id (what buttons and chat lists carry).
+        return self._versioned(("reference", reference, published_only), load)
 
-        Kept per store version (`IndexStore.version_of`: every change to any review, by
-        any process, bumps it in its own transaction), read in the same transaction as
-        the row: every `/review N` loaded the whole review through the ORM, which cost
-        several times the small query that says nothing changed since."""
-        # Most lookups are of what this version already answered: no session for them.
-        known = (IndexStore.current_version(self._reads_engine), review_id, published_only)
+    def find_by_id(self, review_id: int, published_only: bool = True) -> ReviewView | None:
+        """A review by its database id (what buttons and chat lists carry), kept per
+        store version (`_versioned`)."""
+
+        def load(session: Session) -> ReviewView | None:
+            row = ReviewRepository(session).get(review_id)
+            if row is None or (published_only and row.status != "published"):
+                return None
+            return ReviewView.of(row)
+
+        return self._versioned(("id", review_id, published_only), load)
+
+    def _versioned(
+        self, lookup: tuple[str, int | str, bool], load: Callable[[Session], ReviewView | None]
+    ) -> ReviewView | None:
+        """What `load` finds, kept per store version (`IndexStore.version_of`: every
+        change to any review, by any process, bumps it in its own transaction) and read
+        in the same transaction as the version: every `/review N` loaded the whole
+        review through the ORM, which cost several times the small query that says
+        nothing changed since. A lookup this version already answered opens no session
+        (`IndexStore.current_version`)."""
+        known = (IndexStore.current_version(self._reads_engine), *lookup)
         kept = self._by_id.get(known, _NOT_KEPT)  # one lookup: another thread may clear
         if kept is not _NOT_KEPT:
             return kept  # type: ignore[return-value]
         with self._reads() as session:
             version = IndexStore.version_of(IndexStore(session.connection()).state())
-            key = (version, review_id, published_only)
+            key = (version, *lookup)
             kept = self._by_id.get(key, _NOT_KEPT)
             if kept is not _NOT_KEPT:
                 return kept  # type: ignore[return-value]
-            row = ReviewRepository(session).get(review_id)
-            found = None
-            if row is not None and not (published_only and row.status != "published"):
-                found = ReviewView.of(row)
+            found = load(session)
         if len(self._by_id) >= BY_ID_CACHE_SIZE or version != self._by_id_version:
             # A new version: what was kept may have changed (keys hold their version,
             # so a read from an older snapshot finishing late is never served as new).
