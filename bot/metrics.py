@@ -7,7 +7,7 @@ count what passes through them.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.core.push import PushSummary
 
@@ -49,6 +49,12 @@ class Metrics:
             "paperbot_arxiv_polls",
             "arXiv category polls by outcome.",
             ["outcome"],
+            registry=self.registry,
+        )
+
+        self.frozen_objects = Gauge(
+            "paperbot_gc_frozen_objects",
+            "Objects moved out of the garbage collector's walks after start-up (bot.heap).",
             registry=self.registry,
         )
 

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import heap
 from bot.app import Core
 from bot.background import Background
 from bot.channels.plugin import Channel, ChannelStartError
@@ -42,6 +43,7 @@ from bot.core.broadcasts import Broadcaster
 from bot.core.leadership import process_identity
 from bot.core.notify import Notifier, combine
 from bot.core.push import ChannelPush
+from bot.core.search.segment import warm_up
 from bot.health import RoleProvider, health_report
 from bot.metrics import Metrics
 from bot.replicas import Heartbeat, ReplicaRegistry, paperbot_version
@@ -125,9 +127,11 @@ class Runtime:
         )
         heartbeat = self._heartbeat()
         heartbeat.start()
+        settling = asyncio.create_task(self._settle_heap(), name="settle-heap")
         try:
             yield
         finally:
+            settling.cancel()
             await heartbeat.stop()
             # The leader's duties first: a push still running stops while its channel's
             # sender is still open (its claims go back), and the lease is freed at once.
@@ -143,6 +147,14 @@ class Runtime:
                     log.exception("channel %s did not stop cleanly", channel.name)
             await self.core.aclose()
             log.info("stopped")
+
+    async def _settle_heap(self) -> None:
+        """Once start-up's long-lived objects exist (jieba's dictionary is most of them,
+        loaded beside start-up), take them out of the collector's walks (`bot.heap`)."""
+        await asyncio.to_thread(warm_up)
+        frozen = heap.settle()
+        self.metrics.frozen_objects.set(frozen)
+        log.info("start-up heap settled: %d objects left out of garbage collection", frozen)
 
     def _heartbeat(self) -> Heartbeat:
         """This process's row in `replicas` (bot/replicas.py), under the holder id its
