@@ -122,6 +122,11 @@ class GroupWriter:
             with self._lock:
                 self._closing = False
 
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for the next batch (not the one being committed)."""
+        return len(self._queue)
+
     def _submit(self, pending: _Pending[Any]) -> None:
         with self._lock:
             self._queue.append(pending)
