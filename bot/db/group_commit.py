@@ -82,6 +82,10 @@ class GroupWriter:
         self._queue: deque[_Pending[Any]] = deque()
         self._thread: threading.Thread | None = None
         self._closing = False
+        #: Jobs committed and the transactions they took (their ratio: how much grouping
+        #: saved), for the log line at close.
+        self.jobs = 0
+        self.batches = 0
 
     async def run(self, job: Job[T], *, isolated: bool = True) -> T:
         """Run `job` in the next batch; return once its transaction has committed (or
@@ -121,6 +125,13 @@ class GroupWriter:
         finally:
             with self._lock:
                 self._closing = False
+        if self.batches:
+            log.info(
+                "group commit: %d writes in %d transactions (%.1f a transaction)",
+                self.jobs,
+                self.batches,
+                self.jobs / self.batches,
+            )
 
     @property
     def queued(self) -> int:
@@ -154,6 +165,8 @@ class GroupWriter:
                     self._commit(batch)
                 finally:
                     _deliver(batch)
+                self.jobs += len(batch)
+                self.batches += 1
         finally:
             # Also when the thread dies of a BaseException: the next job starts another.
             with self._lock:
