@@ -47,7 +47,7 @@ from bot.core.search import SearchService, ensure_default_aliases
 from bot.core.search_index import ensure_index
 from bot.core.subscriptions import SubscriptionService
 from bot.core.tag_suggestions import TagSuggester
-from bot.db import migrate
+from bot.db import group_commit, migrate
 from bot.db.engine import make_engine, make_session_factory
 from bot.db.models import utcnow
 from bot.db.retry import DbRetry
@@ -89,6 +89,8 @@ class Core:
     editorial: Editorial
 
     def close(self) -> None:
+        # The writes still queued for a shared transaction commit first.
+        group_commit.close(self.engine)
         self.engine.dispose()
 
     async def aclose(self) -> None:

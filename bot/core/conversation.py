@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.core.addresses import ChatAddress
 from bot.core.audit import AuditService
-from bot.core.message_writes import one_transaction
+from bot.core.message_writes import one_transaction_in_thread
 from bot.core.richtext import RichText, paragraph, rich
 from bot.core.texts import t
 
@@ -260,8 +260,9 @@ class Conversation:
 
     async def handle_text(self, caller: Caller, text: str) -> list[Reply]:
         """A message's answer; what answering it writes is one transaction, committed
-        before the replies are returned (see `message_writes`)."""
-        with one_transaction():
+        before the replies are returned (see `message_writes`), off the event loop and
+        with the writes of the other messages answered meanwhile."""
+        async with one_transaction_in_thread():
             return await self._handle_text(caller, text)
 
     async def _handle_text(self, caller: Caller, text: str) -> list[Reply]:
@@ -288,7 +289,7 @@ class Conversation:
     async def handle_action(self, caller: Caller, data: str) -> list[Reply]:
         """A tapped button. Forged, stale or unknown data gets a polite answer. Its
         writes are one transaction, like a message's."""
-        with one_transaction():
+        async with one_transaction_in_thread():
             return await self._handle_action(caller, data)
 
     async def _handle_action(self, caller: Caller, data: str) -> list[Reply]:

@@ -13,11 +13,16 @@ own transaction, as before.
 
 Each piece of work is an upsert or a read-then-upsert on a connection, so a batch never
 depends on another process not having written the same row first.
+
+From a coroutine (`one_transaction_in_thread`, the channels' way), a message's writes are
+one job of the engine's group writer (bot/db/group_commit.py): the messages answered
+while it was committing are committed together in its next transaction, each message's
+works in a savepoint of its own, so one message's failure rolls back that message's
+writes only, and each caller resumes once its writes have committed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -26,6 +31,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Executable, Table, bindparam, text, update
 from sqlalchemy.exc import IntegrityError
+
+from bot.db import group_commit
 
 #: A store's write: run on the message's connection; may return what to do once the
 #: transaction has committed (a cache of what the store now holds).
@@ -77,12 +84,28 @@ def one_transaction() -> Iterator[None]:
 
 @asynccontextmanager
 async def one_transaction_in_thread() -> AsyncIterator[None]:
-    """`one_transaction` for a coroutine: the commit runs in a worker thread, off the
-    event loop, like the stores' own calls through `asyncio.to_thread`."""
+    """`one_transaction` for a coroutine: the commit runs off the event loop, in the
+    engine's group writer, with the writes of the other messages answered meanwhile
+    (each message's still all there or none)."""
     with _collected() as batch:
         yield
     if batch:
-        await asyncio.to_thread(flush, batch)
+        await flush_grouped(batch)
+
+
+async def flush_grouped(batch: list[tuple[Engine, Work]]) -> None:
+    """`flush` through the engines' group writers: each engine's works are one job (one
+    savepoint of a shared transaction); the caches are updated once it committed."""
+    while batch:
+        engine = batch[0][0]
+        works = [work for bound, work in batch if bound is engine]
+        batch[:] = [(bound, work) for bound, work in batch if bound is not engine]
+        for done in await group_commit.writer(engine).run(functools.partial(_works, works)):
+            done()
+
+
+def _works(works: Sequence[Work], connection: Connection) -> list[Callable[[], None]]:
+    return [done for work in works if (done := work(connection)) is not None]
 
 
 def flush(batch: list[tuple[Engine, Work]]) -> None:
@@ -98,7 +121,7 @@ def _run(engine: Engine, works: Sequence[Work]) -> None:
     for attempt in range(2):
         try:
             with engine.begin() as connection:
-                after = [done for work in works if (done := work(connection)) is not None]
+                after = _works(works, connection)
             break
         except IntegrityError:
             # Another process inserted one of the rows between a read and its insert

@@ -293,7 +293,7 @@ class WeChatChannel:
         """Claim the callback, answer within the deadline or say `success` and send later."""
         started = time.monotonic()
         key = callback.dedupe_key
-        if not await asyncio.to_thread(self._dedupe.first_time, CHANNEL, key):
+        if not await self._dedupe.claim(CHANNEL, key):
             log.info("WeChat retried %s: already taken on; answered success", key)
             return PlainTextResponse(SUCCESS)
         self._count(callback)
