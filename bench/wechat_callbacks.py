@@ -3,6 +3,7 @@
 
     python bench/wechat_callbacks.py                     # 10,000 reviews, 32 connections
     python bench/wechat_callbacks.py --reviews 40 --duration 0.5 --connections 4
+    python bench/wechat_callbacks.py --workers 2         # `paperbot run --workers 2`
 
 Builds a SQLite store of N published reviews (bench/search_latency.py's synthetic column,
 as bench/web_throughput.py builds it), starts the fake WeChat API (tests/support) for the
@@ -307,18 +308,59 @@ def load(url: str, args: argparse.Namespace, seconds: float, run: str) -> Load:
 
 
 def paperbot_run(
-    work: Path, env: dict[str, str], probe: str
+    work: Path, env: dict[str, str], probe: str, workers: int = 1
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """`paperbot run` with `env`, once /healthz answers; stopped with SIGTERM."""
-    return server([str(PAPERBOT), "run"], probe, work, "paperbot-run", **env)
+    """`paperbot run --workers N` with `env`, once /healthz answers; stopped with SIGTERM."""
+    command = [str(PAPERBOT), "run", "--workers", str(workers)]
+    return server(command, probe, work, "paperbot-run", **env)
+
+
+def wait_for_workers(probe: str, workers: int, timeout: float = 120) -> None:
+    """Until /healthz has answered from `workers` different pids (every worker serves:
+    /healthz answers once the first does)."""
+    import httpx
+
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            sys.exit(f"only {len(seen)} of {workers} workers answered within {timeout:.0f} s")
+        try:
+            # A new connection each time: the kernel picks a worker per connection.
+            seen.add(int(httpx.get(probe, timeout=5).json()["pid"]))
+        except (httpx.TransportError, KeyError, ValueError):
+            time.sleep(0.2)
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def cpu_seconds(pid: int) -> float:
-    """The process's CPU time so far (user + system, all its threads), from /proc: on a
-    shared machine, callbacks per CPU-second say what the code costs, whatever share of
-    the cores it got."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The CPU time so far (user + system, all threads) of the process and of all its
+    descendants, live (from their /proc/PID/stat) or ended and reaped (its cutime and
+    cstime): `paperbot run --workers N` is a supervisor and N workers, and the figure is
+    theirs together. On a shared machine, callbacks per CPU-second say what the code
+    costs, whatever share of the cores it got."""
+    clock = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = _stat(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / clock + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:  # field 4: the parent's pid
+                    children.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    return children
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -337,6 +379,7 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     lines = [
         f"WeChat callbacks (safe mode), {args.reviews} published reviews, "
         f"{args.connections} connections, {args.duration:g} s, "
+        f"`paperbot run --workers {args.workers}`, "
         f"{args.queries} popular searches (Zipf) + {args.fresh:.0%} of searches fresh, "
         f"{dt.date.today().isoformat()}",
         "mix per follower: search, 1, 最新, 3, search, 下一页 (load: aiohttp, own process)",
@@ -356,7 +399,8 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
             "PUBLIC_URL": PUBLIC_URL,
         }
         probe = f"http://127.0.0.1:{port}/healthz"
-        with paperbot_run(work, env, probe) as process:
+        with paperbot_run(work, env, probe, args.workers) as process:
+            wait_for_workers(probe, args.workers)
             target = f"http://127.0.0.1:{port}/wechat"
             if args.warmup > 0:
                 load(target, args, args.warmup, "w")
@@ -382,7 +426,8 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     )
     per_cpu = measured.callbacks / cpu if cpu > 0 else 0.0
     lines.append(
-        f"paperbot run used {cpu:.2f} CPU-s for them: {per_cpu:.0f} callbacks per CPU-second "
+        f"paperbot run ({_count_workers(args.workers)}) used {cpu:.2f} CPU-s for them: "
+        f"{per_cpu:.0f} callbacks per CPU-second "
         f"({1000 / per_cpu if per_cpu else 0:.2f} ms of CPU a callback)"
     )
     lines.append(f"targets: >= {CALLBACKS_PER_S} callbacks/s, p99 <= {P99_MS:g} ms")
@@ -391,6 +436,10 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
         f"p99 {verdict(measured.p99_ms <= P99_MS)} ({measured.p99_ms:.1f} ms)"
     )
     return lines
+
+
+def _count_workers(workers: int) -> str:
+    return "one process" if workers == 1 else f"a supervisor and {workers} workers"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -413,6 +462,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="callbacks/s prepared for (beyond it a connection runs out and says so)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="`paperbot run --workers N`: N processes on the port (CPU summed over them)",
+    )
     parser.add_argument("--work-dir", type=Path, help="for the store and logs (default: temp)")
     parser.add_argument(
         "--store",

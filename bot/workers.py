@@ -206,13 +206,16 @@ class Supervisor:
     async def _run(self) -> int:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        handled = (signal.SIGTERM, signal.SIGINT)
+        before = {signum: signal.getsignal(signum) for signum in handled}
+        for signum in handled:
             loop.add_signal_handler(signum, self._forward, signum)
         try:
             statuses = await asyncio.gather(*(self._keep(slot) for slot in self._slots))
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in handled:
                 loop.remove_signal_handler(signum)
+                signal.signal(signum, before[signum])
         if self._gave_up is not None:
             return self._gave_up
         failed = [status for status in statuses if status != 0]
