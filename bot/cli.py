@@ -152,6 +152,22 @@ def _run_worker(settings: Settings, supervisor: int, ready_fd: int | None) -> No
     serve(build_runtime(core), Worker(sock, supervisor, ready_fd))
 
 
+def _worker_environment() -> dict[str, str]:
+    """This environment, with the code this process runs first on the workers' path
+    (`python -P -m bot`: not the current directory's), unless it is installed in
+    site-packages (which must not go before the standard library)."""
+    import os
+    import site
+
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    installed = {str(Path(p).resolve()) for p in site.getsitepackages()}
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_root not in installed and package_root not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
+
+
 def _supervise(settings: Settings, count: int) -> None:
     """`run --workers N`: migrate and seed once, keep the address, start the workers."""
     import logging
@@ -163,22 +179,23 @@ def _supervise(settings: Settings, count: int) -> None:
     log = logging.getLogger("bot.workers")
     for line in startup_lines(settings):
         log.info(line)
-    _build_core(settings).close()
     try:
         reserved = reserve_address(settings.http_host, settings.http_port)
     except AddressError as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(3) from None
+    try:
+        # What every worker would do at start (migrate under the lock, index, seed),
+        # done once; the workers open the store as it is.
+        _build_core(settings).close()
+    except BaseException:
+        reserved.close()
+        raise
     url = f"http://{settings.http_host}:{settings.http_port}"
     log.info(start_line(settings, url))
     log.info("starting %d workers (this supervisor: pid %d)", count, os.getpid())
     me = str(os.getpid())
-    # The workers import the code this process runs, wherever it was started from.
-    package_root = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
+    env = _worker_environment()
 
     def command(ready_fd: int) -> list[str]:
         worker = ["run", "--worker-of", me, "--ready-fd", str(ready_fd)]

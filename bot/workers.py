@@ -54,8 +54,6 @@ RESTART_MAX_SECONDS = 30.0
 STABLE_SECONDS = 30.0
 #: How often a worker checks that its supervisor is still there.
 PARENT_CHECK_SECONDS = 1.0
-#: The listening sockets' backlog (uvicorn's default).
-BACKLOG = 2048
 
 
 class AddressError(Exception):
@@ -92,12 +90,14 @@ def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 
 def worker_socket(host: str, port: int) -> socket.socket:
-    """A worker's own listening socket on the shared address (SO_REUSEPORT: the kernel
-    hands each new connection to one of the workers' sockets, evenly)."""
-    sock = _bind(host, port, reuse_port=True)
-    sock.listen(BACKLOG)
-    sock.set_inheritable(False)
-    return sock
+    """A worker's own socket on the shared address (SO_REUSEPORT: the kernel hands each
+    new connection to one of the workers' listening sockets, evenly).
+
+    Bound at once (an address it cannot have ends the worker before it starts
+    anything) but not listening: uvicorn's server listens on it once the app has started
+    (asyncio's `create_server(sock=…)`), so no connection waits in the backlog of a
+    worker still starting while the others serve."""
+    return _bind(host, port, reuse_port=True)
 
 
 def reserve_address(host: str, port: int) -> socket.socket:
