@@ -3,6 +3,7 @@
 
     python bench/wechat_callbacks.py                     # 10,000 reviews, 32 connections
     python bench/wechat_callbacks.py --reviews 40 --duration 0.5 --connections 4
+    python bench/wechat_callbacks.py --workers 2         # `paperbot run --workers 2`
 
 Builds a SQLite store of N published reviews (bench/search_latency.py's synthetic column,
 as bench/web_throughput.py builds it), starts the fake WeChat API (tests/support) for the
@@ -42,6 +43,7 @@ import itertools
 import json
 import os
 import random
+import resource
 import secrets
 import shutil
 import subprocess
@@ -374,6 +376,9 @@ class Load:
     errors: int
     checked: int
     ran_out: int
+    #: The load generator's own CPU (preparing the callbacks included): on a machine with
+    #: few cores, what it takes is not the server's.
+    cpu_seconds: float = 0.0
 
 
 def load(url: str, args: argparse.Namespace, seconds: float, run: str, rate: float = 0.0) -> Load:
@@ -385,28 +390,77 @@ def load(url: str, args: argparse.Namespace, seconds: float, run: str, rate: flo
     command += ["--rate", str(rate), "--think", str(args.think)]
     command += ["--queries", str(args.queries), "--max-rate", str(args.max_rate)]
     command += ["--seed", str(args.seed), "--fresh", str(args.fresh)]
+    before = _children_cpu()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"the load generator failed:\n{result.stderr[-3000:]}")
-    return Load(**json.loads(result.stdout))
+    return Load(**json.loads(result.stdout), cpu_seconds=_children_cpu() - before)
+
+
+def _children_cpu() -> float:
+    """CPU time of this process's ended, reaped children: the load generators (the
+    server, still running, is not among them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the server ---------------------------------------------------------------------------
 
 
 def paperbot_run(
-    work: Path, env: dict[str, str], probe: str
+    work: Path, env: dict[str, str], probe: str, workers: int = 1
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """`paperbot run` with `env`, once /healthz answers; stopped with SIGTERM."""
-    return server([str(PAPERBOT), "run"], probe, work, "paperbot-run", **env)
+    """`paperbot run --workers N` with `env`, once /healthz answers; stopped with SIGTERM."""
+    command = [str(PAPERBOT), "run", "--workers", str(workers)]
+    return server(command, probe, work, "paperbot-run", **env)
+
+
+def wait_for_workers(probe: str, workers: int, timeout: float = 120) -> None:
+    """Until /healthz has answered from `workers` different pids (every worker serves:
+    /healthz answers once the first does)."""
+    import httpx
+
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            sys.exit(f"only {len(seen)} of {workers} workers answered within {timeout:.0f} s")
+        try:
+            # A new connection each time: the kernel picks a worker per connection.
+            seen.add(int(httpx.get(probe, timeout=5).json()["pid"]))
+        except (httpx.TransportError, KeyError, ValueError):
+            time.sleep(0.2)
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def cpu_seconds(pid: int) -> float:
-    """The process's CPU time so far (user + system, all its threads), from /proc: on a
-    shared machine, callbacks per CPU-second say what the code costs, whatever share of
-    the cores it got."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The CPU time so far (user + system, all threads) of the process and of all its
+    descendants, live (from their /proc/PID/stat) or ended and reaped (its cutime and
+    cstime): `paperbot run --workers N` is a supervisor and N workers, and the figure is
+    theirs together. On a shared machine, callbacks per CPU-second say what the code
+    costs, whatever share of the cores it got."""
+    clock = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = _stat(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / clock + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:  # field 4: the parent's pid
+                    children.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    return children
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -425,6 +479,7 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     lines = [
         f"WeChat callbacks (safe mode), {args.reviews} published reviews, "
         f"{args.connections} connections, {args.duration:g} s, "
+        f"`paperbot run --workers {args.workers}`, "
         f"{args.queries} popular searches (Zipf) + {args.fresh:.0%} of searches fresh, "
         f"{dt.date.today().isoformat()}",
         "mix per follower: search, 1, 最新, 3, search, 下一页 (load: aiohttp, own process)",
@@ -444,7 +499,8 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
             "PUBLIC_URL": PUBLIC_URL,
         }
         probe = f"http://127.0.0.1:{port}/healthz"
-        with paperbot_run(work, env, probe) as process:
+        with paperbot_run(work, env, probe, args.workers) as process:
+            wait_for_workers(probe, args.workers)
             target = f"http://127.0.0.1:{port}/wechat"
             if args.warmup > 0:
                 load(target, args, args.warmup, "w")
@@ -473,8 +529,12 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     )
     per_cpu = measured.callbacks / cpu if cpu > 0 else 0.0
     lines.append(
-        f"paperbot run used {cpu:.2f} CPU-s for them: {per_cpu:.0f} callbacks per CPU-second "
+        f"paperbot run ({_count_workers(args.workers)}) used {cpu:.2f} CPU-s for them: "
+        f"{per_cpu:.0f} callbacks per CPU-second "
         f"({1000 / per_cpu if per_cpu else 0:.2f} ms of CPU a callback)"
+    )
+    lines.append(
+        f"the load generator used {measured.cpu_seconds:.2f} CPU-s (its preparation included)"
     )
     lines.append(
         f"targets: >= {CALLBACKS_PER_S} callbacks/s (closed loop, {args.connections} "
@@ -507,6 +567,10 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     return lines
 
 
+def _count_workers(workers: int) -> str:
+    return "one process" if workers == 1 else f"a supervisor and {workers} workers"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--reviews", type=int, default=10_000)
@@ -527,6 +591,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="callbacks/s prepared for (beyond it a connection runs out and says so)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="`paperbot run --workers N`: N processes on the port (CPU summed over them)",
+    )
     parser.add_argument("--work-dir", type=Path, help="for the store and logs (default: temp)")
     parser.add_argument(
         "--store",

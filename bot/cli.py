@@ -59,10 +59,10 @@ def _number(minimum: int = 0) -> Callable[[click.Context, click.Parameter, Any],
     return check
 
 
-def _build_core(settings: Settings, *, seed: bool = True) -> Core:
+def _build_core(settings: Settings, *, upgrade: bool = True, seed: bool = True) -> Core:
     """build_core, with DB_AUTO_UPGRADE=false's refusal as one line, not a traceback."""
     try:
-        return build_core(settings, seed=seed)
+        return build_core(settings, upgrade=upgrade, seed=seed)
     except migrate.SchemaOutOfDateError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -99,16 +99,113 @@ def cli() -> None:
 
 
 @cli.command()
-def run() -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes serving HTTP_HOST:HTTP_PORT together (default HTTP_WORKERS, 1): "
+    "with more than 1 this process supervises them (each a replica on its own "
+    "SO_REUSEPORT socket) and serves nothing itself.",
+)
+@click.option("--worker-of", type=int, default=None, hidden=True)
+@click.option("--ready-fd", type=int, default=None, hidden=True)
+def run(workers: int | None, worker_of: int | None, ready_fd: int | None) -> None:
     """Start the bot: one process serving HTTP (HTTP_HOST:HTTP_PORT: /healthz, /metrics,
     the Telegram webhook), the scheduled jobs and Telegram (TELEGRAM_MODE).
 
     Without TELEGRAM_BOT_TOKEN Telegram is off and the rest runs. Upgrades the database
-    and seeds an empty one from content/ first. SIGTERM stops it cleanly.
+    and seeds an empty one from content/ first. SIGTERM stops it cleanly. With
+    --workers N (or HTTP_WORKERS=N) it starts N such processes on the same port, one a
+    core, restarts one that dies and passes SIGTERM on to them all.
     """
     from bot.runtime import build_runtime, serve
 
-    serve(build_runtime(_build_core(_settings())))
+    settings = _settings()
+    if worker_of is not None:
+        _run_worker(settings, worker_of, ready_fd)
+        return
+    count = workers if workers is not None else settings.http_workers
+    if count == 1:
+        serve(build_runtime(_build_core(settings)))
+        return
+    _supervise(settings, count)
+
+
+def _run_worker(settings: Settings, supervisor: int, ready_fd: int | None) -> None:
+    """One worker of `run --workers N`: its socket first (a port it cannot have ends it
+    before it starts anything), then a whole runtime on the store its supervisor
+    prepared."""
+    import logging
+    import os
+
+    from bot.log_format import set_process_fields
+    from bot.runtime import build_runtime, serve
+    from bot.workers import AddressError, Worker, worker_socket
+
+    set_process_fields(worker=os.getpid())
+    try:
+        sock = worker_socket(settings.http_host, settings.http_port)
+    except AddressError as exc:
+        logging.getLogger("bot.workers").error("%s", exc)
+        raise SystemExit(3) from None
+    core = _build_core(settings, upgrade=False, seed=False)
+    serve(build_runtime(core), Worker(sock, supervisor, ready_fd))
+
+
+def _worker_environment() -> dict[str, str]:
+    """This environment, with the code this process runs first on the workers' path
+    (`python -P -m bot`: not the current directory's), unless it is installed in
+    site-packages (which must not go before the standard library)."""
+    import os
+    import site
+
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    installed = {str(Path(p).resolve()) for p in site.getsitepackages()}
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_root not in installed and package_root not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
+
+
+def _supervise(settings: Settings, count: int) -> None:
+    """`run --workers N`: migrate and seed once, keep the address, start the workers."""
+    import logging
+    import os
+
+    from bot.runtime import start_line, startup_lines
+    from bot.workers import AddressError, Supervisor, reserve_address
+
+    log = logging.getLogger("bot.workers")
+    for line in startup_lines(settings):
+        log.info(line)
+    try:
+        reserved = reserve_address(settings.http_host, settings.http_port)
+    except AddressError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(3) from None
+    try:
+        # What every worker would do at start (migrate under the lock, index, seed),
+        # done once; the workers open the store as it is.
+        _build_core(settings).close()
+    except BaseException:
+        reserved.close()
+        raise
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    log.info(start_line(settings, url))
+    log.info("starting %d workers (this supervisor: pid %d)", count, os.getpid())
+    me = str(os.getpid())
+    env = _worker_environment()
+
+    def command(ready_fd: int) -> list[str]:
+        worker = ["run", "--worker-of", me, "--ready-fd", str(ready_fd)]
+        return [sys.executable, "-P", "-m", "bot", *worker]
+
+    try:
+        status = Supervisor(count, command, env=env).run()
+    finally:
+        reserved.close()
+    raise SystemExit(status)
 
 
 @cli.command()

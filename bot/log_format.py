@@ -21,8 +21,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: The ids a line may carry; `channel` is a channel's name (telegram, wechat, web).
-CONTEXT_FIELDS = ("channel", "chat_id", "update_id")
+#: The ids a line may carry; `channel` is a channel's name (telegram, wechat, web);
+#: `worker` is the pid of a `paperbot run --workers N` worker (bot/workers.py).
+CONTEXT_FIELDS = ("worker", "channel", "chat_id", "update_id")
+
+#: Fields every line of this process carries (`set_process_fields`), before the context's.
+_process_fields: dict[str, str | int] = {}
 
 _context: contextvars.ContextVar[dict[str, str | int] | None] = contextvars.ContextVar(
     "paperbot_log_context", default=None
@@ -46,13 +50,19 @@ def current_context() -> dict[str, str | int]:
     return dict(_context.get() or {})
 
 
+def set_process_fields(**fields: str | int) -> None:
+    """Fields on every line this process logs from now on, in every task and thread: a
+    worker's pid, so the lines of N workers sharing one journal say whose they are."""
+    _process_fields.update(fields)
+
+
 class ContextFilter(logging.Filter):
     """Copies the current log context onto each record (as `record.context`), at the
     handler, so records from any logger get it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "context"):
-            record.context = current_context()
+            record.context = {**_process_fields, **current_context()}
         return True
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -51,6 +52,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.channels.wechat.channel import WeChatChannel
+    from bot.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class Runtime:
         self.role: RoleProvider = role or (lambda: self.background.role)
         core.search.on_timing = metrics.search_seconds.observe
         self._retries: set[asyncio.Task[None]] = set()
+        self._holder: str | None = None
 
     def channel_pushes(self) -> list[ChannelPush]:
         """Each channel that can send now, with its sender and its declared limits."""
@@ -100,9 +103,14 @@ class Runtime:
     async def health(self) -> dict[str, Any]:
         """The same facts as `paperbot status`, with the channels' live states."""
         core = self.core
-        return await asyncio.to_thread(
+        report = await asyncio.to_thread(
             health_report, core.engine, core.sessions, self.channel_states(), self.role()
         )
+        # Which replica answered: behind a proxy, or among `--workers N` sharing a port,
+        # the same address reaches several (its row in `replicas` has the same holder).
+        report["replica"] = self._holder
+        report["pid"] = os.getpid()
+        return report
 
     def app(self) -> Starlette:
         routes: list[BaseRoute] = [
@@ -162,6 +170,7 @@ class Runtime:
         settings = self.core.settings
         elector = self.background.elector
         holder = elector.holder if elector is not None else process_identity()
+        self._holder = holder
         return Heartbeat(
             ReplicaRegistry(self.core.sessions),
             holder=lambda: holder,
@@ -286,8 +295,11 @@ def build_runtime(core: Core, metrics: Metrics | None = None) -> Runtime:
     return runtime
 
 
-def serve(runtime: Runtime) -> None:
-    """Run until SIGTERM/SIGINT; returns normally after a clean stop (exit code 0)."""
+def serve(runtime: Runtime, worker: Worker | None = None) -> None:
+    """Run until SIGTERM/SIGINT; returns normally after a clean stop (exit code 0).
+
+    A worker of `paperbot run --workers N` (bot/workers.py) serves on the socket it was
+    given; its supervisor logged the start-up lines once for all of them."""
     settings = runtime.core.settings
     config = uvicorn.Config(
         runtime.app(),
@@ -307,10 +319,13 @@ def serve(runtime: Runtime) -> None:
     # that were installed before it: these, so a clean stop ends with exit code 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stopped_already)
-    for line in startup_lines(settings):
-        log.info(line)
-    log.info(_start_line(runtime, f"http://{settings.http_host}:{settings.http_port}"))
-    asyncio.run(server.serve())
+    if worker is not None:
+        asyncio.run(worker.serve(server))
+    else:
+        for line in startup_lines(settings):
+            log.info(line)
+        log.info(start_line(settings, f"http://{settings.http_host}:{settings.http_port}"))
+        asyncio.run(server.serve())
     if not server.started:
         raise SystemExit(3)
 
@@ -337,9 +352,8 @@ def startup_lines(settings: Settings) -> list[str]:
     ]
 
 
-def _start_line(runtime: Runtime, url: str) -> str:
+def start_line(settings: Settings, url: str) -> str:
     """One line: what Telegram does (and why it is off, if it is), where HTTP is."""
-    settings = runtime.core.settings
     if settings.wechat_enabled:
         url += "; WeChat callbacks on /wechat"
     mode = settings.effective_telegram_mode

@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     #: The process's HTTP server (health, metrics, webhooks).
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    #: Processes `paperbot run` starts to serve HTTP_HOST:HTTP_PORT together (each a full
+    #: replica, one socket each with SO_REUSEPORT): one Python process is bound to one
+    #: core by the GIL. 1: the process serves by itself (`paperbot run --workers` wins).
+    http_workers: int = Field(default=1, ge=1, le=64)
     #: The proxies whose X-Forwarded-For / X-Forwarded-Proto the HTTP server believes
     #: (uvicorn's forwarded_allow_ips): comma-separated addresses or networks, `*` for
     #: any. Default: a proxy on this machine (deploy/nginx/paperbot.conf).

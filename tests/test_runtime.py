@@ -115,6 +115,9 @@ def test_run_without_a_token_keeps_serving_and_stops_cleanly(tmp_path: Path) -> 
     reported = json.loads(status.stdout)
     store = reported.pop("store")  # where the shell found the store (#12.5)
     assert reported.pop("replicas") == []  # the process stopped: its heartbeat row went
+    # Only the running process knows which replica answered (its pid, its holder id).
+    assert health.pop("pid") == process.pid
+    assert health.pop("replica").split(":")[1] == str(process.pid)
     assert reported == health
     assert store["data_dir"] == str((tmp_path / "data").resolve())
     text = subprocess.run(

@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.paths import REPO_DIR
 
 
-def test_the_wechat_callbacks_benchmark_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_wechat_callbacks_benchmark_runs(tmp_path: Path, workers: int) -> None:
     command = [sys.executable, str(REPO_DIR / "bench" / "wechat_callbacks.py")]
+    command += ["--workers", str(workers)]
     command += ["--reviews", "40", "--duration", "0.5", "--warmup", "0.2"]
     command += ["--connections", "4", "--queries", "20", "--max-rate", "400"]
     command += ["--work-dir", str(tmp_path)]
@@ -32,3 +36,7 @@ def test_the_wechat_callbacks_benchmark_runs(tmp_path: Path) -> None:
     assert any(line.startswith("load average before:") for line in lines)
     assert any(line.startswith("load average after:") for line in lines)
     assert any(line.startswith("callbacks/s: ") for line in lines)
+    # The CPU figure is the whole process tree's (a supervisor and its workers).
+    cpu = next(line for line in lines if line.startswith("paperbot run ("))
+    assert ("one process" if workers == 1 else f"a supervisor and {workers} workers") in cpu
+    assert float(cpu.split(" used ")[1].split()[0]) > 0, cpu
