@@ -5,13 +5,15 @@ parameters and results, literal values in the statement, no row. On both backend
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from sqlalchemy import bindparam, select
 
 from bot.app import Core
+from bot.core.reviews import ReviewView
 from bot.db.driver_reads import DriverRead
 from bot.db.engine import read_only
-from bot.db.models import ButtonState, ChatList
+from bot.db.models import ButtonState, ChatList, Review
 
 _STATES = ButtonState.__table__
 _LISTS = ChatList.__table__
@@ -81,3 +83,23 @@ def test_the_stores_reads_see_what_was_written(core: Core) -> None:
     assert core.subscriptions.language_of("wechat", "o2") is None
     core.subscriptions.subscribe("wechat", "o2", language="en")
     assert core.subscriptions.language_of("wechat", "o2") == "en"
+
+
+def test_search_results_are_the_reviews_the_orm_reads(core: Core, seed_file: Path) -> None:
+    """A search reads its results' reviews without the ORM (`SearchService._views`): the
+    column's real first issue (dates, tags, authors, bodies) gives the same views."""
+    reports = core.reviews.import_files([seed_file])
+    assert all(report.error is None for report in reports)
+    with core.sessions.begin() as session:
+        for row in session.scalars(select(Review)):
+            row.status, row.published_at = "published", row.updated_at
+    items = [
+        item for query in ("mamba", "对齐", "模型") for item in core.search.search(query).items
+    ]
+    assert len({item.id for item in items}) >= 3
+    with core.sessions() as session:
+        for item in items:
+            row = session.get(Review, item.id)
+            assert row is not None
+            assert item == ReviewView.of(row)
+            assert item.paper_date is not None and item.updated_at.tzinfo is not None

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,27 @@ def _in_slug_family(candidate: str, slug: str) -> bool:
     return number.isdigit() and stem == slug[:60]
 
 
+#: The columns a `ReviewView` is made of.
+VIEW_COLUMNS = (
+    "id",
+    "slug",
+    "title",
+    "arxiv_id",
+    "authors",
+    "paper_date",
+    "paper_date_precision",
+    "section",
+    "tags",
+    "summary",
+    "body",
+    "status",
+    "publish_at",
+    "published_at",
+    "paper_url",
+    "updated_at",
+)
+
+
 @dataclass(frozen=True)
 class ReviewView:
     """A review as every channel sees it: plain data, detached from the session."""
@@ -118,25 +139,32 @@ class ReviewView:
 
     @classmethod
     def of(cls, row: Review) -> ReviewView:
-        paper_date = (
-            PaperDate(row.paper_date, row.paper_date_precision or "day") if row.paper_date else None
-        )
+        return cls.of_columns({name: getattr(row, name) for name in VIEW_COLUMNS})
+
+    @classmethod
+    def of_columns(cls, values: Mapping[str, Any]) -> ReviewView:
+        """A view of a review's columns (`VIEW_COLUMNS`) read without the ORM."""
+        paper_date = values["paper_date"]
         return cls(
-            id=row.id,
-            slug=row.slug,
-            title=row.title,
-            arxiv_id=row.arxiv_id,
-            authors=row.authors,
-            paper_date=paper_date,
-            section=row.section,
-            tags=tuple(row.tags or ()),
-            summary=row.summary,
-            body=row.body,
-            status=row.status,
-            publish_at=row.publish_at,
-            published_at=row.published_at,
-            paper_url=row.paper_url,
-            updated_at=row.updated_at,
+            id=values["id"],
+            slug=values["slug"],
+            title=values["title"],
+            arxiv_id=values["arxiv_id"],
+            authors=values["authors"],
+            paper_date=(
+                PaperDate(paper_date, values["paper_date_precision"] or "day")
+                if paper_date
+                else None
+            ),
+            section=values["section"],
+            tags=tuple(values["tags"] or ()),
+            summary=values["summary"],
+            body=values["body"],
+            status=values["status"],
+            publish_at=values["publish_at"],
+            published_at=values["published_at"],
+            paper_url=values["paper_url"],
+            updated_at=values["updated_at"],
         )
 
 

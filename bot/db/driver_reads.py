@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Connection, Engine, Select
 from sqlalchemy.engine.interfaces import Dialect
 
 Processor = Callable[[Any], Any] | None
@@ -51,7 +51,25 @@ class DriverRead:
     def all(
         self, engine: Engine, params: Mapping[str, Any], limit: int | None = None
     ) -> list[tuple[Any, ...]]:
-        plan = self._plan(engine.dialect)
+        """The rows, on a connection of `engine`'s pool (one statement: its own snapshot)."""
+        connection = engine.raw_connection()
+        try:
+            return self._run(connection, engine.dialect, params, limit)
+        finally:
+            connection.close()
+
+    def all_in(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows, in `connection`'s open transaction (the snapshot its other reads see)."""
+        return self._run(connection.connection, connection.dialect, params, None)
+
+    def _run(
+        self,
+        dbapi_connection: Any,
+        dialect: Dialect,
+        params: Mapping[str, Any],
+        limit: int | None,
+    ) -> list[tuple[Any, ...]]:
+        plan = self._plan(dialect)
         values = {**plan.defaults, **params}
         for name, process in plan.binds.items():
             if process is not None and name in values:
@@ -59,16 +77,12 @@ class DriverRead:
         arguments: Any = (
             tuple(values[name] for name in plan.positions) if plan.positions is not None else values
         )
-        connection = engine.raw_connection()
+        cursor = dbapi_connection.cursor()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(plan.sql, arguments)
-                raw = cursor.fetchmany(limit) if limit else cursor.fetchall()
-            finally:
-                cursor.close()
+            cursor.execute(plan.sql, arguments)
+            raw = cursor.fetchmany(limit) if limit else cursor.fetchall()
         finally:
-            connection.close()
+            cursor.close()
         results = plan.results
         if not any(results):
             return [tuple(row) for row in raw]

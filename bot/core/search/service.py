@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import BindParameter, Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core.reviews import ReviewView
+from bot.core.reviews import VIEW_COLUMNS, ReviewView
 from bot.core.search import aliases
 from bot.core.search.cache import IndexCache, ResultCache
 from bot.core.search.groups import Group
@@ -18,6 +19,7 @@ from bot.core.search.matching import AliasMatcher
 from bot.core.search.query import normalised, parse_query, query_phrase, relaxed
 from bot.core.search.ranker import MAX_RESULTS, Ranker
 from bot.core.search_index import IndexStore, StoreVersion
+from bot.db.driver_reads import DriverRead
 from bot.db.engine import read_only_sessions
 from bot.db.models import Review
 
@@ -168,13 +170,11 @@ class SearchService:
             else:
                 found[review_id] = view
         if missing:
-            rows = session.scalars(
-                select(Review).where(Review.id.in_(missing), Review.status == "published")
-            ).all()
-            for row in rows:
-                view = ReviewView.of(row)
-                self.index.views.put((version, row.id), view)
-                found[row.id] = view
+            params = {f"id{number}": review_id for number, review_id in enumerate(missing)}
+            for row in _published(len(missing)).all_in(session.connection(), params):
+                view = ReviewView.of_columns(dict(zip(VIEW_COLUMNS, row, strict=True)))
+                self.index.views.put((version, view.id), view)
+                found[view.id] = view
         return found
 
     # aliases
@@ -212,3 +212,13 @@ class SearchService:
         self._aliases_fresh_until = 0.0  # the next search reads the table again
         with self.sessions.begin() as session:
             return aliases.remove_term(session, term)
+
+
+@functools.cache
+def _published(count: int) -> DriverRead:
+    """The published reviews among `count` ids (`id0` …), as `ReviewView` columns, read on
+    the search's own connection without the ORM: the ORM's rows (and a statement built
+    per search) cost ten times the query, a tenth of a WeChat callback's CPU."""
+    columns = [Review.__table__.c[name] for name in VIEW_COLUMNS]
+    ids: list[BindParameter[int]] = [bindparam(f"id{number}") for number in range(count)]
+    return DriverRead(select(*columns).where(Review.id.in_(ids), Review.status == "published"))
