@@ -19,9 +19,11 @@ class Node:
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_settle_collects_garbage_then_freezes_what_lives(unfrozen: None) -> None:
@@ -34,6 +36,7 @@ def test_settle_collects_garbage_then_freezes_what_lives(unfrozen: None) -> None
     frozen = heap.settle()
 
     assert gone() is None
+    assert gc.get_threshold() == heap.THRESHOLDS
     assert frozen == gc.get_freeze_count() >= len(kept)
     # A full collection no longer walks them: its tracked objects are only the new ones.
     assert all(not gc.is_finalized(node) for node in kept)
