@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 
-
 #: gc.set_threshold's (young, middle, full) for a settled server (module docstring).
 THRESHOLDS = (2_000, 10, 50)
 
