@@ -27,9 +27,11 @@ from sqlalchemy import (
     Subquery,
     Table,
     bindparam,
+    case,
     exists,
     func,
     literal,
+    null,
     or_,
     select,
     update,
@@ -227,12 +229,21 @@ class OutboxRepository:
 
     def _wants(self) -> ColumnElement[bool]:
         """`subscriptions.wants` in SQL: no topics, no tags, or a topic among the tags."""
+        reader: ColumnElement[Any] = cast(Table, Subscriber.__table__).c.topics
+        review: ColumnElement[Any] = cast(Table, Review.__table__).c.tags
         if self.dialect == "postgresql":
-            length, elements = func.json_array_length, func.json_array_elements_text
+            # A JSON null (or any non-array) counts as none, as `row.topics or ()` does in
+            # Python; PostgreSQL's array functions would raise on it (SQLite's give 0 rows).
+            reader, review = (
+                case((func.json_typeof(column) == "array", column), else_=null())
+                for column in (reader, review)
+            )
+            elements = func.json_array_elements_text
         else:
-            length, elements = func.json_array_length, func.json_each
-        topics = elements(Subscriber.topics).table_valued("value").alias("topic")
-        tags = elements(Review.tags).table_valued("value").alias("tag")
+            elements = func.json_each
+        length = func.json_array_length
+        topics = elements(reader).table_valued("value").alias("topic")
+        tags = elements(review).table_valued("value").alias("tag")
         shared = (
             select(literal(1))
             .select_from(topics)
@@ -240,8 +251,8 @@ class OutboxRepository:
             .exists()
         )
         return or_(
-            func.coalesce(length(Subscriber.topics), 0) == 0,
-            func.coalesce(length(Review.tags), 0) == 0,
+            func.coalesce(length(reader), 0) == 0,
+            func.coalesce(length(review), 0) == 0,
             shared,
         )
 
