@@ -8,9 +8,10 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert, select, update
 
 from bot.app import Core, build_core
 from bot.core import push as push_module
@@ -19,6 +20,7 @@ from bot.core.outbox import OutboxRepository
 from bot.core.push import PushOptions, PushService, SentRecorder
 from bot.core.ratelimit import PRUNE_EVERY, SendLimits, SendRateLimiter
 from bot.core.sources import read_source
+from bot.core.subscriptions import wants
 from bot.db.models import Delivery, Review, Subscriber
 from tests.support.paths import DATA_DIR
 from tests.support.stores import make_settings
@@ -186,6 +188,59 @@ def test_planning_goes_range_by_range_and_plans_each_pair_once(core: Core) -> No
     with core.sessions() as session:
         planned = session.scalars(select(Delivery.subscriber_id)).all()
     assert sorted(planned) == sorted(active)
+
+
+def test_planning_in_sql_keeps_topics_order_and_the_per_reader_cap(seeded_core: Core) -> None:
+    """The database picks the pairs as `wants` and `_take` did in Python: topics against
+    tags (no topics, JSON null or an untagged review: everything), oldest announcement
+    first, at most `max_reviews_per_reader` counting what a reader is still owed."""
+    core = seeded_core
+    core.push.options = replace(core.push.options, max_reviews_per_reader=2)
+    reviews = review_ids(core, 4)
+    tags = {reviews[0]: ["nlp"], reviews[1]: [], reviews[2]: ["cv", "nlp"], reviews[3]: ["cv"]}
+    with core.sessions.begin() as session:
+        for n, review_id in enumerate(reviews):
+            session.execute(
+                update(Review)
+                .where(Review.id == review_id)
+                .values(
+                    status="published",
+                    tags=tags[review_id],
+                    published_at=NOW,
+                    # Announced in reverse id order: the order is the announcement's.
+                    announced_at=NOW - dt.timedelta(hours=n),
+                )
+            )
+        session.execute(update(Review).where(Review.id.not_in(reviews)).values(announced_at=None))
+    readers = {
+        "all": add_subscribers(core, "telegram", 1, topics=[])[0],
+        "nlp": add_subscribers(core, "telegram", 1, start=10, topics=["nlp"])[0],
+        "cv": add_subscribers(core, "telegram", 1, start=20, topics=["cv"])[0],
+        "null": add_subscribers(core, "telegram", 1, start=30, topics=None)[0],
+        "owed": add_subscribers(core, "telegram", 1, start=40, topics=[])[0],
+    }
+    # "owed" still has one pending delivery (of a review that is not announced).
+    [other] = [r for r in review_ids(core, 5) if r not in reviews]
+    add_deliveries(core, [(readers["owed"], other, "pending")])
+
+    planned, held_back = core.push._plan("telegram")
+
+    newest_first = list(reversed(reviews))  # oldest announcement = highest id here
+    expected = {
+        "all": newest_first[:2],
+        "nlp": [r for r in newest_first if wants(["nlp"], tags[r])][:2],
+        "cv": [r for r in newest_first if wants(["cv"], tags[r])][:2],
+        "null": newest_first[:2],
+        "owed": newest_first[:1],
+    }
+    got = statuses(core)
+    for name, subscriber_id in readers.items():
+        mine = sorted(r for (s, r) in got if s == subscriber_id and r in reviews)
+        assert mine == sorted(expected[name]), name
+    assert planned == sum(len(ids) for ids in expected.values())
+    # Held back: 4 wanted - 2 for "all" and "null", 3 - 2 for "nlp" and "cv", 4 - 1 "owed".
+    assert held_back == 2 + 1 + 1 + 2 + 3
+    assert core.push._plan("telegram") == (0, held_back)
 
 
 # --- group commit --------------------------------------------------------------------

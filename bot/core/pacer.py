@@ -7,7 +7,8 @@ the store: one `send_pacers` row per channel with the next free slot (wall clock
 `time.time()`) and the shared 429 pause. A process reserves a small batch of slots in
 one short transaction (the row locked with SELECT ... FOR UPDATE on PostgreSQL; SQLite's
 write lock, taken by the transaction's first statement, serialises it there) and its
-`SendRateLimiter` hands them out to its senders, which keep the chat limits and pauses
+`SendRateLimiter` hands them out to its senders, which keep the chat limits, pauses
+and the answer-aware floor (a send held up after its start holds back the next ones)
 in the process. One transaction per batch (about 0.2 s of sends), never per message.
 
 The processes' clocks must agree (one machine, or NTP across machines, as for the
