@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from bot.app import Core
@@ -23,18 +23,13 @@ from bot.core.message_writes import one_transaction_in_thread, upsert, write
 from bot.db import group_commit
 from bot.db.engine import make_engine
 from bot.db.models import ChatList, SeenInbound, utcnow
+from tests.support.stores import commits
 
 CHAT_LISTS = ChatList.__table__
 
 
 def _commits(core: Core) -> list[int]:
-    seen: list[int] = []
-
-    @event.listens_for(core.engine, "commit")
-    def _count(connection: Connection) -> None:
-        seen.append(1)
-
-    return seen
+    return commits(core.engine)
 
 
 def _count_rows(url: str, model: Any, **where: str) -> int:

@@ -8,25 +8,19 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import select
 
 from bot.app import Core
 from bot.core.conversation import Caller
 from bot.core.message_writes import collecting, one_transaction, one_transaction_in_thread
 from bot.db.models import ButtonState, ChatList
+from tests.support.stores import commits
 
 READER = Caller(channel="console", user_id="42", chat_id="42")
 
 
 def _commits(core: Core) -> list[int]:
-    """Counts the engine's commits (one entry per COMMIT)."""
-    seen: list[int] = []
-
-    @event.listens_for(core.engine, "commit")
-    def _count(connection: Connection) -> None:
-        seen.append(1)
-
-    return seen
+    return commits(core.engine)
 
 
 def _chat_list(core: Core) -> dict[str, Any] | None:

@@ -37,7 +37,8 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -199,28 +200,29 @@ class GroupWriter:
         """The job in a transaction of its own. An IntegrityError is retried once:
         another process inserted a row between the job's read and its insert (where
         there is no ON CONFLICT), and the second run finds it."""
-        for attempt in range(2):
-            try:
-                with self._engine.begin() as connection:
-                    value = pending.job(connection)
-            except IntegrityError as exc:
-                if attempt:
-                    pending.value, pending.ok = exc, False
-                    return
-            except Exception as exc:
-                pending.value, pending.ok = exc, False
-                return
-            else:
-                pending.value, pending.ok = value, True
-                return
+        _run_in(pending, self._engine.begin)
 
 
 def _in_savepoint(connection: Connection, pending: _Pending[Any]) -> None:
     """The job in a SAVEPOINT of the batch's transaction, retried once on an
     IntegrityError (as `_alone`); a failure rolls back this job's writes only."""
+    _run_in(pending, lambda: _savepoint(connection))
+
+
+@contextmanager
+def _savepoint(connection: Connection) -> Iterator[Connection]:
+    with connection.begin_nested():
+        yield connection
+
+
+def _run_in(
+    pending: _Pending[Any], scope: Callable[[], AbstractContextManager[Connection]]
+) -> None:
+    """Run the job inside `scope` (a transaction or a savepoint, rolled back if the job
+    raises) and record its outcome; an IntegrityError is tried once more (see `_alone`)."""
     for attempt in range(2):
         try:
-            with connection.begin_nested():
+            with scope() as connection:
                 value = pending.job(connection)
         except IntegrityError as exc:
             if attempt:

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from bot.settings import Settings, load_settings
@@ -75,3 +75,15 @@ def fresh_postgres_schema() -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def commits(engine: Engine) -> list[int]:
+    """A list that grows by one entry at each COMMIT on `engine` (how many transactions
+    a piece of work took)."""
+    seen: list[int] = []
+
+    @event.listens_for(engine, "commit")
+    def _count(connection: Connection) -> None:
+        seen.append(1)
+
+    return seen
