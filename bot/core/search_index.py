@@ -32,11 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, inspect
+from sqlalchemy import Connection, Engine, event, inspect, select
 from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from bot.core.search_text import arxiv_token, text_tokens, weighted_tokens
-from bot.db.models import Review
+from bot.db.driver_reads import DriverRead
+from bot.db.models import Review, SearchState
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ BACKEND_SPECIFIC_OBJECTS = frozenset(
 CHANGES_KEY = "changes"
 #: (changes, docs, index version): equal versions, equal search results.
 StoreVersion = tuple[int, int, int]
+#: The whole of `search_state` on the DBAPI connection (`IndexStore.current_version`).
+_READ_STATE = DriverRead(select(SearchState.key, SearchState.value))
 
 #: Fields a search looks at; changing any of them re-indexes the review.
 INDEXED_FIELDS = ("title", "arxiv_id", "authors", "tags", "summary", "body", "status")
@@ -259,7 +262,8 @@ class IndexStore:
     @staticmethod
     def current_version(engine: Engine) -> StoreVersion:
         """The store's search version, read by one statement on a pooled DBAPI
-        connection: what a search or a review lookup answered from memory needs to know.
+        connection (`DriverRead`): what a search or a review lookup answered from memory
+        needs to know.
 
         Through a session (or a Core connection: its BEGIN, events and result objects)
         the same read cost six times the query, and every cached search and `/review N`
@@ -267,16 +271,7 @@ class IndexStore:
         autocommit mode; PostgreSQL, a transaction the pool rolls back on return).
         Whatever is then read from the store goes through a session, which reads the
         version again in its own transaction and keys what it reads by that one."""
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute("SELECT key, value FROM search_state")
-                state = {key: int(value) for key, value in cursor.fetchall()}
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
+        state = {key: int(value) for key, value in _READ_STATE.all(engine, {})}
         return IndexStore.version_of(state)
 
     def count_change(self) -> None:
