@@ -63,6 +63,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time, all threads (the fake server runs in another process):
+    steadier than the rate on a shared machine, so the CPU a message costs is printed
+    beside it."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def add_subscribers(core: Core, count: int) -> None:
     """In chunks, so the rig's own lists do not set the process's peak RSS."""
     with core.sessions.begin() as session:
@@ -127,18 +135,21 @@ async def paperbot_push(server: RemoteServer, subscribers: int, throttled: bool)
         queue_review(core)
         bot = build_push_bot(settings)
         rss_before = peak_rss_mb()
+        cpu_before = cpu_seconds()
         async with bot:
             # Throttled, the channel's declared limits, as `paperbot run` passes them
             # (run_channel_pushes): without them only the operator's ceiling (none) paces
             # the push. Unthrottled, none: the lifted ceiling above is the only limit.
             declared = TELEGRAM_CAPABILITIES.send_limits if throttled else None
             summary = await core.push.run(TelegramSender(bot), "bench", limits=declared)
+        cpu = cpu_seconds() - cpu_before
         core.close()
     duplicates, misses = check(server, subscribers)
     rate = summary.messages_sent / summary.seconds
     print(
         f"  {'paperbot push:':<28} {summary.messages_sent} messages in {summary.seconds:7.1f} s "
-        f"= {rate:7.1f} msg/s ({1e6 / rate:5.0f} µs/msg); duplicates {duplicates}, "
+        f"= {rate:7.1f} msg/s ({1e6 / rate:5.0f} µs/msg, "
+        f"{1e6 * cpu / summary.messages_sent:4.0f} µs CPU/msg); duplicates {duplicates}, "
         f"misses {misses}, "
         f"429s {server.ask('rate_limit_hits')}, peak RSS {peak_rss_mb():.0f} MB "
         f"(+{peak_rss_mb() - rss_before:.0f} MB during the push)"
@@ -177,14 +188,15 @@ async def send_loop(
 
     loops = 1 if throttled else UNTHROTTLED_CONCURRENCY
     async with bot:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds()
         await asyncio.gather(*(one_loop() for _ in range(loops)))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_before
     duplicates, misses = check(server, subscribers)
     rate = subscribers / seconds
     print(
         f"  {label:<28} {subscribers} messages in {seconds:7.1f} s = {rate:7.1f} msg/s "
-        f"({1e6 / rate:5.0f} µs/msg); duplicates {duplicates}, misses {misses}, "
+        f"({1e6 / rate:5.0f} µs/msg, {1e6 * cpu / subscribers:4.0f} µs CPU/msg); "
+        f"duplicates {duplicates}, misses {misses}, "
         f"429s {server.ask('rate_limit_hits')}"
     )
     return rate

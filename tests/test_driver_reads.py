@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.app import Core
 from bot.core.reviews import ReviewView
-from bot.db.driver_reads import DriverRead
+from bot.db.driver_reads import DriverRead, DriverWrite
 from bot.db.engine import read_only
 from bot.db.models import ButtonState, ChatList, Review
 
@@ -103,3 +105,56 @@ def test_search_results_are_the_reviews_the_orm_reads(core: Core, seed_file: Pat
             assert row is not None
             assert item == ReviewView.of(row)
             assert item.paper_date is not None and item.updated_at.tzinfo is not None
+
+
+def test_a_driver_write_stores_what_sqlalchemy_stores(core: Core) -> None:
+    """The same UPDATE over many rows through `DriverWrite` and through
+    `Connection.execute`: byte for byte the same stored values (a UTC datetime as the
+    column's type writes it, JSON text), literals of the statement included; and a
+    failure is SQLAlchemy's own exception, with nothing of the transaction kept."""
+    created = dt.datetime(2026, 12, 4, 1, 0, tzinfo=dt.UTC)
+    engine = core.sessions.kw["bind"]
+    tokens = [f"t{n}" for n in range(6)]
+    with engine.begin() as connection:
+        connection.execute(
+            _STATES.insert(),
+            [
+                {"token": t, "payload": {}, "created_at": created, "expires_at": created}
+                for t in tokens
+            ],
+        )
+    update = (
+        _STATES.update()
+        .where(_STATES.c.token == bindparam("t"), _STATES.c.token != "never")
+        .values(payload=bindparam("p"), expires_at=bindparam("at"), created_at=created)
+    )
+    at = dt.datetime(2026, 12, 4, 2, 30, 15, 123456, tzinfo=dt.UTC)
+    # Rows n and n + 3 get the same values, one through each path.
+    rows = [
+        {"t": t, "p": {"q": "对齐", "n": n % 3, "x": [None, True]}, "at": at}
+        for n, t in enumerate(tokens)
+    ]
+    with engine.begin() as connection:
+        connection.execute(update, rows[:3])
+        DriverWrite(update).many(connection, rows[3:])
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT token, payload, expires_at, created_at FROM button_states ORDER BY token"
+        ).all()
+    assert [row[1:] for row in stored[3:]] == [row[1:] for row in stored[:3]]
+    with engine.connect() as connection:
+        read = select(_STATES.c.payload, _STATES.c.expires_at).order_by(_STATES.c.token)
+        assert [tuple(row) for row in connection.execute(read)] == [(row["p"], at) for row in rows]
+
+    duplicate = _STATES.insert().values(
+        token=bindparam("t"), payload={}, created_at=created, expires_at=created
+    )
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        DriverWrite(duplicate).many(connection, [{"t": "fresh"}, {"t": "t0"}])
+    with engine.connect() as connection:
+        assert (
+            connection.exec_driver_sql(
+                "SELECT count(*) FROM button_states WHERE token = 'fresh'"
+            ).scalar()
+            == 0
+        )

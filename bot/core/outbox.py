@@ -18,6 +18,7 @@ All methods run SQL on the session they are given and never commit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -40,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db.driver_reads import DriverWrite
 from bot.db.models import Delivery, Review, Subscriber
 
 
@@ -55,8 +57,9 @@ class Claimed:
 _CANDIDATES_PER_CLAIM = 4
 
 _deliveries = cast(Table, Delivery.__table__)
+_subscribers = cast(Table, Subscriber.__table__)
 #: Record one delivered row (executemany over a batch of recorded sends).
-MARK_SENT_ONE = (
+RECORD_SENT = DriverWrite(
     update(_deliveries)
     .where(_deliveries.c.id == bindparam("delivery_id"), _deliveries.c.status == "sending")
     .values(
@@ -67,6 +70,56 @@ MARK_SENT_ONE = (
         claimed_by=None,
     )
 )
+
+
+@functools.cache
+def _claim_statement(dialect: str, subscribers: int) -> Any:
+    """The claim's UPDATE (see `OutboxRepository.claim`), built once per dialect and size:
+    building it was a tenth of a claim. Bound: `worker`, `now`, `channel`."""
+    due = _deliveries.c.status == "pending"
+    # The channel is looked up per row walked (a correlated subquery, not a join):
+    # PostgreSQL would merge-join all of `subscribers` from the first id on, which
+    # reads every subscriber already done.
+    subscriber_channel = (
+        select(_subscribers.c.channel)
+        .where(_subscribers.c.id == _deliveries.c.subscriber_id)
+        .correlate(_deliveries)
+        .scalar_subquery()
+    )
+    # The next subscribers of the channel with something pending, in index order.
+    pending = (
+        select(_deliveries.c.subscriber_id)
+        .where(due, subscriber_channel == bindparam("channel"))
+        .distinct()
+        .order_by(_deliveries.c.subscriber_id)
+    )
+    chosen: Any
+    if dialect == "postgresql":
+        # Lock the subscribers, skipping those another worker is claiming right now
+        # (they still look pending to us): take a few more candidates than needed,
+        # so a concurrent claim does not leave this one empty-handed.
+        candidates = pending.limit(subscribers * _CANDIDATES_PER_CLAIM).subquery()
+        chosen = (
+            select(_subscribers.c.id)
+            .where(_subscribers.c.id.in_(select(candidates.c.subscriber_id)))
+            .order_by(_subscribers.c.id)
+            .limit(subscribers)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    else:
+        chosen = pending.limit(subscribers).scalar_subquery()
+    return (
+        update(_deliveries)
+        .where(due, _deliveries.c.subscriber_id.in_(chosen))
+        .values(status="sending", claimed_by=bindparam("worker"), claimed_at=bindparam("now"))
+        .returning(
+            _deliveries.c.id,
+            _deliveries.c.subscriber_id,
+            _deliveries.c.review_id,
+            _deliveries.c.attempts,
+        )
+    )
 
 
 class OutboxRepository:
@@ -321,46 +374,12 @@ class OutboxRepository:
         the walk stops after the ones taken: a claim reads what it returns, whatever the
         number of rows still pending (before that index it read and sorted all of them).
         """
-        due = Delivery.status == "pending"
-        # The channel is looked up per row walked (a correlated subquery, not a join):
-        # PostgreSQL would merge-join all of `subscribers` from the first id on, which
-        # reads every subscriber already done.
-        subscriber_channel = (
-            select(Subscriber.channel)
-            .where(Subscriber.id == Delivery.subscriber_id)
-            .correlate(Delivery)
-            .scalar_subquery()
+        statement = _claim_statement(self.dialect, subscribers)
+        rows = (
+            self.session.connection()
+            .execute(statement, {"worker": worker, "now": now, "channel": channel})
+            .all()
         )
-        # The next subscribers of the channel with something pending, in index order.
-        pending = (
-            select(Delivery.subscriber_id)
-            .where(due, subscriber_channel == channel)
-            .distinct()
-            .order_by(Delivery.subscriber_id)
-        )
-        chosen: Any
-        if self.dialect == "postgresql":
-            # Lock the subscribers, skipping those another worker is claiming right now
-            # (they still look pending to us): take a few more candidates than needed,
-            # so a concurrent claim does not leave this one empty-handed.
-            candidates = pending.limit(subscribers * _CANDIDATES_PER_CLAIM).subquery()
-            chosen = (
-                select(Subscriber.id)
-                .where(Subscriber.id.in_(select(candidates.c.subscriber_id)))
-                .order_by(Subscriber.id)
-                .limit(subscribers)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-        else:
-            chosen = pending.limit(subscribers).scalar_subquery()
-        statement = (
-            update(Delivery)
-            .where(due, Delivery.subscriber_id.in_(chosen))
-            .values(status="sending", claimed_by=worker, claimed_at=now)
-            .returning(Delivery.id, Delivery.subscriber_id, Delivery.review_id, Delivery.attempts)
-        )
-        rows = self.session.connection().execute(statement).all()
         return sorted(
             (Claimed(row[0], row[1], row[2], row[3]) for row in rows),
             key=lambda claimed: (claimed.subscriber_id, claimed.delivery_id),

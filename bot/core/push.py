@@ -77,11 +77,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.broadcasts import BroadcastResult
 from bot.core.conversation import Reply
-from bot.core.outbox import MARK_SENT_ONE, Claimed, OutboxRepository
+from bot.core.outbox import RECORD_SENT, Claimed, OutboxRepository
 from bot.core.ratelimit import SendLimits, SendRateLimiter, SlotSource
 from bot.core.reviews import ReviewService, ReviewView
-from bot.core.subscriptions import SubscriberView, SubscriptionService, wants
+from bot.core.subscriptions import (
+    SubscriberRepository,
+    SubscriberView,
+    SubscriptionService,
+    wants,
+)
 from bot.core.views import push_digest, review_full
+from bot.db.driver_reads import DriverWrite
 from bot.db.models import PushRun, Review, Subscriber, utcnow
 from bot.db.retry import OUTAGE, DbRetry, first_line, is_transient
 
@@ -350,8 +356,10 @@ class SentRecorder:
         self._pending: list[tuple[list[int], list[int], int]] = []
         #: A flush failed (database away): the senders wait for it before sending more.
         self.stalled = False
-        #: Group commit: the senders waiting for the flush scheduled for the next turn.
+        #: Group commit: the senders waiting for the next transaction, and the task
+        #: that writes them (one at a time, see `commit`).
         self._waiters: list[asyncio.Future[None]] = []
+        self._writing: asyncio.Task[None] | None = None
 
     @property
     def backlog(self) -> int:
@@ -370,33 +378,47 @@ class SentRecorder:
     ) -> None:
         """Record these rows and return once they are written (group commit).
 
-        Every sender that finished in the same turn of the event loop shares one
-        transaction, flushed at the next turn; each waits for it before sending to anyone
-        else, so a kill still loses at most the sends in flight (one subscriber per
-        sender), as when each row had a transaction of its own. When the database is
-        away the rows stay in the backlog and the sender returns: `_settle` writes them
-        before its next send, as before.
+        The transaction runs in a worker thread, so the event loop goes on sending
+        while the database writes (SQLite and psycopg let go of the GIL meanwhile);
+        every sender that finished while one transaction was being written shares the
+        next one. Each waits for its own before sending to anyone else, so a kill
+        still loses at most the sends in flight (one subscriber per sender), as when
+        each row had a transaction of its own. When the database is away the rows
+        stay in the backlog and the sender returns: `_settle` writes them before its
+        next send, as before.
         """
         loop = asyncio.get_running_loop()
         self._pending.append((delivery_ids, message_ids, subscriber_id))
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
-        if len(self._waiters) == 1:
-            loop.call_soon(self._flush_waiters)
+        if self._writing is None or self._writing.done():
+            self._writing = loop.create_task(self._write_waiting())
         await waiter
 
-    def _flush_waiters(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        try:
-            self.try_flush()
-        except Exception as exc:  # not transient: every waiting sender ends the push
+    async def _write_waiting(self) -> None:
+        """Write the rows of the waiting senders, a transaction at a time, until none
+        waits; settle each sender's future once its rows are committed (or not)."""
+        while self._waiters:
+            waiters, self._waiters = self._waiters, []
+            entries = list(self._pending)
+            error: BaseException | None = None
+            try:
+                await asyncio.to_thread(self._write, entries, self.clock())
+            except Exception as exc:
+                if is_transient(exc):
+                    self._stall(exc)
+                else:  # not transient: every waiting sender ends the push
+                    error = exc
+            else:
+                self._written(entries)
+                OUTAGE.answered()
             for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            return
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+                if waiter.done():
+                    continue
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
 
     def try_flush(self) -> bool:
         """Flush; on a database outage keep the rows for later and say so."""
@@ -405,41 +427,55 @@ class SentRecorder:
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            self.stalled = True
-            OUTAGE.failed(f"recording {self.backlog} sent deliveries (kept, retried)", exc)
+            self._stall(exc)
             return False
         OUTAGE.answered()
         return True
+
+    def _stall(self, exc: BaseException) -> None:
+        self.stalled = True
+        OUTAGE.failed(f"recording {self.backlog} sent deliveries (kept, retried)", exc)
 
     def flush(self) -> None:
         """Write what is pending in one transaction; rows leave the backlog on commit.
 
         Safe to repeat (the update is guarded by `status = 'sending'`), so a commit
-        whose answer was lost with the connection is simply written again.
+        whose answer was lost with the connection is simply written again, and a flush
+        that meets a group commit under way writes some rows twice, harmlessly.
         """
         if not self._pending:
             return
-        pending = list(self._pending)
-        now = self.clock()
-        # Straight on a connection: a Session's set-up and tear-down would cost as much
-        # as the statements themselves.
+        entries = list(self._pending)
+        self._write(entries, self.clock())
+        self._written(entries)
+
+    def _write(self, entries: list[tuple[list[int], list[int], int]], now: dt.datetime) -> None:
+        """One transaction for `entries` (in any thread: it touches nothing of ours).
+        Straight on a connection, the statements compiled once: a Session's set-up and
+        tear-down, or compiling each row's parameters, would cost more than the rows."""
         with self.engine.begin() as connection:
-            connection.execute(
-                MARK_SENT_ONE,
+            RECORD_SENT.many(
+                connection,
                 [
-                    {"delivery_id": delivery_id, "message_ids": message_ids, "now": now}
-                    for delivery_ids, message_ids, _ in pending
+                    {"delivery_id": delivery_id, "message_ids": message_ids}
+                    for delivery_ids, message_ids, _ in entries
                     for delivery_id in delivery_ids
                 ],
+                shared={"now": now},
             )
-            connection.execute(
-                _TOUCH,
-                [{"subscriber_id": subscriber_id, "now": now} for _, _, subscriber_id in pending],
+            _RECORD_PUSHED.many(
+                connection,
+                [{"subscriber_id": subscriber_id} for _, _, subscriber_id in entries],
+                shared={"now": now},
             )
-        # Only the rows written (a retried flush takes a fresh snapshot each time).
-        del self._pending[: len(pending)]
+
+    def _written(self, entries: list[tuple[list[int], list[int], int]]) -> None:
+        """`entries` are committed: out of the backlog (these very entries: others may
+        have been added, or written by another flush, meanwhile) and out of `held`."""
+        done = {id(entry) for entry in entries}
+        self._pending = [entry for entry in self._pending if id(entry) not in done]
         self.stalled = False
-        for delivery_ids, _, _ in pending:
+        for delivery_ids, _, _ in entries:
             self.held.difference_update(delivery_ids)
 
     async def run(self) -> None:
@@ -504,7 +540,7 @@ class RunWatch:
 # --- the service -----------------------------------------------------------------------
 
 _subscribers = cast(Table, Subscriber.__table__)
-_TOUCH = (
+_RECORD_PUSHED = DriverWrite(
     update(_subscribers)
     .where(_subscribers.c.id == bindparam("subscriber_id"))
     .values(last_pushed_at=bindparam("now"))
@@ -1040,8 +1076,7 @@ class PushService:
             if not claimed:
                 return [], {}
             ids = {item.subscriber_id for item in claimed}
-            rows = session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))).all()
-            subscribers = {row.id: SubscriberView.of(row) for row in rows}
+            subscribers = SubscriberRepository(session).views(ids)
         # Only after the commit: a claim whose commit was lost with the connection is
         # not renewed, so its rows come back when their lease ends.
         self._held.update(item.delivery_id for item in claimed)

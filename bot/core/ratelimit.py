@@ -243,7 +243,9 @@ class SendRateLimiter:
         chat_interval = self.limits.chat_interval(is_group)
         while True:
             now = self.clock()
-            ready = max(self._chat_ready(chat_id, chat_interval), self._paused_until)
+            # From `now` on: a floor at or before it allows the start already, and
+            # `_answered_floor` answers that without walking the window.
+            ready = max(now, self._chat_ready(chat_id, chat_interval), self._paused_until)
             ready = self._answered_floor(ready)
             if ready > now:
                 await self.sleep(ready - now)
@@ -354,7 +356,11 @@ class SendRateLimiter:
         """The send that `acquire` returned `start` for has its answer (any answer: a
         refused one only makes this stricter than the server)."""
         start.answered = self.clock()
-        if all(send is not start for send in self._sends):  # older than the record
+        # Older than the record? The record is in start order, so only a start no later
+        # than its oldest can have left it (the identity walk only breaks a tie).
+        sends = self._sends
+        oldest = sends[0].at if sends else float("inf")
+        if start.at < oldest or (start.at == oldest and all(send is not start for send in sends)):
             self._older_answered = max(self._older_answered, start.answered)
 
     def _answered_floor(self, ready: float) -> float:

@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,9 +62,39 @@ class SubscriberView:
             subscribed_at=row.subscribed_at,
         )
 
+    @classmethod
+    def of_columns(cls, row: Sequence[Any]) -> SubscriberView:
+        """From a row of `VIEW_COLUMNS`, in their order."""
+        (id_, channel, chat_id, chat_type, language, topics, push_format, status, since) = row
+        return cls(
+            id=id_,
+            channel=channel,
+            chat_id=chat_id,
+            chat_type=chat_type,
+            language=language,
+            topics=tuple(topics or ()),
+            push_format=push_format,
+            status=status,
+            subscribed_at=since,
+        )
+
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+
+#: What a `SubscriberView` is made of, to read it without building the ORM object.
+VIEW_COLUMNS = (
+    Subscriber.id,
+    Subscriber.channel,
+    Subscriber.chat_id,
+    Subscriber.chat_type,
+    Subscriber.language,
+    Subscriber.topics,
+    Subscriber.push_format,
+    Subscriber.status,
+    Subscriber.subscribed_at,
+)
 
 
 class SubscriberRepository:
@@ -71,6 +102,12 @@ class SubscriberRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def views(self, ids: Collection[int]) -> dict[int, SubscriberView]:
+        """The subscribers `ids` as views, by id, read as plain rows: the push reads a
+        batch per claim, and building ORM objects for them was a third of the claim."""
+        rows = self.session.execute(select(*VIEW_COLUMNS).where(Subscriber.id.in_(ids)))
+        return {row[0]: SubscriberView.of_columns(row) for row in rows}
 
     def find(self, channel: str, chat_id: str) -> Subscriber | None:
         query = select(Subscriber).where(

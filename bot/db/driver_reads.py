@@ -10,7 +10,13 @@ parameter, a JSON column), so callers get the same values.
 
 One SELECT is a consistent snapshot by itself: SQLite's connections are in autocommit
 mode (`bot.db.engine`), and PostgreSQL's transaction is rolled back when the connection
-goes back to the pool. Writes never come here.
+goes back to the pool.
+
+A `DriverWrite` is the same for one statement run over many rows inside the caller's
+transaction (the push records every sent message: compiling the parameters of each row
+through `Connection.execute` cost twice the statement). It goes through
+`Connection.exec_driver_sql`, so its errors, the events and a lost connection's
+invalidation are SQLAlchemy's as for any other write.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select
+from sqlalchemy import Connection, Engine, Select, UpdateBase
 from sqlalchemy.engine.interfaces import Dialect
 
 Processor = Callable[[Any], Any] | None
@@ -36,13 +42,29 @@ class _Plan:
     results: Sequence[Processor]
 
 
-class DriverRead:
-    """One SELECT (a Core statement with `bindparam`s), compiled once per dialect."""
+class _Compiled:
+    """A statement compiled once per dialect, with its bind and result processors."""
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self._statement = statement
         self._plans: dict[str, _Plan] = {}
         self._lock = threading.Lock()
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is not None:
+            return plan
+        with self._lock:
+            plan = _compile(self._statement, dialect)
+            self._plans[dialect.name] = plan
+            return plan
+
+
+class DriverRead(_Compiled):
+    """One SELECT (a Core statement with `bindparam`s), compiled once per dialect."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        super().__init__(statement)
 
     def first(self, engine: Engine, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         rows = self.all(engine, params, limit=1)
@@ -70,13 +92,7 @@ class DriverRead:
         limit: int | None,
     ) -> list[tuple[Any, ...]]:
         plan = self._plan(dialect)
-        values = {**plan.defaults, **params}
-        for name, process in plan.binds.items():
-            if process is not None and name in values:
-                values[name] = process(values[name])
-        arguments: Any = (
-            tuple(values[name] for name in plan.positions) if plan.positions is not None else values
-        )
+        arguments = _arguments(plan, params)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(plan.sql, arguments)
@@ -94,27 +110,63 @@ class DriverRead:
             for row in raw
         ]
 
-    def _plan(self, dialect: Dialect) -> _Plan:
-        plan = self._plans.get(dialect.name)
-        if plan is not None:
-            return plan
-        with self._lock:
-            compiled = self._statement.compile(dialect=dialect)
-            binds = compiled.binds
-            plan = _Plan(
-                sql=compiled.string,
-                positions=tuple(compiled.positiontup) if compiled.positiontup else None,
-                defaults={
-                    name: bind.effective_value for name, bind in binds.items() if not bind.required
-                },
-                binds={
-                    name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                    for name, bind in binds.items()
-                },
-                results=[
-                    column.type.dialect_impl(dialect).result_processor(dialect, None)
-                    for column in self._statement.selected_columns
-                ],
-            )
-            self._plans[dialect.name] = plan
-            return plan
+
+class DriverWrite(_Compiled):
+    """One INSERT/UPDATE/DELETE (with `bindparam`s) run over many rows, compiled once
+    per dialect, in the caller's transaction (see the module doc)."""
+
+    def __init__(self, statement: UpdateBase) -> None:
+        super().__init__(statement)
+
+    def many(
+        self,
+        connection: Connection,
+        rows: Sequence[Mapping[str, Any]],
+        shared: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Run the statement once per row of `rows` (one executemany); `shared`: the
+        parameters every row has the same, bound (processed) once."""
+        if not rows:
+            return
+        plan = self._plan(connection.dialect)
+        base = _processed(plan, {**plan.defaults, **(shared or {})})
+        connection.exec_driver_sql(plan.sql, [_arguments(plan, row, base) for row in rows])
+
+
+def _arguments(
+    plan: _Plan, params: Mapping[str, Any], base: Mapping[str, Any] | None = None
+) -> Any:
+    """The DBAPI parameters of one execution: `base` (processed already; else the
+    defaults), then `params`, processed as SQLAlchemy would bind them; a tuple for
+    positional styles, a dict for named ones."""
+    if base is None:
+        base = _processed(plan, plan.defaults)
+    values = {**base, **_processed(plan, params)}
+    return tuple(values[name] for name in plan.positions) if plan.positions is not None else values
+
+
+def _processed(plan: _Plan, params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` through their binds' processors (a UTC datetime, a JSON value)."""
+    binds = plan.binds
+    return {
+        name: value if (process := binds.get(name)) is None else process(value)
+        for name, value in params.items()
+    }
+
+
+def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Plan:
+    compiled = statement.compile(dialect=dialect)
+    binds = compiled.binds
+    selected = statement.selected_columns if isinstance(statement, Select) else ()
+    return _Plan(
+        sql=compiled.string,
+        positions=tuple(compiled.positiontup) if compiled.positiontup else None,
+        defaults={name: bind.effective_value for name, bind in binds.items() if not bind.required},
+        binds={
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in binds.items()
+        },
+        results=[
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
+        ],
+    )

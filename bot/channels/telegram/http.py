@@ -11,6 +11,7 @@ NetworkError on failure.
 from __future__ import annotations
 
 import json
+from functools import cached_property
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -53,6 +54,11 @@ class AiohttpRequest(BaseRequest):
             await self._session.close()
         self._session = None
 
+    async def post_json(self, url: str, body: bytes) -> tuple[int, bytes]:
+        """POST a JSON body already encoded (`prepared_send`), with the default timeouts;
+        the same failures as `do_request` (TimedOut, NetworkError)."""
+        return await self._exchange("POST", url, body, _JSON, self._default_timeout)
+
     async def do_request(
         self,
         url: str,
@@ -63,8 +69,6 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        if self._session is None or self._session.closed:
-            raise RuntimeError("AiohttpRequest is not initialized")
         files = request_data.multipart_data if request_data else None
         read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
         connect = (
@@ -74,15 +78,27 @@ class AiohttpRequest(BaseRequest):
         write = self._write_timeout if not files else self._media_write_timeout
         if not isinstance(write_timeout, DefaultValue):
             write = write_timeout
-        # aiohttp's `connect` covers waiting for a pooled connection and opening a new one;
-        # it has no separate write timeout, so the whole exchange gets read + write.
-        acquire = None if pool is None or connect is None else pool + connect
-        total = None if read is None or write is None else read + write + (acquire or 0)
-        timeout = aiohttp.ClientTimeout(
-            total=total, connect=acquire, sock_connect=connect, sock_read=read
+        timeout = _timeout(read, write, connect, pool)
+        data, headers = _body(request_data)
+        return await self._exchange(method, url, data, headers, timeout)
+
+    @cached_property
+    def _default_timeout(self) -> aiohttp.ClientTimeout:
+        return _timeout(
+            self._read_timeout, self._write_timeout, self._connect_timeout, self._pool_timeout
         )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        data: aiohttp.FormData | bytes | None,
+        headers: dict[str, str] | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
         try:
-            data, headers = _body(request_data)
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
@@ -123,6 +139,16 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as exc:
             # The exception's text may hold the URL, which holds the token: name it only.
             raise NetworkError(f"file download failed: aiohttp.{exc.__class__.__name__}") from exc
+
+
+def _timeout(
+    read: float | None, write: float | None, connect: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
+    # aiohttp's `connect` covers waiting for a pooled connection and opening a new one;
+    # it has no separate write timeout, so the whole exchange gets read + write.
+    acquire = None if pool is None or connect is None else pool + connect
+    total = None if read is None or write is None else read + write + (acquire or 0)
+    return aiohttp.ClientTimeout(total=total, connect=acquire, sock_connect=connect, sock_read=read)
 
 
 #: The header of a body without files: the Bot API takes JSON as it takes forms.

@@ -8,12 +8,18 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
 from bot.channels.telegram.capabilities import TELEGRAM, telegram_capabilities, telegram_id
+from bot.channels.telegram.prepared_send import (
+    PreparedMessage,
+    can_send_prepared,
+    send_prepared,
+)
 from bot.channels.telegram.render import keyboard, render_messages, split_keyboard
 from bot.core.conversation import Reply
 from bot.core.push import (
@@ -47,6 +53,28 @@ class OutgoingMessage:
             parameters["reply_markup"] = json.dumps(self.markup.to_dict(), ensure_ascii=False)
         return parameters
 
+    @cached_property
+    def prepared(self) -> PreparedMessage:
+        """The JSON body once for every chat it goes to (see `prepared_send`)."""
+        return PreparedMessage(_json_parameters(self.parameters))
+
+    @cached_property
+    def prepared_paid(self) -> PreparedMessage:
+        """`prepared`, allowing Telegram's paid broadcast (PUSH_PAID_BROADCAST)."""
+        return PreparedMessage(_json_parameters({**self.parameters, **_PAID}))
+
+
+#: The parameter PUSH_PAID_BROADCAST adds to every push message.
+_PAID: dict[str, object] = {"allow_paid_broadcast": True}
+
+
+def _json_parameters(parameters: dict[str, object]) -> dict[str, str]:
+    """As PTB's `RequestData.json_parameters` gives them: text as is, the rest as JSON."""
+    return {
+        name: value if isinstance(value, str) else json.dumps(value)
+        for name, value in parameters.items()
+    }
+
 
 #: LinkPreviewOptions(is_disabled=True), as the Bot API takes it.
 _NO_PREVIEW = json.dumps(LinkPreviewOptions(is_disabled=True).to_dict())
@@ -74,7 +102,9 @@ class TelegramSender:
     def __init__(self, bot: Bot, *, paid_broadcast: bool = False) -> None:
         self.bot = bot
         #: PUSH_PAID_BROADCAST: every push message allows Telegram's paid broadcast.
-        self._extra: dict[str, object] = {"allow_paid_broadcast": True} if paid_broadcast else {}
+        self._paid = paid_broadcast
+        self._extra: dict[str, object] = dict(_PAID) if paid_broadcast else {}
+        self._prepared = can_send_prepared(bot)
 
     def render(self, replies: list[Reply]) -> Sequence[object]:
         """Each reply as messages within Telegram's limits: text split at 4096 units and
@@ -94,14 +124,12 @@ class TelegramSender:
     async def send_one(self, chat_id: str, message: object) -> int:
         """Send and return the message id, read off the API's answer: building a whole
         `telegram.Message` for it (what `Bot.send_message` does) was 14 % of a push.
-        `Bot._post` is what `send_message` itself calls, so the request, its defaults and
-        its errors are PTB's own."""
+        On our transport the body is the message's, encoded once (`prepared_send`);
+        on another, `Bot._post`, what `send_message` itself calls. Either way the
+        errors are PTB's own."""
         assert isinstance(message, OutgoingMessage)
         try:
-            sent = await self.bot._post(
-                "sendMessage",
-                {"chat_id": telegram_id(chat_id), **message.parameters, **self._extra},
-            )
+            sent = await self._post(telegram_id(chat_id), message)
         except RetryAfter as exc:
             raise RateLimitedError(retry_after_seconds(exc)) from exc
         except ChatMigrated as exc:
@@ -116,6 +144,14 @@ class TelegramSender:
         except NetworkError as exc:  # timeouts, connection errors, 5xx
             raise TemporaryDeliveryError(exc.message) from exc
         return int(sent["message_id"])
+
+    async def _post(self, chat_id: int | str, message: OutgoingMessage) -> Any:
+        if self._prepared:
+            prepared = message.prepared_paid if self._paid else message.prepared
+            return await send_prepared(self.bot, chat_id, prepared)
+        return await self.bot._post(
+            "sendMessage", {"chat_id": chat_id, **message.parameters, **self._extra}
+        )
 
 
 def telegram_push(bot: Bot, paid_broadcast: bool = False) -> ChannelPush:
