@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,92 +120,21 @@ def run(workers: int | None, worker_of: int | None, ready_fd: int | None) -> Non
     core, restarts one that dies and passes SIGTERM on to them all.
     """
     from bot.runtime import build_runtime, serve
+    from bot.workers import AddressError, run_worker, supervise
 
     settings = _settings()
     if worker_of is not None:
-        _run_worker(settings, worker_of, ready_fd)
+        run_worker(settings, worker_of, ready_fd, partial(_build_core, upgrade=False, seed=False))
         return
     count = workers if workers is not None else settings.http_workers
     if count == 1:
         serve(build_runtime(_build_core(settings)))
         return
-    _supervise(settings, count)
-
-
-def _run_worker(settings: Settings, supervisor: int, ready_fd: int | None) -> None:
-    """One worker of `run --workers N`: its socket first (a port it cannot have ends it
-    before it starts anything), then a whole runtime on the store its supervisor
-    prepared."""
-    import logging
-    import os
-
-    from bot.log_format import set_process_fields
-    from bot.runtime import build_runtime, serve
-    from bot.workers import AddressError, Worker, worker_socket
-
-    set_process_fields(worker=os.getpid())
     try:
-        sock = worker_socket(settings.http_host, settings.http_port)
-    except AddressError as exc:
-        logging.getLogger("bot.workers").error("%s", exc)
-        raise SystemExit(3) from None
-    core = _build_core(settings, upgrade=False, seed=False)
-    serve(build_runtime(core), Worker(sock, supervisor, ready_fd))
-
-
-def _worker_environment() -> dict[str, str]:
-    """This environment, with the code this process runs first on the workers' path
-    (`python -P -m bot`: not the current directory's), unless it is installed in
-    site-packages (which must not go before the standard library)."""
-    import os
-    import site
-
-    package_root = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ)
-    installed = {str(Path(p).resolve()) for p in site.getsitepackages()}
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if package_root not in installed and package_root not in paths:
-        env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
-    return env
-
-
-def _supervise(settings: Settings, count: int) -> None:
-    """`run --workers N`: migrate and seed once, keep the address, start the workers."""
-    import logging
-    import os
-
-    from bot.runtime import start_line, startup_lines
-    from bot.workers import AddressError, Supervisor, reserve_address
-
-    log = logging.getLogger("bot.workers")
-    for line in startup_lines(settings):
-        log.info(line)
-    try:
-        reserved = reserve_address(settings.http_host, settings.http_port)
+        status = supervise(settings, count, lambda: _build_core(settings).close())
     except AddressError as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(3) from None
-    try:
-        # What every worker would do at start (migrate under the lock, index, seed),
-        # done once; the workers open the store as it is.
-        _build_core(settings).close()
-    except BaseException:
-        reserved.close()
-        raise
-    url = f"http://{settings.http_host}:{settings.http_port}"
-    log.info(start_line(settings, url))
-    log.info("starting %d workers (this supervisor: pid %d)", count, os.getpid())
-    me = str(os.getpid())
-    env = _worker_environment()
-
-    def command(ready_fd: int) -> list[str]:
-        worker = ["run", "--worker-of", me, "--ready-fd", str(ready_fd)]
-        return [sys.executable, "-P", "-m", "bot", *worker]
-
-    try:
-        status = Supervisor(count, command, env=env).run()
-    finally:
-        reserved.close()
     raise SystemExit(status)
 
 

@@ -34,14 +34,20 @@ import errno
 import logging
 import os
 import signal
+import site
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from bot.app import Core
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +346,63 @@ class Supervisor:
         ready.add_done_callback(lambda _f: _close_reader(loop, read_fd))
         log.info("worker %d started (pid %d)", slot.index, process.pid)
         return process, ready
+
+
+def run_worker(
+    settings: Settings, supervisor: int, ready_fd: int | None, open_core: Callable[[Settings], Core]
+) -> None:
+    """One worker of `run --workers N`: its socket first (a port it cannot have ends it
+    before it starts anything), then a whole runtime on the store its supervisor
+    prepared (`open_core`: without migrating or seeding)."""
+    from bot.log_format import set_process_fields
+    from bot.runtime import build_runtime, serve
+
+    set_process_fields(worker=os.getpid())
+    try:
+        sock = worker_socket(settings.http_host, settings.http_port)
+    except AddressError as exc:
+        log.error("%s", exc)
+        raise SystemExit(3) from None
+    serve(build_runtime(open_core(settings)), Worker(sock, supervisor, ready_fd))
+
+
+def supervise(settings: Settings, count: int, prepare_store: Callable[[], None]) -> int:
+    """`run --workers N`: keep the address, prepare the store once (`prepare_store`:
+    migrate and seed, what every worker would do at start), start the workers and
+    supervise them; their exit status. AddressError when the address is taken."""
+    from bot.runtime import start_line, startup_lines
+
+    for line in startup_lines(settings):
+        log.info(line)
+    reserved = reserve_address(settings.http_host, settings.http_port)
+    try:
+        prepare_store()
+        url = f"http://{settings.http_host}:{settings.http_port}"
+        log.info(start_line(settings, url))
+        log.info("starting %d workers (this supervisor: pid %d)", count, os.getpid())
+        me = str(os.getpid())
+        env = worker_environment()
+
+        def command(ready_fd: int) -> list[str]:
+            worker = ["run", "--worker-of", me, "--ready-fd", str(ready_fd)]
+            return [sys.executable, "-P", "-m", "bot", *worker]
+
+        return Supervisor(count, command, env=env).run()
+    finally:
+        reserved.close()
+
+
+def worker_environment() -> dict[str, str]:
+    """This environment, with the code this process runs first on the workers' path
+    (`python -P -m bot`: not the current directory's), unless it is installed in
+    site-packages (which must not go before the standard library)."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    installed = {str(Path(p).resolve()) for p in site.getsitepackages()}
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if package_root not in installed and package_root not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
+    return env
 
 
 def _close_reader(loop: asyncio.AbstractEventLoop, fd: int) -> None:
