@@ -18,8 +18,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 #: The ids a line may carry; `channel` is a channel's name (telegram, wechat, web);
 #: `worker` is the pid of a `paperbot run --workers N` worker (bot/workers.py).
@@ -33,17 +32,34 @@ _context: contextvars.ContextVar[dict[str, str | int] | None] = contextvars.Cont
 )
 
 
-@contextmanager
-def log_context(**fields: str | int | None) -> Iterator[None]:
+class log_context:  # noqa: N801 (a function's name: it is used as one, `with log_context(…)`)
     """Add `fields` (None ones left out) to every line logged inside the block, in this
-    task and in the tasks it creates; the outer context is back afterwards."""
-    merged = dict(_context.get() or {})
-    merged.update({key: value for key, value in fields.items() if value is not None})
-    token = _context.set(merged)
-    try:
-        yield
-    finally:
-        _context.reset(token)
+    task and in the tasks it creates; the outer context is back afterwards.
+
+    A class rather than `@contextmanager`: every inbound update enters one, and the
+    generator machinery (a generator, its frame, the wrapper's checks) cost several
+    times setting the variable itself."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: str | int | None) -> None:
+        self._fields = fields
+        self._token: contextvars.Token[dict[str, str | int] | None] | None = None
+
+    def __enter__(self) -> None:
+        merged = dict(_context.get() or {})
+        merged.update({key: value for key, value in self._fields.items() if value is not None})
+        self._token = _context.set(merged)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
+            self._token = None
 
 
 def current_context() -> dict[str, str | int]:

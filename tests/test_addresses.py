@@ -299,6 +299,19 @@ async def test_admins_are_compared_by_channel_and_user(tmp_path: Path, sqlite_ur
         assert not identify(caller("wechat", "4242")).is_admin
         assert not identify(caller("telegram", WECHAT_OPENID)).is_admin
 
+        # A caller who is what they say comes back as they are; one who claims more
+        # than ADMIN_IDS gives is corrected.
+        reader = caller("telegram", "77")
+        assert identify(reader) is reader
+        forged = Caller(channel="telegram", user_id="77", chat_id="77", is_admin=True)
+        assert not identify(forged).is_admin
+        editor = identify(caller("telegram", "4242"))
+        assert identify(editor) is editor
+        # A chat's own language choice (/settings) wins over the client's.
+        core.subscriptions.subscribe("telegram", "88", language="en")
+        chose = identify(caller("telegram", "88"))
+        assert (chose.language, chose.is_admin) == ("en", False)
+
         # An alert reaches each editor through their own channel's notifier only.
         notifier = RecordingNotifier("wechat")
         alert = [Reply(rich(paragraph("x")))]

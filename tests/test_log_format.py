@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.cli import PAPERBOT
 from tests.support.fake_telegram import (
@@ -136,3 +137,16 @@ def test_context_reaches_the_tasks_a_handler_starts_and_ends_with_it() -> None:
     assert "chat_id" not in idle and "channel" not in idle
     first = text_stream.getvalue().splitlines()[0]
     assert first.endswith("late reply sent [channel=wechat chat_id=o_follower update_id=msg:42]")
+
+
+def test_contexts_nest_leave_out_missing_ids_and_end_with_their_block() -> None:
+    from bot.log_format import current_context, log_context
+
+    assert current_context() == {}
+    with log_context(channel="telegram", chat_id=7, update_id=None):
+        assert current_context() == {"channel": "telegram", "chat_id": 7}
+        with pytest.raises(ValueError), log_context(update_id=99):
+            assert current_context() == {"channel": "telegram", "chat_id": 7, "update_id": 99}
+            raise ValueError("a handler failed")
+        assert current_context() == {"channel": "telegram", "chat_id": 7}
+    assert current_context() == {}

@@ -99,3 +99,29 @@ def test_the_async_form_commits_in_a_worker_thread_before_it_returns(core: Core)
         return _chat_list(core)
 
     assert asyncio.run(answer()) is not None
+
+
+def test_the_async_form_nests_and_drops_the_writes_of_a_failed_block(core: Core) -> None:
+    lists = core.reading.chat_lists
+
+    async def failed() -> None:
+        async with one_transaction_in_thread():
+            lists.remember("console", "42", "latest", 1, [5])
+            raise RuntimeError("the handler failed")
+
+    async def nested() -> list[int]:
+        commits = _commits(core)
+        async with one_transaction_in_thread():
+            async with one_transaction_in_thread():
+                lists.remember("console", "42", "latest", 1, [6])
+            # The inner block's end commits nothing: the outer one runs its writes.
+            assert collecting() and _chat_list(core) is None and commits == []
+            lists.remember("console", "42", "latest", 2, [7])
+        assert not collecting()
+        return commits
+
+    with pytest.raises(RuntimeError, match="the handler failed"):
+        asyncio.run(failed())
+    assert not collecting() and _chat_list(core) is None
+    assert len(asyncio.run(nested())) == 1
+    assert _chat_list(core) == {"1": 6, "2": 7}

@@ -24,9 +24,10 @@ writes only, and each caller resumes once its writes have committed.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Executable, Table, bindparam, text, update
@@ -82,15 +83,45 @@ def one_transaction() -> Iterator[None]:
         flush(batch)
 
 
-@asynccontextmanager
-async def one_transaction_in_thread() -> AsyncIterator[None]:
+def one_transaction_in_thread() -> AbstractAsyncContextManager[None]:
     """`one_transaction` for a coroutine: the commit runs off the event loop, in the
     engine's group writer, with the writes of the other messages answered meanwhile
     (each message's still all there or none)."""
-    with _collected() as batch:
-        yield
-    if batch:
-        await flush_grouped(batch)
+    return _OneTransactionInThread()
+
+
+class _OneTransactionInThread:
+    """`one_transaction_in_thread` as a plain class, not `@asynccontextmanager` over
+    `_collected`: every answered message enters it, and the two generator-based context
+    managers (an async generator, a generator, their frames) were a fortieth of an
+    answered Telegram update's CPU, entering and leaving this one a fraction of that.
+    The same contract: nested uses join the outermost; a block that raises drops its
+    writes; the outermost flushes once its block is done."""
+
+    __slots__ = ("_batch", "_token")
+
+    def __init__(self) -> None:
+        self._batch: list[tuple[Engine, Work]] | None = None
+        self._token: Token[list[tuple[Engine, Work]] | None] | None = None
+
+    async def __aenter__(self) -> None:
+        if _batch.get() is None:  # else an outer collection runs what is written here
+            self._batch = []
+            self._token = _batch.set(self._batch)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is None:
+            return
+        _batch.reset(self._token)
+        self._token = None
+        batch, self._batch = self._batch, None
+        if exc_type is None and batch:
+            await flush_grouped(batch)
 
 
 async def flush_grouped(batch: list[tuple[Engine, Work]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from bot.core.conversation import Button, Reply
@@ -86,11 +87,20 @@ def review_card(review: ReviewView, language: str, public_url: str = "") -> Repl
     return Reply(rich(*blocks), (tuple(buttons),))
 
 
+#: Whole reviews kept as their Reply (as many as `markdown_to_rich` keeps bodies).
+FULL_REVIEWS = 256
+
+
+@functools.lru_cache(maxsize=FULL_REVIEWS)
 def review_full(review: ReviewView, language: str, number: int | None = None) -> Reply:
     """The whole review; channels split it into as many messages as they need.
 
     `number`: the number the reader's list shows it under (what `/review N` takes),
     put before the title so the number seen is the number that works.
+
+    Remembered by value, like `review_list`: its header and the body's concatenation
+    were a quarter of answering `/review N`, and nothing but the arguments (all
+    immutable) goes into it.
     """
     title = f"{number}. {review.title}" if number is not None else review.title
     header = [heading(bold(title)), *meta_blocks(review, language)]
@@ -103,6 +113,11 @@ def review_full(review: ReviewView, language: str, number: int | None = None) ->
     return Reply(RichText(tuple(header)) + body, buttons)
 
 
+#: Pages of reviews kept as their Reply (a few KB each).
+REVIEW_LISTS = 1_024
+
+
+@functools.lru_cache(maxsize=REVIEW_LISTS)
 def review_list(
     title: str,
     reviews: tuple[ReviewView, ...],
@@ -116,6 +131,11 @@ def review_list(
 
     `page_action` is the action prefix that turns into `<prefix>:<offset>` on the
     paging buttons; None means the list is not paged.
+
+    Remembered by value (every argument is immutable, a `ReviewView` frozen): readers
+    ask for the same few pages, and building one (its spans, shortened summaries and
+    buttons) was a third of answering a remembered /latest or search; hashing the
+    arguments is a small part of that. The page depends on nothing but them.
     """
     blocks = [heading(bold(title))]
     for index, review in enumerate(reviews, start=offset + 1):

@@ -129,10 +129,12 @@ async def send_to_chat(bot: Bot, chat_id: int | str, replies: list[Reply]) -> li
 
     Returns the ids of the messages sent, read off the API's answer as the push does
     (`TelegramSender.send_one`): `Bot.send_message` builds a whole `telegram.Message`
-    to give us one id, a seventh of an answered update's CPU. `Bot._post` is what
-    `send_message` itself calls, so PTB's request, its errors and (on the
-    Application's bot) its rate limiter are the same; the parameters are the ones the
-    Application's defaults would add (HTML, no link previews).
+    to give us one id, a seventh of an answered update's CPU. `Bot._do_post` is what
+    `send_message` itself ends in (through `Bot._post`), so PTB's request, its errors
+    and (on the Application's bot, `ExtBot._do_post`) its rate limiter are the same;
+    the parameters are the ones the Application's defaults would add (HTML, no link
+    previews), already final: `Bot._post`'s own step, filling in `Defaults` and
+    dropping None values, has nothing to do here and was a sixtieth of an update.
     """
     sent: list[int] = []
     for reply in replies:
@@ -140,7 +142,7 @@ async def send_to_chat(bot: Bot, chat_id: int | str, replies: list[Reply]) -> li
             data = {"chat_id": chat_id, **message.parameters}
 
             def send(data: dict[str, object] = data) -> Awaitable[Any]:
-                return bot._post("sendMessage", data)
+                return bot._do_post("sendMessage", data)
 
             answer = await with_retries(send, "a reply")
             sent.append(int(answer["message_id"]))

@@ -39,7 +39,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             channel="telegram", chat_id=None if chat is None else chat.id, update_id=update_id
         ):
             await self._in_order(chat.id if chat is not None else None, coroutine)
-            log.debug("update handled in %.0f ms", (time.monotonic() - started) * 1000)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("update handled in %.0f ms", (time.monotonic() - started) * 1000)
 
     async def _in_order(self, chat_id: int | None, coroutine: Awaitable[Any]) -> None:
         if chat_id is None:
