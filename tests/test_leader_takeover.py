@@ -32,7 +32,7 @@ from tests.support.fake_telegram import FakeTelegramServer
 from tests.support.network import free_port
 from tests.support.paths import DATA_DIR
 from tests.support.stores import make_settings
-from tests.test_push import LONG_AGO, received, subscribe
+from tests.test_push import LONG_AGO, received, received_by_readers, subscribe
 
 PAPERBOT = Path(sys.executable).parent / "paperbot"
 LEASE = 3.0
@@ -171,7 +171,7 @@ def test_three_runs_one_leader_and_a_killed_leader_s_push_completes(
             )
             sent = _sent_per_subscriber(core)
             assert set(sent.values()) == {1}  # exactly one sent delivery each
-            messages = received(fake)
+            messages = received_by_readers(fake, CHATS)
             assert set(messages) == set(CHATS)  # no miss
             duplicates = sum(count - 1 for count in messages.values())
             assert duplicates <= CONCURRENCY, messages.most_common(5)  # at most in flight

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -89,6 +89,18 @@ def queue_now(core: Core, path: Path = REVIEW) -> int:
 
 def received(server: FakeTelegramServer) -> Counter[int]:
     return Counter(m.chat_id for m in server.sent_messages() if m.chat_id is not None)
+
+
+def received_by_readers(
+    server: FakeTelegramServer, readers: Iterable[int], requester: int = 9000
+) -> Counter[int]:
+    """The push's messages to `readers`. The editor who asked for the push gets its
+    summary once it is over, which may or may not have arrived when a test reads the
+    server; any other chat is a message that should not exist."""
+    wanted = set(readers)
+    messages = received(server)
+    assert set(messages) - wanted <= {requester}, (set(messages) - wanted, requester)
+    return Counter({chat: count for chat, count in messages.items() if chat in wanted})
 
 
 #: After content/ was published (2025) and before anything a test queues.

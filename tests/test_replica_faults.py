@@ -41,7 +41,7 @@ from tests.support.fake_telegram import FakeTelegramServer, make_user, message_u
 from tests.support.paths import DATA_DIR
 from tests.support.replicas import sent_per_reader, webhook_replicas
 from tests.support.stores import fresh_postgres_schema, make_settings
-from tests.test_push import LONG_AGO, received, subscribe
+from tests.test_push import LONG_AGO, received, received_by_readers, subscribe
 
 TOKEN = "123:FAULTS"
 PUBLIC_URL = "https://bot.example.org/telegram/webhook"
@@ -229,7 +229,7 @@ def test_the_leader_sigkilled_mid_push_a_new_leader_finishes_it(
         per_reader = sent_per_reader(core)
     finally:
         core.close()
-    messages = received(fake)
+    messages = received_by_readers(fake, PUSH_READERS)
     duplicates = sum(count - 1 for count in messages.values())
     missed = set(PUSH_READERS) - set(messages)
     counts = (

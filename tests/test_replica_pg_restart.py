@@ -58,7 +58,7 @@ from tests.support.paths import DATA_DIR
 from tests.support.private_postgres import PrivatePostgres, StopMode
 from tests.support.replicas import sent_per_reader, webhook_replicas
 from tests.support.stores import make_settings
-from tests.test_push import received
+from tests.test_push import received, received_by_readers
 from tests.test_push_scaling import add_subscribers
 
 TOKEN = "123:PGRESTART"
@@ -252,7 +252,7 @@ def test_postgres_restarted_mid_push_every_replica_reconnects_and_the_push_compl
         per_reader = sent_per_reader(core)
     finally:
         core.close()
-    messages = received(fake)
+    messages = received_by_readers(fake, PUSH_READERS)
     duplicates = sum(count - 1 for count in messages.values())
     missed = set(PUSH_READERS) - set(messages)
     logs = [log.read_text(encoding="utf-8", errors="replace") for log in deployment.logs]

@@ -62,6 +62,7 @@ reader (counting what it still owes them); the rest stay due for the next push.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -92,6 +93,10 @@ from bot.db.models import PushRun, Review, Subscriber, utcnow
 from bot.db.retry import OUTAGE, DbRetry, first_line, is_transient
 
 log = logging.getLogger(__name__)
+
+#: A sender with nothing to claim looks again after this long (rows in flight in
+#: another process, or claims of a dead one coming back).
+IDLE_CHECK_SECONDS = 0.2
 
 #: The statuses of a `push_runs` row (point 6 of the module doc).
 RUN_RUNNING = "running"
@@ -492,7 +497,8 @@ class SentRecorder:
 
 class RunWatch:
     """What one push's senders are doing, for its progress lines: sends in flight (a
-    hang shows as one that has been in flight for long) and the last 429's retry_after.
+    hang shows as one that has been in flight for long) and the last 429's retry_after;
+    and, for the senders that found nothing to claim, when one of the others finished.
     """
 
     def __init__(self, limiter: SendRateLimiter) -> None:
@@ -500,6 +506,25 @@ class RunWatch:
         self.retry_after = 0.0
         self._in_flight: dict[int, tuple[str, float]] = {}
         self._backing_off: set[int] = set()
+        #: Senders holding a claimed batch, and the event their last one sets.
+        self.busy = 0
+        self._all_done = asyncio.Event()
+
+    def batch_claimed(self) -> None:
+        self.busy += 1
+
+    def batch_done(self) -> None:
+        """A sender finished its claimed batch; the last one wakes those waiting."""
+        self.busy -= 1
+        if self.busy == 0:
+            self._all_done.set()
+            self._all_done = asyncio.Event()
+
+    async def all_done(self, timeout: float) -> None:
+        """Until no sender of this run holds a batch, or `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._all_done.wait()
 
     def sending(self, key: int, chat_id: str) -> None:
         self._in_flight[key] = (chat_id, time.monotonic())
@@ -1044,24 +1069,35 @@ class PushService:
                 lambda: self._claim(worker, channel), "claiming deliveries"
             )
             if not claimed:
+                # Nothing to claim. While other senders of this run hold batches, their
+                # rows are outstanding: no need to count them, wait for those senders
+                # (or IDLE_CHECK_SECONDS, for claims that a dead process leaves).
+                # Then count: done, or wait for the rows in flight elsewhere.
+                if watch.busy:
+                    await watch.all_done(IDLE_CHECK_SECONDS)
+                    continue
                 wait = await db.arun(lambda: self._idle_wait(channel), "checking the outbox")
                 if wait is None:
                     return
-                await asyncio.sleep(wait)
+                await watch.all_done(wait)
                 continue
-            await db.arun(
-                partial(self._reviews, [item.review_id for item in claimed], reviews),
-                "loading reviews",
-            )
-            by_subscriber: dict[int, list[Claimed]] = defaultdict(list)
-            for item in claimed:
-                by_subscriber[item.subscriber_id].append(item)
-            for subscriber_id, items in by_subscriber.items():
-                await self._settle()
-                subscriber = subscribers.get(subscriber_id)
-                await self._deliver(
-                    subscriber, items, sender, limiter, recorder, reviews, summary, watch
+            watch.batch_claimed()
+            try:
+                await db.arun(
+                    partial(self._reviews, [item.review_id for item in claimed], reviews),
+                    "loading reviews",
                 )
+                by_subscriber: dict[int, list[Claimed]] = defaultdict(list)
+                for item in claimed:
+                    by_subscriber[item.subscriber_id].append(item)
+                for subscriber_id, items in by_subscriber.items():
+                    await self._settle()
+                    subscriber = subscribers.get(subscriber_id)
+                    await self._deliver(
+                        subscriber, items, sender, limiter, recorder, reviews, summary, watch
+                    )
+            finally:
+                watch.batch_done()
 
     def _claim(self, worker: str, channel: str) -> tuple[list[Claimed], dict[int, SubscriberView]]:
         """Claim a batch, and load its subscribers in the same transaction."""
@@ -1111,7 +1147,7 @@ class PushService:
         """None when the push is complete; else wait for other senders or dead leases."""
         with self.sessions() as session:
             outstanding = OutboxRepository(session).outstanding(channel)
-        return None if outstanding == 0 else 0.2
+        return None if outstanding == 0 else IDLE_CHECK_SECONDS
 
     async def _deliver(
         self,
