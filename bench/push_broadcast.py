@@ -17,8 +17,11 @@ sizes in increasing order; the 1-minute load average is printed with each figure
         [--throttled-only] [--skip-baselines]
 
 `--skip-baselines` runs paperbot alone (the throttled AIORateLimiter loop takes as long
-as the push itself); the last line gives paperbot's rate at the largest size over its
-rate at the smallest, in the same run (the issue asks >= 0.95 from 10,000 to 100,000).
+as the push itself); the last lines give paperbot's rate at each size over its rate at
+the size before, and at the largest over the smallest, in the same run (the issue asks
+>= 0.95 from 10,000 to 100,000). Each figure comes with the CPU a message cost this
+process (all its threads; the fake server runs in another): steadier than the rate on
+a shared machine.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -261,10 +265,16 @@ async def main(arguments: argparse.Namespace) -> None:
             )
     sizes = arguments.subscribers
     for name, measured in rates.items():
-        if len(measured) > 1:
+        # Each size against the one before (the issue asks >= 0.95 from 10,000 to
+        # 100,000), then the largest against the smallest.
+        if len(measured) < 2:
+            continue
+        pairs = list(zip(sizes, measured, strict=True))
+        steps = [*pairwise(pairs), *([(pairs[0], pairs[-1])] if len(pairs) > 2 else [])]
+        for (small, slow), (large, fast) in steps:
             print(
-                f"{name} paperbot at {sizes[-1]} / at {sizes[0]}: {measured[-1]:.1f} / "
-                f"{measured[0]:.1f} msg/s = {measured[-1] / measured[0]:.2f}; {load()}"
+                f"{name} paperbot at {large} / at {small}: {fast:.1f} / "
+                f"{slow:.1f} msg/s = {fast / slow:.2f}; {load()}"
             )
 
 
