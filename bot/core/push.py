@@ -6,8 +6,9 @@ How "exactly once" holds (see also bot/core/outbox.py):
 2. A worker claims a subscriber's pending deliveries (`sending`, with its id and the
    time) in one atomic UPDATE, sends, and records `sent` with the message ids right
    after the subscriber's messages went out, waiting for that record to commit before
-   it sends to anyone else (group commit: the records of the senders that finished in
-   the same turn of the event loop share one transaction).
+   it sends to anyone else (group commit: the records are written in a worker thread,
+   and those of the senders that finished while one transaction was being written
+   share the next one).
 3. A process killed between sending and recording leaves `sending` rows. When their
    lease (`PUSH_LEASE_SECONDS`) runs out, the next run sends them again. So the only
    duplicates a crash can cause are the messages that were in flight at the kill: at
