@@ -4,6 +4,7 @@ delivering its updates through nginx: the deployment the deploy and fault tests 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from collections import Counter
@@ -109,3 +110,14 @@ def sent_per_reader(core: Core) -> Counter[int]:
             .group_by(Delivery.subscriber_id)
         )
         return Counter(dict(rows.tuples().all()))
+
+
+_ELECTED = re.compile(r"elected leader \(epoch (\d+)")
+
+
+def last_epoch(log_text: str) -> int:
+    """The epoch of the last election a replica's log shows (0: never elected). A
+    takeover is a survivor elected at a later epoch than the dead leader's last: under
+    load the lease may change hands before the kill too, so the number itself is not
+    fixed."""
+    return max((int(epoch) for epoch in _ELECTED.findall(log_text)), default=0)
