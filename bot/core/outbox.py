@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from bot.db.driver_reads import DriverWrite
 from bot.db.models import Delivery, Review, Subscriber
@@ -73,7 +74,7 @@ RECORD_SENT = DriverWrite(
 
 
 @functools.cache
-def _claim_statement(dialect: str, subscribers: int) -> Any:
+def _claim_statement(dialect: str, subscribers: int) -> ReturningUpdate[tuple[int, int, int, int]]:
     """The claim's UPDATE (see `OutboxRepository.claim`), built once per dialect and size:
     building it was a tenth of a claim. Bound: `worker`, `now`, `channel`."""
     due = _deliveries.c.status == "pending"

@@ -37,6 +37,7 @@ class _Plan:
     sql: str
     #: Parameter names in order (qmark/format styles), or None for named styles.
     positions: tuple[str, ...] | None
+    #: The statement's own values (its literals), already through their processors.
     defaults: Mapping[str, Any]
     binds: Mapping[str, Processor]
     results: Sequence[Processor]
@@ -129,7 +130,7 @@ class DriverWrite(_Compiled):
         if not rows:
             return
         plan = self._plan(connection.dialect)
-        base = _processed(plan, {**plan.defaults, **(shared or {})})
+        base = {**plan.defaults, **_processed(plan.binds, shared or {})}
         connection.exec_driver_sql(plan.sql, [_arguments(plan, row, base) for row in rows])
 
 
@@ -137,17 +138,14 @@ def _arguments(
     plan: _Plan, params: Mapping[str, Any], base: Mapping[str, Any] | None = None
 ) -> Any:
     """The DBAPI parameters of one execution: `base` (processed already; else the
-    defaults), then `params`, processed as SQLAlchemy would bind them; a tuple for
-    positional styles, a dict for named ones."""
-    if base is None:
-        base = _processed(plan, plan.defaults)
-    values = {**base, **_processed(plan, params)}
+    statement's defaults), then `params`, processed as SQLAlchemy would bind them; a
+    tuple for positional styles, a dict for named ones."""
+    values = {**(plan.defaults if base is None else base), **_processed(plan.binds, params)}
     return tuple(values[name] for name in plan.positions) if plan.positions is not None else values
 
 
-def _processed(plan: _Plan, params: Mapping[str, Any]) -> dict[str, Any]:
+def _processed(binds: Mapping[str, Processor], params: Mapping[str, Any]) -> dict[str, Any]:
     """`params` through their binds' processors (a UTC datetime, a JSON value)."""
-    binds = plan.binds
     return {
         name: value if (process := binds.get(name)) is None else process(value)
         for name, value in params.items()
@@ -155,17 +153,21 @@ def _processed(plan: _Plan, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Plan:
+    """The plan of `statement` on `dialect`; its defaults processed here, once."""
     compiled = statement.compile(dialect=dialect)
-    binds = compiled.binds
     selected = statement.selected_columns if isinstance(statement, Select) else ()
+    binds = {
+        name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+        for name, bind in compiled.binds.items()
+    }
+    defaults = {
+        name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+    }
     return _Plan(
         sql=compiled.string,
         positions=tuple(compiled.positiontup) if compiled.positiontup else None,
-        defaults={name: bind.effective_value for name, bind in binds.items() if not bind.required},
-        binds={
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-            for name, bind in binds.items()
-        },
+        defaults=_processed(binds, defaults),
+        binds=binds,
         results=[
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
         ],

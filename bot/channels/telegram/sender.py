@@ -103,7 +103,6 @@ class TelegramSender:
         self.bot = bot
         #: PUSH_PAID_BROADCAST: every push message allows Telegram's paid broadcast.
         self._paid = paid_broadcast
-        self._extra: dict[str, object] = dict(_PAID) if paid_broadcast else {}
         self._prepared = can_send_prepared(bot)
 
     def render(self, replies: list[Reply]) -> Sequence[object]:
@@ -149,8 +148,9 @@ class TelegramSender:
         if self._prepared:
             prepared = message.prepared_paid if self._paid else message.prepared
             return await send_prepared(self.bot, chat_id, prepared)
+        extra = _PAID if self._paid else {}
         return await self.bot._post(
-            "sendMessage", {"chat_id": chat_id, **message.parameters, **self._extra}
+            "sendMessage", {"chat_id": chat_id, **message.parameters, **extra}
         )
 
 
